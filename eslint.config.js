@@ -1,0 +1,91 @@
+// ESLint flat config: typescript-eslint with type information, plus the import
+// boundaries that keep workflow code deterministic and the API free of heavy code.
+import { builtinModules } from 'node:module';
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+const nodeBuiltins = [...builtinModules, ...builtinModules.map((m) => `node:${m}`)];
+
+export default tseslint.config(
+  { ignores: ['node_modules/**', '.data/**', 'dist/**', 'drizzle/**', 'coverage/**'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommendedTypeChecked,
+  {
+    languageOptions: {
+      parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
+    },
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      '@typescript-eslint/consistent-type-imports': 'error',
+    },
+  },
+  {
+    files: ['eslint.config.js'],
+    ...tseslint.configs.disableTypeChecked,
+  },
+  {
+    // Workflows run in Temporal's deterministic sandbox: only @temporalio/workflow and shared code.
+    files: ['src/workflows/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: nodeBuiltins.map((name) => ({ name, message: 'Workflows must not use Node built-ins.' })),
+          patterns: [
+            {
+              regex: '^(?!@temporalio/workflow$|\\.{1,2}/|\\.\\./shared/|\\.\\./\\.\\./shared/).*',
+              message:
+                'Workflows import only @temporalio/workflow and src/shared (type-only imports of activities are allowed).',
+              allowTypeImports: true,
+            },
+            {
+              regex: '^\\.\\./(activities|db|server|worker|storage|config|lib|infra)(/|$)',
+              message: 'Workflows import only @temporalio/workflow and src/shared.',
+              allowTypeImports: true,
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    // Shared code is imported by workflows, so it has to be sandbox-safe too.
+    files: ['src/shared/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: '^(?!\\./).*',
+              message: 'src/shared imports nothing outside itself.',
+              allowTypeImports: true,
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    // The API never runs heavy work: no activities, no worker, no Temporal worker runtime.
+    files: ['src/server/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['**/activities/**', '**/activities', '**/worker/**', '**/worker'],
+              message: 'The server never imports activities or the worker.',
+            },
+            {
+              group: ['@temporalio/worker', '@temporalio/activity'],
+              message: 'The server never imports the Temporal worker runtime.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+);

@@ -1,0 +1,18 @@
+/** What activities need from the process that hosts them. */
+import type { Database } from '../db/client.js';
+import type { Logger } from '../lib/logger.js';
+import type { Storage } from '../storage/storage.js';
+
+export interface ActivityDeps {
+  database: Database;
+  storage: Storage;
+  log: Logger;
+  /** Name of this worker process, recorded with each attempt. */
+  workerName: string;
+  export: {
+    /** Rows per stored part (and per checkpoint). */
+    partRows: number;
+    /** Read-rate cap protecting the database; 0 = unlimited. */
+    maxRowsPerSec: number;
+  };
+}

@@ -1,0 +1,4 @@
+/** Activities by task queue: light record-keeping on `jobs`, heavy exports on `exports`. */
+export { createJobRecordActivities, type JobRecordActivities } from './job-records.js';
+export { createExportActivities, type ExportActivities } from './export-dataset.js';
+export type { ActivityDeps } from './deps.js';

@@ -1,0 +1,39 @@
+/** Light activities on the `jobs` queue: the workflow records outcomes in PostgreSQL through these. */
+import { ApplicationFailure } from '@temporalio/activity';
+import * as repo from '../db/jobs-repo.js';
+import { ErrorType } from '../shared/errors.js';
+import type { ExportResult } from '../shared/jobs.js';
+import type { ActivityDeps } from './deps.js';
+
+export function createJobRecordActivities(deps: ActivityDeps) {
+  const { db } = deps.database;
+
+  async function requireJob(jobId: string) {
+    const job = await repo.getJob(db, jobId);
+    if (!job) throw ApplicationFailure.nonRetryable(`job ${jobId} does not exist`, ErrorType.JobNotFound);
+    return job;
+  }
+
+  return {
+    async completeJob(jobId: string, result: ExportResult): Promise<void> {
+      const job = await requireJob(jobId);
+      await repo.markJobSucceeded(db, jobId, result, Math.max(job.attempts, 1));
+      deps.log.info({ jobId, workflowId: job.workflowId, bytes: result.bytes }, 'job succeeded');
+    },
+    async failJob(jobId: string, error: { type: string; message: string }): Promise<void> {
+      const job = await requireJob(jobId);
+      await repo.markJobFailed(db, jobId, { ...error, attempts: job.attempts });
+      deps.log.warn({ jobId, workflowId: job.workflowId, error }, 'job failed');
+    },
+    async cancelJob(jobId: string): Promise<void> {
+      const job = await requireJob(jobId);
+      await repo.markJobCancelled(db, jobId);
+      deps.log.info({ jobId, workflowId: job.workflowId }, 'job cancelled');
+    },
+    async discardParts(jobId: string): Promise<void> {
+      await deps.storage.deleteParts(jobId);
+    },
+  };
+}
+
+export type JobRecordActivities = ReturnType<typeof createJobRecordActivities>;

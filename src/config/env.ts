@@ -1,0 +1,119 @@
+/**
+ * Every setting of offload, read from environment variables and validated once at start-up.
+ * This is the only module that reads process.env; entry points pass the parsed object down.
+ */
+import path from 'node:path';
+import { loadClientConnectConfig } from '@temporalio/envconfig';
+import type { ConnectionOptions } from '@temporalio/client';
+import { z } from 'zod';
+
+const int = (def: number, min = 0) => z.coerce.number().int().min(min).default(def);
+
+/** The schema of offload's own variables (Temporal's connection variables are read by envconfig). */
+export const envSchema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  PORT: int(3000, 0).refine((p) => p <= 65535, 'must be a port number (0-65535)'),
+  HOST: z.string().min(1).default('127.0.0.1'),
+  PUBLIC_URL: z.url().optional(),
+  DATABASE_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// connection URL')
+    .optional(),
+  DATABASE_POOL_MAX: int(10, 1),
+  STORAGE_DIR: z.string().min(1).default('.data/storage'),
+  WORKER_QUEUES: z
+    .string()
+    .default('jobs,exports,audio')
+    .transform((s) =>
+      s
+        .split(',')
+        .map((q) => q.trim())
+        .filter(Boolean),
+    )
+    .pipe(
+      z.array(z.enum(['jobs', 'exports', 'audio'])).min(1, 'must name at least one of jobs, exports, audio'),
+    ),
+  JOBS_CONCURRENCY: int(50, 1),
+  EXPORTS_CONCURRENCY: int(2, 1),
+  AUDIO_CONCURRENCY: int(2, 1),
+  WORKER_SHUTDOWN_GRACE_MS: int(10_000),
+  WORKFLOW_BUNDLE_PATH: z.string().optional(),
+  EXPORT_HEARTBEAT_TIMEOUT_MS: int(10_000, 1000),
+  EXPORT_START_TO_CLOSE_TIMEOUT_MS: int(2 * 60 * 60 * 1000, 1000),
+  EXPORT_MAX_ATTEMPTS: int(5, 1),
+  EXPORT_RETRY_INITIAL_MS: int(1000, 1),
+  EXPORT_RETRY_MAX_MS: int(30_000, 1),
+  EXPORT_PART_ROWS: int(50_000, 1),
+  EXPORT_MAX_ROWS_PER_SEC: int(0),
+  OUTBOX_SWEEP_INTERVAL_MS: int(5000, 100),
+  OUTBOX_SWEEP_AFTER_MS: int(5000, 0),
+});
+
+export type Env = z.infer<typeof envSchema>;
+
+export interface TemporalSettings {
+  connection: ConnectionOptions;
+  namespace: string;
+}
+
+export interface Config extends Env {
+  temporal: TemporalSettings;
+  storageDir: string;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Parse and validate the environment. Throws ConfigError naming every wrong variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = envSchema.safeParse(env);
+  const problems: string[] = [];
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      const name = issue.path.join('.');
+      const value = env[String(issue.path[0])];
+      problems.push(
+        `${name}: ${issue.message}${value === undefined ? '' : ` (got ${JSON.stringify(value)})`}`,
+      );
+    }
+  }
+  let temporal: TemporalSettings | undefined;
+  try {
+    const overrideEnvVars = Object.fromEntries(
+      Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined),
+    );
+    const cfg = loadClientConnectConfig({ overrideEnvVars });
+    temporal = {
+      connection: { address: 'localhost:7233', ...cfg.connectionOptions },
+      namespace: cfg.namespace ?? 'default',
+    };
+  } catch (err) {
+    problems.push(`TEMPORAL_*: ${(err as Error).message}`);
+  }
+  if (!parsed.success || !temporal || problems.length > 0) throw new ConfigError(problems);
+  const data = parsed.data;
+  if (data.EXPORT_RETRY_MAX_MS < data.EXPORT_RETRY_INITIAL_MS) {
+    throw new ConfigError(['EXPORT_RETRY_MAX_MS: must be at least EXPORT_RETRY_INITIAL_MS']);
+  }
+  return { ...data, temporal, storageDir: path.resolve(data.STORAGE_DIR) };
+}
+
+/** Variables the config accepts, for documentation and for checking deployment files. */
+export const TEMPORAL_ENV_VARS = [
+  'TEMPORAL_ADDRESS',
+  'TEMPORAL_NAMESPACE',
+  'TEMPORAL_API_KEY',
+  'TEMPORAL_TLS',
+  'TEMPORAL_TLS_CLIENT_CERT_PATH',
+  'TEMPORAL_TLS_CLIENT_KEY_PATH',
+  'TEMPORAL_TLS_SERVER_CA_CERT_PATH',
+  'TEMPORAL_TLS_SERVER_NAME',
+  'TEMPORAL_TLS_DISABLE_HOST_VERIFICATION',
+  'TEMPORAL_PROFILE',
+  'TEMPORAL_CONFIG_FILE',
+] as const;

@@ -1,0 +1,155 @@
+/** Job records: creation, state transitions (each recorded in job_events) and attempt accounting. */
+import { and, eq, isNull, lt, sql } from 'drizzle-orm';
+import type { ExportRequest, ExportResult, JobError, JobKind, JobState } from '../shared/jobs.js';
+import type { Db } from './client.js';
+import { jobAttempts, jobEvents, jobs } from './schema.js';
+
+export type JobRow = typeof jobs.$inferSelect;
+
+export interface NewJob {
+  id: string;
+  userId: string;
+  tenantId: string;
+  kind: JobKind;
+  request: ExportRequest;
+  workflowId: string;
+}
+
+export async function insertJob(db: Db, job: NewJob): Promise<JobRow> {
+  return db.transaction(async (tx) => {
+    const [row] = await tx
+      .insert(jobs)
+      .values({ ...job, state: 'queued' })
+      .returning();
+    await tx.insert(jobEvents).values({ jobId: job.id, state: 'queued' });
+    return row!;
+  });
+}
+
+export async function getJob(db: Db, id: string): Promise<JobRow | undefined> {
+  return db.query.jobs.findFirst({ where: eq(jobs.id, id) });
+}
+
+/** A job as its owner sees it: another user's job is indistinguishable from a missing one. */
+export async function getJobForUser(db: Db, id: string, userId: string): Promise<JobRow | undefined> {
+  return db.query.jobs.findFirst({ where: and(eq(jobs.id, id), eq(jobs.userId, userId)) });
+}
+
+export async function markWorkflowStarted(db: Db, id: string): Promise<void> {
+  await db
+    .update(jobs)
+    .set({ workflowStartedAt: new Date() })
+    .where(and(eq(jobs.id, id), isNull(jobs.workflowStartedAt)));
+}
+
+/** Queued jobs whose workflow start was never confirmed (the API died between insert and start). */
+export async function findUnstartedJobs(db: Db, olderThanMs: number, limit = 100): Promise<JobRow[]> {
+  return db
+    .select()
+    .from(jobs)
+    .where(
+      and(
+        eq(jobs.state, 'queued'),
+        isNull(jobs.workflowStartedAt),
+        lt(jobs.createdAt, sql`now() - make_interval(secs => ${olderThanMs / 1000})`),
+      ),
+    )
+    .orderBy(jobs.createdAt)
+    .limit(limit);
+}
+
+const ACTIVE: JobState[] = ['queued', 'running'];
+
+interface Transition {
+  state: JobState;
+  attempt?: number;
+  detail?: string;
+  set?: Partial<typeof jobs.$inferInsert>;
+}
+
+/**
+ * Move a job to a new state if it is still active. Idempotent: an activity retried after the write
+ * landed changes nothing. Returns the row, or undefined when the job does not exist.
+ */
+async function transition(db: Db, id: string, t: Transition): Promise<JobRow | undefined> {
+  return db.transaction(async (tx) => {
+    const [current] = await tx.select().from(jobs).where(eq(jobs.id, id)).for('update');
+    if (!current) return undefined;
+    const sameRunningAttempt =
+      t.state === 'running' && current.state === 'running' && current.attempts === t.attempt;
+    if (
+      !ACTIVE.includes(current.state) ||
+      (current.state === t.state && (t.state !== 'running' || sameRunningAttempt))
+    ) {
+      return current;
+    }
+    const [row] = await tx
+      .update(jobs)
+      .set({ state: t.state, updatedAt: new Date(), ...t.set })
+      .where(eq(jobs.id, id))
+      .returning();
+    await tx.insert(jobEvents).values({ jobId: id, state: t.state, attempt: t.attempt, detail: t.detail });
+    return row;
+  });
+}
+
+export function markJobRunning(db: Db, id: string, attempt: number) {
+  return transition(db, id, {
+    state: 'running',
+    attempt,
+    set: {
+      attempts: attempt,
+      startedAt: sql`coalesce(${jobs.startedAt}, now())` as never,
+      workflowStartedAt: sql`coalesce(${jobs.workflowStartedAt}, now())` as never,
+    },
+  });
+}
+
+export function markJobSucceeded(db: Db, id: string, result: ExportResult, attempts: number) {
+  return transition(db, id, {
+    state: 'succeeded',
+    attempt: attempts,
+    set: { result, attempts, finishedAt: new Date() },
+  });
+}
+
+export function markJobFailed(db: Db, id: string, error: JobError) {
+  return transition(db, id, {
+    state: 'failed',
+    attempt: error.attempts,
+    detail: `${error.type}: ${error.message}`,
+    set: { error, attempts: error.attempts, finishedAt: new Date() },
+  });
+}
+
+export function markJobCancelled(db: Db, id: string) {
+  return transition(db, id, { state: 'cancelled', set: { finishedAt: new Date() } });
+}
+
+export async function listJobEvents(db: Db, id: string) {
+  return db.select().from(jobEvents).where(eq(jobEvents.jobId, id)).orderBy(jobEvents.id);
+}
+
+export async function recordAttemptStart(
+  db: Db,
+  a: { jobId: string; attempt: number; worker: string; resumedFromRows: number },
+): Promise<void> {
+  await db
+    .insert(jobAttempts)
+    .values(a)
+    .onConflictDoUpdate({
+      target: [jobAttempts.jobId, jobAttempts.attempt],
+      set: { worker: a.worker, resumedFromRows: a.resumedFromRows, startedAt: new Date(), rowsRead: 0 },
+    });
+}
+
+export async function recordAttemptEnd(db: Db, a: { jobId: string; attempt: number; rowsRead: number }) {
+  await db
+    .update(jobAttempts)
+    .set({ rowsRead: a.rowsRead, finishedAt: new Date() })
+    .where(and(eq(jobAttempts.jobId, a.jobId), eq(jobAttempts.attempt, a.attempt)));
+}
+
+export async function listAttempts(db: Db, jobId: string) {
+  return db.select().from(jobAttempts).where(eq(jobAttempts.jobId, jobId)).orderBy(jobAttempts.attempt);
+}

@@ -1,0 +1,101 @@
+/** Users and their API keys. */
+import { and, eq, isNull } from 'drizzle-orm';
+import { generateApiKey, parseApiKey, secretMatches } from '../lib/api-keys.js';
+import { newUserId, ulid } from '../lib/ids.js';
+import type { Db } from './client.js';
+import { apiKeys, users } from './schema.js';
+
+export type KeyScope = 'user' | 'admin';
+
+export interface Principal {
+  userId: string;
+  userName: string;
+  tenantId: string;
+  scope: KeyScope;
+  keyId: string;
+}
+
+/** Find a user by name, creating it in the given tenant when missing. A user never changes tenant. */
+export async function ensureUser(db: Db, name: string, tenantId: string) {
+  const existing = await db.query.users.findFirst({ where: eq(users.name, name) });
+  if (existing) {
+    if (existing.tenantId !== tenantId) {
+      throw new Error(`user ${name} already exists in tenant ${existing.tenantId}, not ${tenantId}`);
+    }
+    return existing;
+  }
+  const [created] = await db
+    .insert(users)
+    .values({ id: newUserId(), name, tenantId })
+    .onConflictDoNothing()
+    .returning();
+  return created ?? (await db.query.users.findFirst({ where: eq(users.name, name) }))!;
+}
+
+/** Create a key for a user. The plain key is returned once and never stored. */
+export async function createApiKey(db: Db, userId: string, scope: KeyScope = 'user') {
+  const generated = generateApiKey();
+  const id = `key_${ulid().toLowerCase()}`;
+  await db
+    .insert(apiKeys)
+    .values({ id, userId, prefix: generated.prefix, secretHash: generated.secretHash, scope });
+  return { id, key: generated.key, prefix: generated.prefix, scope };
+}
+
+export async function listApiKeys(db: Db, userId?: string) {
+  const rows = await db
+    .select({
+      id: apiKeys.id,
+      prefix: apiKeys.prefix,
+      scope: apiKeys.scope,
+      user: users.name,
+      tenantId: users.tenantId,
+      createdAt: apiKeys.createdAt,
+      lastUsedAt: apiKeys.lastUsedAt,
+      revokedAt: apiKeys.revokedAt,
+    })
+    .from(apiKeys)
+    .innerJoin(users, eq(users.id, apiKeys.userId))
+    .where(userId ? eq(apiKeys.userId, userId) : undefined)
+    .orderBy(apiKeys.createdAt);
+  return rows;
+}
+
+/** Revoke a key by id or prefix. Returns false when no live key matched. */
+export async function revokeApiKey(db: Db, idOrPrefix: string): Promise<boolean> {
+  const column = idOrPrefix.startsWith('key_') ? apiKeys.id : apiKeys.prefix;
+  const rows = await db
+    .update(apiKeys)
+    .set({ revokedAt: new Date() })
+    .where(and(eq(column, idOrPrefix), isNull(apiKeys.revokedAt)))
+    .returning({ id: apiKeys.id });
+  return rows.length > 0;
+}
+
+/** Resolve a presented key to its principal, or undefined when it is unknown, wrong or revoked. */
+export async function authenticate(db: Db, presented: string): Promise<Principal | undefined> {
+  const parsed = parseApiKey(presented);
+  if (!parsed) return undefined;
+  const [row] = await db
+    .select({
+      keyId: apiKeys.id,
+      secretHash: apiKeys.secretHash,
+      scope: apiKeys.scope,
+      revokedAt: apiKeys.revokedAt,
+      userId: users.id,
+      userName: users.name,
+      tenantId: users.tenantId,
+    })
+    .from(apiKeys)
+    .innerJoin(users, eq(users.id, apiKeys.userId))
+    .where(eq(apiKeys.prefix, parsed.prefix))
+    .limit(1);
+  if (!row || row.revokedAt || !secretMatches(parsed.secret, row.secretHash)) return undefined;
+  return {
+    userId: row.userId,
+    userName: row.userName,
+    tenantId: row.tenantId,
+    scope: row.scope,
+    keyId: row.keyId,
+  };
+}

@@ -1,0 +1,105 @@
+import { spawn } from 'node:child_process';
+import { OutputTail } from './output-tail.js';
+import { freePort, waitForPort } from './ports.js';
+import { requireTemporalCli } from './tools.js';
+
+export type SearchAttributeType = 'Keyword' | 'Text' | 'Int' | 'Double' | 'Bool' | 'Datetime' | 'KeywordList';
+
+export interface TemporalDevServerOptions {
+  port?: number;
+  /** A fixed UI port, a free one when omitted, or `false` for `--headless`. */
+  uiPort?: number | false;
+  /** SQLite file for state that survives restarts; in-memory when omitted. */
+  dbFilename?: string;
+  /** Extra namespace to create ("default" always exists). */
+  namespace?: string;
+  searchAttributes?: Record<string, SearchAttributeType>;
+  dynamicConfig?: Record<string, string | number | boolean>;
+  logLevel?: string;
+}
+
+export interface TemporalDevServer {
+  address: string;
+  uiUrl?: string;
+  stop(): Promise<void>;
+}
+
+const START_TIMEOUT_MS = 60_000;
+const STOP_GRACE_MS = 5_000;
+
+// Same values @temporalio/testing passes, so code tested here behaves like under createLocal().
+const DEFAULT_DYNAMIC_CONFIG: Record<string, string | number | boolean> = {
+  'frontend.enableUpdateWorkflowExecution': true,
+  'frontend.enableUpdateWorkflowExecutionAsyncAccepted': true,
+};
+
+/** Spawns `temporal server start-dev` on 127.0.0.1 and resolves once its gRPC port accepts connections. */
+export async function startTemporalDevServer(
+  opts: TemporalDevServerOptions = {},
+): Promise<TemporalDevServer> {
+  const cli = requireTemporalCli();
+  const port = opts.port ?? (await freePort());
+  const uiPort = opts.uiPort === false ? undefined : (opts.uiPort ?? (await freePort()));
+
+  const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(port)];
+  args.push(...(uiPort === undefined ? ['--headless'] : ['--ui-port', String(uiPort)]));
+  if (opts.dbFilename) args.push('--db-filename', opts.dbFilename);
+  if (opts.namespace && opts.namespace !== 'default') args.push('--namespace', opts.namespace);
+  args.push('--log-level', opts.logLevel ?? 'warn');
+  for (const [name, type] of Object.entries(opts.searchAttributes ?? {})) {
+    args.push('--search-attribute', `${name}=${type}`);
+  }
+  // Merged into one map so a caller's value replaces a default instead of repeating the key.
+  for (const [key, value] of Object.entries({ ...DEFAULT_DYNAMIC_CONFIG, ...opts.dynamicConfig })) {
+    args.push('--dynamic-config-value', `${key}=${JSON.stringify(value)}`);
+  }
+
+  const tail = new OutputTail();
+  const child = spawn(cli, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout.on('data', (chunk: Buffer) => tail.push(chunk));
+  child.stderr.on('data', (chunk: Buffer) => tail.push(chunk));
+  let spawnError: Error | undefined;
+  child.once('error', (err) => (spawnError = err));
+  // Not events.once(): it would reject, unhandled, on a spawn error.
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+
+  const describe = () => `${cli} ${args.join(' ')}`;
+  const stop = async (): Promise<void> => {
+    if (child.exitCode !== null || child.signalCode !== null || spawnError) return;
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS);
+    await exited;
+    clearTimeout(timer);
+  };
+
+  let ready: boolean;
+  try {
+    ready = await waitForPort(port, {
+      timeoutMs: START_TIMEOUT_MS,
+      abort: () => {
+        if (spawnError) return new Error(`Could not run ${describe()}: ${spawnError.message}`);
+        if (child.exitCode === null && child.signalCode === null) return undefined;
+        return new Error(
+          `Temporal dev server exited (${child.exitCode ?? child.signalCode}) before accepting connections.\n` +
+            `Command: ${describe()}\nLast output:\n${tail.text()}`,
+        );
+      },
+    });
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  if (!ready) {
+    await stop();
+    throw new Error(
+      `Temporal dev server did not accept connections on 127.0.0.1:${port} within ${START_TIMEOUT_MS / 1000} s.\n` +
+        `Command: ${describe()}\nLast output:\n${tail.text()}`,
+    );
+  }
+
+  return {
+    address: `127.0.0.1:${port}`,
+    uiUrl: uiPort === undefined ? undefined : `http://127.0.0.1:${uiPort}`,
+    stop,
+  };
+}

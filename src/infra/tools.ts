@@ -1,0 +1,83 @@
+// Locates the external tools that tests and local runs need. They are provisioned by
+// `npm run setup` into a per-user cache so that a fresh clone never downloads at test time.
+// src/infra is tooling, so it reads the environment directly instead of going through src/config.
+import { accessSync, constants, statSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+export const TEMPORAL_CLI_VERSION = '1.5.1';
+/** Maven version of io.temporal:temporal-test-server (the Java time-skipping server). */
+export const TEST_SERVER_VERSION = '1.38.0';
+
+/** `${XDG_CACHE_HOME:-$HOME/.cache}/offload`. */
+export function cacheDir(): string {
+  const base = process.env.XDG_CACHE_HOME || path.join(process.env.HOME || os.homedir(), '.cache');
+  return path.join(base, 'offload');
+}
+
+/** Directory holding the Temporal CLI built by `npm run setup`. */
+export function temporalCliCacheDir(): string {
+  return path.join(cacheDir(), `temporal-cli-${TEMPORAL_CLI_VERSION}`);
+}
+
+/** Directory holding the Java test server jars, its CDS archive and run.sh. */
+export function testServerCacheDir(): string {
+  return path.join(cacheDir(), `temporal-test-server-${TEST_SERVER_VERSION}`);
+}
+
+export function isExecutableFile(file: string): boolean {
+  try {
+    if (!statSync(file).isFile()) return false;
+    accessSync(file, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Absolute path of `name` on PATH, like `command -v`. */
+export function which(name: string): string | undefined {
+  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
+    if (!dir) continue;
+    const candidate = path.join(dir, name);
+    if (isExecutableFile(candidate)) return candidate;
+  }
+  return undefined;
+}
+
+/** TEMPORAL_CLI_PATH (if executable), then `temporal` on PATH, then the setup cache. */
+export function findTemporalCli(): string | undefined {
+  const fromEnv = process.env.TEMPORAL_CLI_PATH;
+  if (fromEnv && isExecutableFile(fromEnv)) return fromEnv;
+  const cached = path.join(temporalCliCacheDir(), 'temporal');
+  return which('temporal') ?? (isExecutableFile(cached) ? cached : undefined);
+}
+
+/** TEMPORAL_TEST_SERVER_PATH (if executable), then the setup cache's run.sh. */
+export function findTestServer(): string | undefined {
+  const fromEnv = process.env.TEMPORAL_TEST_SERVER_PATH;
+  if (fromEnv && isExecutableFile(fromEnv)) return fromEnv;
+  const cached = path.join(testServerCacheDir(), 'run.sh');
+  return isExecutableFile(cached) ? cached : undefined;
+}
+
+export function requireTemporalCli(): string {
+  const found = findTemporalCli();
+  if (found) return found;
+  throw new Error(
+    `Temporal CLI ${TEMPORAL_CLI_VERSION} not found: looked at $TEMPORAL_CLI_PATH` +
+      `${process.env.TEMPORAL_CLI_PATH ? ` (${process.env.TEMPORAL_CLI_PATH}, not executable)` : ' (unset)'}, ` +
+      `\`temporal\` on PATH and ${path.join(temporalCliCacheDir(), 'temporal')}. Run \`npm run setup\`.`,
+  );
+}
+
+export function requireTestServer(): string {
+  const found = findTestServer();
+  if (found) return found;
+  const fromEnv = process.env.TEMPORAL_TEST_SERVER_PATH;
+  throw new Error(
+    `Temporal time-skipping test server ${TEST_SERVER_VERSION} not found: looked at $TEMPORAL_TEST_SERVER_PATH` +
+      `${fromEnv ? ` (${fromEnv}, not executable)` : ' (unset)'} and ${path.join(testServerCacheDir(), 'run.sh')}. ` +
+      'Run `npm run setup`.',
+  );
+}

@@ -1,0 +1,48 @@
+/** API process entry: `npm start`. Migrates, serves HTTP, sweeps the job outbox, stops cleanly on SIGTERM. */
+import { serve } from '@hono/node-server';
+import { ConfigError, loadConfig } from '../config/env.js';
+import { createDatabase } from '../db/client.js';
+import { migrateDatabase } from '../db/migrate.js';
+import { createLogger } from '../lib/logger.js';
+import { LocalStorage } from '../storage/local.js';
+import { connectTemporal } from '../temporal/client.js';
+import { createApp } from './app.js';
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  if (!config.DATABASE_URL) throw new ConfigError(['DATABASE_URL: required by the API']);
+  const log = createLogger({ level: config.LOG_LEVEL, name: 'offload-api' });
+  await migrateDatabase(config.DATABASE_URL);
+  const database = createDatabase(config.DATABASE_URL, {
+    max: config.DATABASE_POOL_MAX,
+    appName: 'offload-api',
+  });
+  const temporal = await connectTemporal(config.temporal);
+  const { app, starter } = createApp({
+    config,
+    database,
+    temporal: temporal.client,
+    storage: new LocalStorage(config.storageDir),
+    log,
+  });
+  const stopSweeper = starter.runSweeper(config.OUTBOX_SWEEP_INTERVAL_MS, config.OUTBOX_SWEEP_AFTER_MS);
+  const server = serve({ fetch: app.fetch, port: config.PORT, hostname: config.HOST }, (info) => {
+    log.info({ url: `http://${config.HOST}:${info.port}` }, 'API listening');
+  });
+
+  const shutdown = (signal: string) => {
+    log.info({ signal }, 'shutting down');
+    stopSweeper();
+    server.close(() => {
+      void Promise.allSettled([temporal.close(), database.close()]).then(() => process.exit(0));
+    });
+    setTimeout(() => process.exit(0), 10_000).unref();
+  };
+  process.once('SIGTERM', () => shutdown('SIGTERM'));
+  process.once('SIGINT', () => shutdown('SIGINT'));
+}
+
+main().catch((err: unknown) => {
+  console.error(err instanceof ConfigError ? err.message : err);
+  process.exit(1);
+});

@@ -1,0 +1,85 @@
+/**
+ * Starting job workflows, with the job row as an outbox: the API inserts the job, then starts its
+ * workflow (workflow id derived from the job id, so a second start is a no-op) and marks it started.
+ * If the process dies in between, the sweeper finds the queued, unstarted row and starts it.
+ */
+import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
+import type { Config } from '../config/env.js';
+import type { Database } from '../db/client.js';
+import { findUnstartedJobs, markWorkflowStarted, type JobRow } from '../db/jobs-repo.js';
+import type { Logger } from '../lib/logger.js';
+import type { ExportWorkflowInput, HeavyActivityPolicy } from '../shared/jobs.js';
+import { JOBS_QUEUE, WorkflowType } from '../shared/temporal.js';
+
+export function exportPolicy(config: Config): HeavyActivityPolicy {
+  return {
+    heartbeatTimeoutMs: config.EXPORT_HEARTBEAT_TIMEOUT_MS,
+    startToCloseTimeoutMs: config.EXPORT_START_TO_CLOSE_TIMEOUT_MS,
+    maxAttempts: config.EXPORT_MAX_ATTEMPTS,
+    initialRetryIntervalMs: config.EXPORT_RETRY_INITIAL_MS,
+    maxRetryIntervalMs: config.EXPORT_RETRY_MAX_MS,
+  };
+}
+
+export class JobStarter {
+  constructor(private readonly deps: { config: Config; database: Database; temporal: Client; log: Logger }) {}
+
+  /** Start the workflow of a recorded job. Safe to call any number of times. */
+  async start(job: JobRow): Promise<void> {
+    const input: ExportWorkflowInput = {
+      jobId: job.id,
+      userId: job.userId,
+      tenantId: job.tenantId,
+      request: job.request,
+      policy: exportPolicy(this.deps.config),
+    };
+    try {
+      await this.deps.temporal.workflow.start(WorkflowType.export, {
+        workflowId: job.workflowId,
+        taskQueue: JOBS_QUEUE,
+        args: [input],
+        workflowIdConflictPolicy: 'USE_EXISTING',
+        workflowIdReusePolicy: 'REJECT_DUPLICATE',
+        staticSummary: `${job.kind} ${job.request.dataset} as ${job.request.format} for ${job.userId}`,
+      });
+    } catch (err) {
+      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+    }
+    await markWorkflowStarted(this.deps.database.db, job.id);
+  }
+
+  /** Start every job left queued without a workflow for longer than `olderThanMs`. Returns how many. */
+  async sweep(olderThanMs: number): Promise<number> {
+    const pending = await findUnstartedJobs(this.deps.database.db, olderThanMs);
+    let started = 0;
+    for (const job of pending) {
+      try {
+        await this.start(job);
+        started++;
+        this.deps.log.warn(
+          { jobId: job.id, workflowId: job.workflowId },
+          'started an orphaned job from the outbox',
+        );
+      } catch (err) {
+        this.deps.log.error({ jobId: job.id, err }, 'outbox start failed; will retry');
+      }
+    }
+    return started;
+  }
+
+  /** Sweep periodically until the returned function is called. */
+  runSweeper(intervalMs: number, olderThanMs: number): () => void {
+    let running = false;
+    const timer = setInterval(() => {
+      if (running) return;
+      running = true;
+      this.sweep(olderThanMs)
+        .catch((err: unknown) => this.deps.log.error({ err }, 'outbox sweep failed'))
+        .finally(() => {
+          running = false;
+        });
+    }, intervalMs);
+    timer.unref();
+    return () => clearInterval(timer);
+  }
+}

@@ -1,0 +1,53 @@
+/** POST /v1/exports: validate, record the job, start its workflow, answer 202 in milliseconds. */
+import { createRoute, type OpenAPIHono } from '@hono/zod-openapi';
+import { insertJob } from '../../db/jobs-repo.js';
+import { newJobId } from '../../lib/ids.js';
+import { workflowIdForJob } from '../../shared/temporal.js';
+import type { AppDeps } from '../deps.js';
+import type { AppEnv } from '../env.js';
+import type { JobStarter } from '../job-starter.js';
+import { jobView, progressFromRow } from '../job-view.js';
+import { ExportRequestSchema, JobSchema, problemResponses } from '../schemas.js';
+
+const createExport = createRoute({
+  method: 'post',
+  path: '/v1/exports',
+  operationId: 'exports.create',
+  tags: ['exports'],
+  summary: 'Start an export of a dataset to a file',
+  security: [{ bearer: [] }],
+  request: { body: { required: true, content: { 'application/json': { schema: ExportRequestSchema } } } },
+  responses: {
+    202: {
+      description: 'Accepted; follow the links',
+      content: { 'application/json': { schema: JobSchema } },
+    },
+    ...problemResponses(400, 401, 422),
+  },
+});
+
+export function registerExportRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps, starter: JobStarter): void {
+  app.openapi(createExport, async (c) => {
+    const principal = c.get('principal');
+    const request = c.req.valid('json');
+    const id = newJobId();
+    const job = await insertJob(deps.database.db, {
+      id,
+      userId: principal.userId,
+      tenantId: principal.tenantId,
+      kind: 'export',
+      request,
+      workflowId: workflowIdForJob(id),
+    });
+    const log = deps.log.child({ jobId: id, workflowId: job.workflowId, userId: principal.userId });
+    try {
+      await starter.start(job);
+      log.info({ request }, 'export accepted');
+    } catch (err) {
+      // The job is recorded; the outbox sweeper starts it once Temporal answers again.
+      log.error({ err }, 'workflow start failed; the outbox sweeper will retry');
+    }
+    c.header('location', `/v1/jobs/${id}`);
+    return c.json(jobView(job, progressFromRow(job)), 202);
+  });
+}

@@ -1,0 +1,111 @@
+/** Storage in a local (or shared network) directory. Atomic by writing to a temporary name and renaming. */
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { Transform, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { ObjectInfo, PublishResult, Storage } from './storage.js';
+
+const SAFE_SEGMENT = /^[A-Za-z0-9._-]+$/;
+
+function checkKey(key: string): void {
+  const segments = key.split('/');
+  if (segments.some((s) => !SAFE_SEGMENT.test(s) || s === '.' || s === '..')) {
+    throw new Error(`invalid storage key: ${key}`);
+  }
+}
+
+export class LocalStorage implements Storage {
+  constructor(private readonly root: string) {}
+
+  private objectPath(key: string): string {
+    checkKey(key);
+    return path.join(this.root, 'objects', key);
+  }
+
+  private partsDir(jobId: string): string {
+    checkKey(jobId);
+    return path.join(this.root, 'parts', jobId);
+  }
+
+  private partPath(jobId: string, index: number): string {
+    return path.join(this.partsDir(jobId), `${String(index).padStart(6, '0')}.part`);
+  }
+
+  private static tmpName(target: string): string {
+    return `${target}.tmp-${randomBytes(6).toString('hex')}`;
+  }
+
+  async writePart(jobId: string, index: number, body: Readable): Promise<{ bytes: number }> {
+    const target = this.partPath(jobId, index);
+    await fs.mkdir(path.dirname(target), { recursive: true });
+    const tmp = LocalStorage.tmpName(target);
+    let bytes = 0;
+    const count = new Transform({
+      transform(chunk: Buffer, _enc, cb) {
+        bytes += chunk.length;
+        cb(null, chunk);
+      },
+    });
+    try {
+      await pipeline(body, count, createWriteStream(tmp));
+      await fs.rename(tmp, target);
+    } catch (err) {
+      await fs.rm(tmp, { force: true });
+      throw err;
+    }
+    return { bytes };
+  }
+
+  async publish(jobId: string, key: string, partCount: number, prefix?: Buffer): Promise<PublishResult> {
+    const target = this.objectPath(key);
+    await fs.mkdir(path.dirname(target), { recursive: true });
+    const tmp = LocalStorage.tmpName(target);
+    const hash = createHash('sha256');
+    let bytes = 0;
+    const out = createWriteStream(tmp);
+    const write = (chunk: Buffer) => {
+      hash.update(chunk);
+      bytes += chunk.length;
+      return out.write(chunk) ? undefined : new Promise<void>((resolve) => out.once('drain', resolve));
+    };
+    try {
+      if (prefix && prefix.length > 0) await write(prefix);
+      for (let i = 0; i < partCount; i++) {
+        for await (const chunk of createReadStream(this.partPath(jobId, i))) await write(chunk as Buffer);
+      }
+      await new Promise<void>((resolve, reject) =>
+        out.end((err?: Error | null) => (err ? reject(err) : resolve())),
+      );
+      await fs.rename(tmp, target);
+    } catch (err) {
+      out.destroy();
+      await fs.rm(tmp, { force: true });
+      throw err;
+    }
+    return { bytes, sha256: hash.digest('hex') };
+  }
+
+  async deleteParts(jobId: string): Promise<void> {
+    await fs.rm(this.partsDir(jobId), { recursive: true, force: true });
+  }
+
+  async stat(key: string): Promise<ObjectInfo | undefined> {
+    try {
+      const s = await fs.stat(this.objectPath(key));
+      return { size: s.size, modifiedAt: s.mtime };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    }
+  }
+
+  read(key: string, range?: { start: number; end: number }): Readable {
+    return createReadStream(this.objectPath(key), range);
+  }
+
+  async delete(key: string): Promise<void> {
+    await fs.rm(this.objectPath(key), { force: true });
+  }
+}

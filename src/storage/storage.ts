@@ -1,0 +1,28 @@
+/**
+ * Where results live. Heavy activities write numbered parts (each part is written whole or not at
+ * all), then publish them as one object; a reader never sees a partial object.
+ */
+import type { Readable } from 'node:stream';
+
+export interface ObjectInfo {
+  size: number;
+  modifiedAt: Date;
+}
+
+export interface PublishResult {
+  bytes: number;
+  sha256: string;
+}
+
+export interface Storage {
+  /** Store part `index` of a job, replacing any earlier copy. */
+  writePart(jobId: string, index: number, body: Readable): Promise<{ bytes: number }>;
+  /** Concatenate `prefix` and parts 0..partCount-1 into the object `key`, atomically. Parts stay. */
+  publish(jobId: string, key: string, partCount: number, prefix?: Buffer): Promise<PublishResult>;
+  /** Remove every part of a job. */
+  deleteParts(jobId: string): Promise<void>;
+  stat(key: string): Promise<ObjectInfo | undefined>;
+  /** Read an object, optionally a byte range (inclusive end). */
+  read(key: string, range?: { start: number; end: number }): Readable;
+  delete(key: string): Promise<void>;
+}

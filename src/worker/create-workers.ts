@@ -1,0 +1,76 @@
+/** Builds one Temporal Worker per task queue this process serves, sharing one connection. */
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { NativeConnection} from '@temporalio/worker';
+import { Worker, type WorkerOptions } from '@temporalio/worker';
+import { createExportActivities, createJobRecordActivities, type ActivityDeps } from '../activities/index.js';
+import type { Config } from '../config/env.js';
+import type { Database } from '../db/client.js';
+import type { Logger } from '../lib/logger.js';
+import type { TaskQueue } from '../shared/temporal.js';
+import type { Storage } from '../storage/storage.js';
+
+export const WORKFLOWS_PATH = path.resolve(
+  path.dirname(fileURLToPath(import.meta.url)),
+  '../workflows/index.ts',
+);
+
+export interface WorkerSetOptions {
+  config: Config;
+  queues: TaskQueue[];
+  connection: NativeConnection;
+  database: Database;
+  storage: Storage;
+  log: Logger;
+  workerName?: string;
+}
+
+export async function createWorkers(opts: WorkerSetOptions): Promise<Worker[]> {
+  const { config } = opts;
+  const deps: ActivityDeps = {
+    database: opts.database,
+    storage: opts.storage,
+    log: opts.log,
+    workerName: opts.workerName ?? `${os.hostname()}:${process.pid}`,
+    export: { partRows: config.EXPORT_PART_ROWS, maxRowsPerSec: config.EXPORT_MAX_ROWS_PER_SEC },
+  };
+  const common: Partial<WorkerOptions> = {
+    connection: opts.connection,
+    namespace: config.temporal.namespace,
+    shutdownGraceTime: config.WORKER_SHUTDOWN_GRACE_MS,
+    // Heartbeats reach the server at least every second, so a checkpoint is never more than a second old
+    // and a cancellation reaches the activity within about a second.
+    maxHeartbeatThrottleInterval: '1s',
+    defaultHeartbeatThrottleInterval: '1s',
+  };
+  const workers: Worker[] = [];
+  for (const queue of opts.queues) {
+    if (queue === 'jobs') {
+      const bundle = config.WORKFLOW_BUNDLE_PATH
+        ? { workflowBundle: { codePath: path.resolve(config.WORKFLOW_BUNDLE_PATH) } }
+        : { workflowsPath: WORKFLOWS_PATH };
+      workers.push(
+        await Worker.create({
+          ...common,
+          ...bundle,
+          taskQueue: queue,
+          activities: createJobRecordActivities(deps),
+          maxConcurrentActivityTaskExecutions: config.JOBS_CONCURRENCY,
+        }),
+      );
+    } else if (queue === 'exports') {
+      workers.push(
+        await Worker.create({
+          ...common,
+          taskQueue: queue,
+          activities: createExportActivities(deps),
+          maxConcurrentActivityTaskExecutions: config.EXPORTS_CONCURRENCY,
+        }),
+      );
+    } else {
+      opts.log.warn({ queue }, 'no activities are registered for this queue yet; not polling it');
+    }
+  }
+  return workers;
+}

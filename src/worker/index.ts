@@ -1,0 +1,59 @@
+/**
+ * Worker process entry: `npm run worker -- --queues jobs,exports`. Serves the given task queues until
+ * SIGINT/SIGTERM, then drains: running activities get WORKER_SHUTDOWN_GRACE_MS to finish before they are
+ * handed back to the server (with their last checkpoint) for another worker.
+ */
+import { parseArgs } from 'node:util';
+import { NativeConnection, type NativeConnectionOptions } from '@temporalio/worker';
+import { ConfigError, loadConfig } from '../config/env.js';
+import { createDatabase } from '../db/client.js';
+import { migrateDatabase } from '../db/migrate.js';
+import { createLogger } from '../lib/logger.js';
+import { TASK_QUEUES, type TaskQueue } from '../shared/temporal.js';
+import { LocalStorage } from '../storage/local.js';
+import { createWorkers } from './create-workers.js';
+
+function parseQueues(value: string | undefined, fallback: TaskQueue[]): TaskQueue[] {
+  if (!value) return fallback;
+  const queues = value
+    .split(',')
+    .map((q) => q.trim())
+    .filter(Boolean);
+  const unknown = queues.filter((q) => !(TASK_QUEUES as readonly string[]).includes(q));
+  if (unknown.length > 0 || queues.length === 0) {
+    throw new ConfigError([
+      `--queues: unknown queue(s) ${unknown.join(', ') || '(none)'}; use ${TASK_QUEUES.join(', ')}`,
+    ]);
+  }
+  return queues as TaskQueue[];
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { queues: { type: 'string' } }, strict: true });
+  const config = loadConfig();
+  const queues = parseQueues(values.queues, config.WORKER_QUEUES);
+  if (!config.DATABASE_URL) throw new ConfigError(['DATABASE_URL: required by the worker']);
+  const log = createLogger({ level: config.LOG_LEVEL, name: 'offload-worker' });
+  await migrateDatabase(config.DATABASE_URL);
+  const database = createDatabase(config.DATABASE_URL, {
+    max: config.DATABASE_POOL_MAX,
+    appName: 'offload-worker',
+  });
+  const connection = await NativeConnection.connect(config.temporal.connection as NativeConnectionOptions);
+  const storage = new LocalStorage(config.storageDir);
+  try {
+    const workers = await createWorkers({ config, queues, connection, database, storage, log });
+    log.info({ queues, address: config.temporal.connection.address }, 'worker started');
+    await Promise.all(workers.map((w) => w.run()));
+    log.info('worker stopped');
+  } finally {
+    await connection.close();
+    await database.close();
+  }
+}
+
+main().catch((err: unknown) => {
+  if (err instanceof ConfigError) console.error(err.message);
+  else console.error(err);
+  process.exit(1);
+});

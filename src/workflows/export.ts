@@ -1,0 +1,87 @@
+/**
+ * One export job: run the heavy export on the `exports` queue with heartbeats and retries, keep live
+ * progress for the query, and record the outcome in PostgreSQL through light activities.
+ */
+import {
+  ActivityCancellationType,
+  ActivityFailure,
+  ApplicationFailure,
+  CancellationScope,
+  isCancellation,
+  proxyActivities,
+  setHandler,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { ExportActivities, JobRecordActivities } from '../activities/index.js';
+import { NON_RETRYABLE_ERROR_TYPES } from '../shared/errors.js';
+import type { ExportResult, ExportWorkflowInput, Progress } from '../shared/jobs.js';
+import { EXPORTS_QUEUE, JOBS_QUEUE } from '../shared/temporal.js';
+import { progressQuery, progressSignal } from './definitions.js';
+import { applyReport, finish, initialProgress } from './progress-state.js';
+
+// Record-keeping retries until the database is back: losing a job's outcome is not an option.
+const records = proxyActivities<JobRecordActivities>({
+  taskQueue: JOBS_QUEUE,
+  startToCloseTimeout: '30s',
+  retry: { initialInterval: '1s', maximumInterval: '30s', nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES },
+});
+
+/** The failure's type and message as a user should see them. */
+function describeFailure(err: unknown): { type: string; message: string } {
+  let cause: unknown = err;
+  if (cause instanceof ActivityFailure && cause.cause) cause = cause.cause;
+  if (cause instanceof ApplicationFailure) return { type: cause.type ?? 'Error', message: cause.message };
+  if (cause instanceof Error) return { type: cause.name, message: cause.message };
+  return { type: 'Error', message: String(cause) };
+}
+
+export async function exportWorkflow(input: ExportWorkflowInput): Promise<ExportResult> {
+  let progress: Progress = initialProgress('rows');
+  setHandler(progressQuery, () => progress);
+  setHandler(progressSignal, (report) => {
+    progress = applyReport(progress, report);
+  });
+
+  const { policy } = input;
+  const heavy = proxyActivities<ExportActivities>({
+    taskQueue: EXPORTS_QUEUE,
+    heartbeatTimeout: policy.heartbeatTimeoutMs,
+    startToCloseTimeout: policy.startToCloseTimeoutMs,
+    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+    retry: {
+      initialInterval: policy.initialRetryIntervalMs,
+      maximumInterval: policy.maxRetryIntervalMs,
+      backoffCoefficient: 2,
+      maximumAttempts: policy.maxAttempts,
+      nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES,
+    },
+  });
+
+  try {
+    const result = await heavy.exportDataset({
+      jobId: input.jobId,
+      tenantId: input.tenantId,
+      request: input.request,
+    });
+    await records.completeJob(input.jobId, result);
+    progress = finish(progress, 'succeeded', null);
+    await records.discardParts(input.jobId);
+    return result;
+  } catch (err) {
+    if (isCancellation(err)) {
+      await CancellationScope.nonCancellable(async () => {
+        await records.cancelJob(input.jobId);
+        await records.discardParts(input.jobId);
+      });
+      progress = finish(progress, 'cancelled', 'cancelled');
+      throw err;
+    }
+    const failure = describeFailure(err);
+    progress = finish(progress, 'failed', failure.message);
+    if (failure.type !== 'JobNotFound') {
+      await records.failJob(input.jobId, failure);
+      await records.discardParts(input.jobId);
+    }
+    throw ApplicationFailure.nonRetryable(`${workflowInfo().workflowId}: ${failure.message}`, failure.type);
+  }
+}

@@ -1,0 +1,2 @@
+/** Entry point of the workflow bundle: every workflow type the `jobs` queue serves. */
+export { exportWorkflow } from './export.js';

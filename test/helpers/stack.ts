@@ -1,0 +1,123 @@
+/**
+ * An offload stack for integration tests, in this process: the API on a free port and workers for the
+ * given queues, on the shared Temporal dev server and PostgreSQL of the run.
+ */
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { randomUUID } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import { serve, type ServerType } from '@hono/node-server';
+import { inject } from 'vitest';
+import { loadConfig, type Config } from '../../src/config/env.js';
+import { createDatabase, type Database } from '../../src/db/client.js';
+import { createApiKey, ensureUser } from '../../src/db/users-repo.js';
+import { createLogger } from '../../src/lib/logger.js';
+import { createApp, type App } from '../../src/server/app.js';
+import type { TaskQueue } from '../../src/shared/temporal.js';
+import { LocalStorage } from '../../src/storage/local.js';
+import { connectTemporal, type TemporalHandle } from '../../src/temporal/client.js';
+import { startWorkerProcess, type WorkerProcess } from './worker-process.js';
+
+export interface Stack {
+  baseUrl: string;
+  config: Config;
+  database: Database;
+  temporal: TemporalHandle;
+  app: App;
+  storageDir: string;
+  /** Environment for worker child processes pointed at the same services. */
+  childEnv: Record<string, string>;
+  newUser(tenant: string): Promise<{ userId: string; key: string }>;
+  stopWorkers(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function startStack(
+  opts: { queues?: TaskQueue[]; env?: Record<string, string> } = {},
+): Promise<Stack> {
+  const storageDir = path.join(inject('scratchDir'), `storage-${randomUUID()}`);
+  await fs.mkdir(storageDir, { recursive: true });
+  const childEnv: Record<string, string> = {
+    NODE_ENV: 'test',
+    LOG_LEVEL: 'warn',
+    DATABASE_URL: inject('databaseUrl'),
+    TEMPORAL_ADDRESS: inject('temporalAddress'),
+    TEMPORAL_NAMESPACE: 'default',
+    STORAGE_DIR: storageDir,
+    WORKFLOW_BUNDLE_PATH: inject('workflowBundlePath'),
+    EXPORT_HEARTBEAT_TIMEOUT_MS: '3000',
+    EXPORT_RETRY_INITIAL_MS: '500',
+    EXPORT_RETRY_MAX_MS: '2000',
+    WORKER_SHUTDOWN_GRACE_MS: '0',
+    ...opts.env,
+  };
+  const config = loadConfig({ PATH: process.env.PATH, HOME: process.env.HOME, ...childEnv, PORT: '0' });
+  const log = createLogger({ level: config.LOG_LEVEL, name: 'offload-test' });
+  const database = createDatabase(config.DATABASE_URL!, { max: 5 });
+  const temporal = await connectTemporal(config.temporal);
+  const storage = new LocalStorage(config.storageDir);
+  const app = createApp({ config, database, temporal: temporal.client, storage, log });
+  const server: ServerType = await new Promise((resolve) => {
+    const s = serve({ fetch: app.app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(s));
+  });
+  const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+  let workers: WorkerProcess[] = [];
+  const queues = opts.queues ?? ['jobs', 'exports'];
+  if (queues.length > 0) workers.push(await startWorkerProcess(queues, childEnv));
+
+  const stopWorkers = async () => {
+    await Promise.all(workers.map((w) => w.stop()));
+    workers = [];
+  };
+
+  return {
+    baseUrl,
+    config,
+    database,
+    temporal,
+    app,
+    storageDir,
+    childEnv,
+    async newUser(tenant: string) {
+      const user = await ensureUser(database.db, `user-${randomUUID().slice(0, 8)}`, tenant);
+      const { key } = await createApiKey(database.db, user.id);
+      return { userId: user.id, key };
+    },
+    stopWorkers,
+    async stop() {
+      await stopWorkers();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await temporal.close();
+      await database.close();
+    },
+  };
+}
+
+/** fetch against the stack with a bearer key. */
+export function api(stack: Stack, key: string | undefined) {
+  return (p: string, init: RequestInit = {}) =>
+    fetch(`${stack.baseUrl}${p}`, {
+      ...init,
+      headers: {
+        ...(key ? { authorization: `Bearer ${key}` } : {}),
+        ...(init.body ? { 'content-type': 'application/json' } : {}),
+        ...(init.headers as Record<string, string> | undefined),
+      },
+    });
+}
+
+/** Poll until `check` returns a value, or fail after `timeoutMs`. */
+export async function eventually<T>(
+  check: () => Promise<T | undefined>,
+  timeoutMs = 30_000,
+  everyMs = 100,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await check();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
