@@ -9,6 +9,9 @@ import type { JobStarter } from '../job-starter.js';
 import { jobView, progressFromRow } from '../job-view.js';
 import { ExportRequestSchema, JobSchema, problemResponses } from '../schemas.js';
 
+/** How long a submission waits for Temporal to confirm the start before answering anyway. */
+const START_WAIT_MS = 2000;
+
 const createExport = createRoute({
   method: 'post',
   path: '/v1/exports',
@@ -40,13 +43,13 @@ export function registerExportRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps, st
       workflowId: workflowIdForJob(id),
     });
     const log = deps.log.child({ jobId: id, workflowId: job.workflowId, userId: principal.userId });
-    try {
-      await starter.start(job);
-      log.info({ request }, 'export accepted');
-    } catch (err) {
-      // The job is recorded; the outbox sweeper starts it once Temporal answers again.
-      log.error({ err }, 'workflow start failed; the outbox sweeper will retry');
-    }
+    // The start is bounded: if Temporal is slow or down the job stays recorded and the outbox sweeper
+    // starts it later, so the caller still gets its answer at once.
+    const started = starter.start(job).then(
+      () => log.info({ request }, 'export accepted'),
+      (err: unknown) => log.error({ err }, 'workflow start failed; the outbox sweeper will retry'),
+    );
+    await Promise.race([started, new Promise((resolve) => setTimeout(resolve, START_WAIT_MS).unref())]);
     c.header('location', `/v1/jobs/${id}`);
     return c.json(jobView(job, progressFromRow(job)), 202);
   });

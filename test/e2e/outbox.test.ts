@@ -1,0 +1,127 @@
+/**
+ * The API records a job, then starts its workflow. A crash between the two must neither lose the job
+ * nor leave a workflow without a job: the outbox sweeper starts recorded-but-unstarted jobs, a second
+ * start is a no-op, and a workflow whose job row does not exist does no work.
+ */
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { Client, Connection, WorkflowFailedError, WorkflowNotFoundError } from '@temporalio/client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { getJob, insertJob, listAttempts } from '../../src/db/jobs-repo.js';
+import { newJobId } from '../../src/lib/ids.js';
+import { createLogger } from '../../src/lib/logger.js';
+import { createApp } from '../../src/server/app.js';
+import { exportPolicy } from '../../src/server/job-starter.js';
+import { JOBS_QUEUE, WorkflowType, workflowIdForJob } from '../../src/shared/temporal.js';
+import { LocalStorage } from '../../src/storage/local.js';
+import { api, eventually, startStack, type Stack } from '../helpers/stack.js';
+import { seedTenant } from '../helpers/data.js';
+
+let stack: Stack;
+let tenant: string;
+let user: { userId: string; key: string };
+
+beforeAll(async () => {
+  stack = await startStack();
+  tenant = await seedTenant(stack.database.sql, 1000);
+  user = await stack.newUser(tenant);
+});
+
+afterAll(async () => {
+  await stack?.stop();
+});
+
+async function workflowExists(workflowId: string): Promise<boolean> {
+  try {
+    await stack.temporal.client.workflow.getHandle(workflowId).describe();
+    return true;
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) return false;
+    throw err;
+  }
+}
+
+describe('job outbox', () => {
+  it('starts a job whose API died between recording it and starting its workflow', async () => {
+    const id = newJobId();
+    const job = await insertJob(stack.database.db, {
+      id,
+      userId: user.userId,
+      tenantId: tenant,
+      kind: 'export',
+      request: { dataset: 'orders', format: 'csv' },
+      workflowId: workflowIdForJob(id),
+    });
+    expect(await workflowExists(job.workflowId)).toBe(false);
+
+    expect(await stack.app.starter.sweep(0)).toBeGreaterThanOrEqual(1);
+    expect(await workflowExists(job.workflowId)).toBe(true);
+    // A second sweep, or a concurrent start, does not start it again.
+    await Promise.all([stack.app.starter.start(job), stack.app.starter.start(job)]);
+    expect(await stack.app.starter.sweep(0)).toBe(0);
+
+    const done = await eventually(async () => {
+      const row = await getJob(stack.database.db, id);
+      return row?.state === 'succeeded' ? row : undefined;
+    }, 60_000);
+    expect(done.result?.rows).toBe(1000);
+    expect(await listAttempts(stack.database.db, id)).toHaveLength(1);
+  });
+
+  it('accepts jobs while Temporal is unreachable and runs them once it answers', async () => {
+    // An API instance whose Temporal is down: the start fails, the job must still be recorded.
+    const deadConnection = Connection.lazy({ address: '127.0.0.1:1', connectTimeout: '500ms' });
+    const down = createApp({
+      config: stack.config,
+      database: stack.database,
+      temporal: new Client({ connection: deadConnection }),
+      storage: new LocalStorage(stack.storageDir),
+      log: createLogger({ level: 'silent', name: 'test' }),
+    });
+    const started = Date.now();
+    const res = await down.app.request('/v1/exports', {
+      method: 'POST',
+      headers: { authorization: `Bearer ${user.key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ dataset: 'orders', format: 'csv' }),
+    });
+    expect(res.status).toBe(202);
+    expect(Date.now() - started).toBeLessThan(5000);
+    const { id } = (await res.json()) as { id: string };
+    const recorded = await getJob(stack.database.db, id);
+    expect(recorded?.state).toBe('queued');
+    expect(recorded?.workflowStartedAt).toBeNull();
+    await deadConnection.close().catch(() => {});
+
+    // The healthy API's sweeper picks it up.
+    await stack.app.starter.sweep(0);
+    const call = api(stack, user.key);
+    const done = await eventually(async () => {
+      const body = (await (await call(`/v1/jobs/${id}`)).json()) as { state: string };
+      return body.state === 'succeeded' ? body : undefined;
+    }, 60_000);
+    expect(done.state).toBe('succeeded');
+  });
+
+  it('does no work for a workflow whose job was never recorded', async () => {
+    const id = newJobId();
+    const handle = await stack.temporal.client.workflow.start(WorkflowType.export, {
+      workflowId: workflowIdForJob(id),
+      taskQueue: JOBS_QUEUE,
+      args: [
+        {
+          jobId: id,
+          userId: user.userId,
+          tenantId: tenant,
+          request: { dataset: 'orders', format: 'csv' },
+          policy: exportPolicy(stack.config),
+        },
+      ],
+    });
+    const err: unknown = await handle.result().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(WorkflowFailedError);
+    expect(((err as WorkflowFailedError).cause as { type?: string }).type).toBe('JobNotFound');
+    expect(await getJob(stack.database.db, id)).toBeUndefined();
+    expect(await listAttempts(stack.database.db, id)).toHaveLength(0);
+    await expect(fs.readdir(path.join(stack.storageDir, 'objects', id))).rejects.toThrow();
+  });
+});
