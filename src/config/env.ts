@@ -7,7 +7,9 @@ import { loadClientConnectConfig } from '@temporalio/envconfig';
 import type { ConnectionOptions } from '@temporalio/client';
 import { z } from 'zod';
 
-const int = (def: number, min = 0) => z.coerce.number().int().min(min).default(def);
+// An empty variable means "not set" (as in `PORT=`), not zero.
+const int = (def: number, min = 0) =>
+  z.preprocess((v) => (v === '' ? undefined : v), z.coerce.number().int().min(min).default(def));
 
 /** The schema of offload's own variables (Temporal's connection variables are read by envconfig). */
 export const envSchema = z.object({
@@ -82,6 +84,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       );
     }
   }
+  // Checked on its own, so that it is listed together with any other wrong variable.
+  const retry = envSchema.pick({ EXPORT_RETRY_INITIAL_MS: true, EXPORT_RETRY_MAX_MS: true }).safeParse(env);
+  if (retry.success && retry.data.EXPORT_RETRY_MAX_MS < retry.data.EXPORT_RETRY_INITIAL_MS) {
+    problems.push('EXPORT_RETRY_MAX_MS: must be at least EXPORT_RETRY_INITIAL_MS');
+  }
   let temporal: TemporalSettings | undefined;
   try {
     const overrideEnvVars = Object.fromEntries(
@@ -89,7 +96,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     );
     const cfg = loadClientConnectConfig({ overrideEnvVars });
     temporal = {
-      connection: { address: 'localhost:7233', ...cfg.connectionOptions },
+      connection: { ...cfg.connectionOptions, address: cfg.connectionOptions.address ?? 'localhost:7233' },
       namespace: cfg.namespace ?? 'default',
     };
   } catch (err) {
@@ -97,9 +104,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   if (!parsed.success || !temporal || problems.length > 0) throw new ConfigError(problems);
   const data = parsed.data;
-  if (data.EXPORT_RETRY_MAX_MS < data.EXPORT_RETRY_INITIAL_MS) {
-    throw new ConfigError(['EXPORT_RETRY_MAX_MS: must be at least EXPORT_RETRY_INITIAL_MS']);
-  }
   return { ...data, temporal, storageDir: path.resolve(data.STORAGE_DIR) };
 }
 

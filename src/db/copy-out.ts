@@ -9,7 +9,7 @@ import type { Readable } from 'node:stream';
 import type { Sql } from './client.js';
 
 export async function copyOut(sql: Sql, statement: string): Promise<Readable> {
-  const stream = (await sql.unsafe(statement).readable());
+  const stream = await sql.unsafe(statement).readable();
   const resumeSocket = () => stream._read(0);
   stream.once('end', resumeSocket);
   stream.once('close', resumeSocket);

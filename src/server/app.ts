@@ -24,10 +24,7 @@ export function createApp(deps: AppDeps): App {
     if (err instanceof HTTPException) {
       // Hono's own errors, e.g. a body that is not valid JSON.
       const code = err.status === 400 ? 'malformed-request' : 'http-error';
-      return problemResponse(
-        c,
-        new HttpProblem(err.status, code, err.message || 'Bad Request', err.message),
-      );
+      return problemResponse(c, new HttpProblem(err.status, code, err.message || 'Bad Request', err.message));
     }
     deps.log.error({ err, path: c.req.path, method: c.req.method }, 'unhandled error');
     return problemResponse(

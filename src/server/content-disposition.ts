@@ -5,7 +5,8 @@ export function contentDisposition(fileName: string): string {
     .replace(/[^\x20-\x7e]/g, '')
     .replace(/["\\/;]/g, '_')
     .trim();
-  const fallback = ascii.length > 0 ? ascii : 'download';
+  // A name with no ASCII stem ("日本.csv" -> ".csv") falls back to "download" plus its extension.
+  const fallback = ascii.length === 0 ? 'download' : ascii.startsWith('.') ? `download${ascii}` : ascii;
   const encoded = encodeURIComponent(fileName).replace(
     /['()*]/g,
     (ch) => `%${ch.charCodeAt(0).toString(16).toUpperCase()}`,

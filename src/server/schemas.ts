@@ -10,7 +10,10 @@ export const ExportRequestSchema = z
   .strictObject({
     dataset: z
       .string()
-      .openapi({ example: 'orders', description: `One of: ${Object.keys(DATASETS).join(', ')}` }),
+      .openapi({ example: 'orders', description: `One of: ${Object.keys(DATASETS).join(', ')}` })
+      .refine((name) => getDataset(name) !== undefined, {
+        message: `unknown dataset; allowed: ${Object.keys(DATASETS).join(', ')}`,
+      }),
     format: z.enum(EXPORT_FORMATS, { error: `must be one of: ${EXPORT_FORMATS.join(', ')}` }),
     columns: z
       .array(z.string())
@@ -27,14 +30,7 @@ export const ExportRequestSchema = z
   })
   .superRefine((body, ctx) => {
     const ds = getDataset(body.dataset);
-    if (!ds) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['dataset'],
-        message: `unknown dataset; allowed: ${Object.keys(DATASETS).join(', ')}`,
-      });
-      return;
-    }
+    if (!ds) return;
     const allowed = ds.columns.map((c) => c.name);
     const seen = new Set<string>();
     body.columns?.forEach((name, i) => {

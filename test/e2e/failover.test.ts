@@ -41,6 +41,14 @@ afterAll(async () => {
 });
 
 describe('failover', () => {
+  it('stops a worker gracefully on SIGTERM', async () => {
+    const extra = await startWorkerProcess(['exports'], stack.childEnv);
+    const started = Date.now();
+    expect(await extra.stop()).toBe(0);
+    expect(Date.now() - started).toBeLessThan(15_000);
+    expect(extra.output()).toContain('worker stopped');
+  });
+
   it('finishes a killed export on the other worker from its checkpoint, byte-identical', async () => {
     const tenant = await seedTenant(stack.database.sql, ROWS);
     const { key } = await stack.newUser(tenant);

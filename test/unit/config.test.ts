@@ -1,0 +1,176 @@
+/** loadConfig(env): defaults, one precise problem per wrong variable, and Temporal settings via envconfig. */
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../src/config/env.js';
+
+/** The ConfigError thrown for `env`; fails the test when loadConfig accepts it. */
+function problemsOf(env: Record<string, string>): string[] {
+  try {
+    loadConfig(env);
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    const error = err as ConfigError;
+    // The message lists every problem, so a log line alone is enough to fix the deployment.
+    for (const p of error.problems) expect(error.message).toContain(p);
+    return error.problems;
+  }
+  throw new Error(`loadConfig accepted ${JSON.stringify(env)}`);
+}
+
+/** The single problem naming `variable`, asserting there is exactly one. */
+function problemFor(problems: string[], variable: string): string {
+  const matching = problems.filter((p) => p.startsWith(`${variable}:`) || p.startsWith(`${variable}.`));
+  expect(matching, `problems naming ${variable} in ${JSON.stringify(problems)}`).toHaveLength(1);
+  return matching[0]!;
+}
+
+describe('loadConfig defaults', () => {
+  it('accepts an empty environment with documented defaults', () => {
+    const config = loadConfig({});
+    expect(config).toMatchObject({
+      NODE_ENV: 'development',
+      LOG_LEVEL: 'info',
+      PORT: 3000,
+      HOST: '127.0.0.1',
+      DATABASE_POOL_MAX: 10,
+      STORAGE_DIR: '.data/storage',
+      WORKER_QUEUES: ['jobs', 'exports', 'audio'],
+      JOBS_CONCURRENCY: 50,
+      EXPORTS_CONCURRENCY: 2,
+      EXPORT_HEARTBEAT_TIMEOUT_MS: 10_000,
+      EXPORT_START_TO_CLOSE_TIMEOUT_MS: 2 * 60 * 60 * 1000,
+      EXPORT_MAX_ATTEMPTS: 5,
+      EXPORT_RETRY_INITIAL_MS: 1000,
+      EXPORT_RETRY_MAX_MS: 30_000,
+      EXPORT_PART_ROWS: 50_000,
+      EXPORT_MAX_ROWS_PER_SEC: 0,
+    });
+    expect(config.DATABASE_URL).toBeUndefined();
+    expect(config.PUBLIC_URL).toBeUndefined();
+    expect(config.storageDir).toBe(path.resolve('.data/storage'));
+    expect(path.isAbsolute(config.storageDir)).toBe(true);
+    // Without TEMPORAL_* variables: a plain local connection to the default namespace.
+    expect(config.temporal.namespace).toBe('default');
+    // The SDK's Connection falls back to localhost:7233 when no address is set.
+    expect(config.temporal.connection.address ?? 'localhost:7233').toBe('localhost:7233');
+    expect(config.temporal.connection.apiKey).toBeUndefined();
+    expect(config.temporal.connection.tls ?? false).toBe(false);
+  });
+
+  it('parses numbers, trims and splits WORKER_QUEUES, and resolves STORAGE_DIR', () => {
+    const config = loadConfig({
+      PORT: '8080',
+      DATABASE_URL: 'postgresql://u:p@db:5432/offload',
+      WORKER_QUEUES: ' exports , jobs ,',
+      EXPORT_RETRY_INITIAL_MS: '2000',
+      EXPORT_RETRY_MAX_MS: '2000',
+      STORAGE_DIR: '/var/lib/offload',
+    });
+    expect(config.PORT).toBe(8080);
+    expect(config.DATABASE_URL).toBe('postgresql://u:p@db:5432/offload');
+    expect(config.WORKER_QUEUES).toEqual(['exports', 'jobs']);
+    expect(config.EXPORT_RETRY_MAX_MS).toBe(2000);
+    expect(config.storageDir).toBe('/var/lib/offload');
+  });
+});
+
+describe('loadConfig problems', () => {
+  it.each([
+    ['abc', /number/i],
+    ['70000', /port number/i],
+    ['-1', />=\s*0/],
+    ['3.5', /int/i],
+  ])('PORT=%j is rejected naming PORT and the reason', (value, reason) => {
+    const problem = problemFor(problemsOf({ PORT: value }), 'PORT');
+    expect(problem).toMatch(reason);
+    expect(problem).toContain(JSON.stringify(value));
+  });
+
+  it('rejects a DATABASE_URL that is not postgres://', () => {
+    const problems = problemsOf({ DATABASE_URL: 'mysql://root@localhost/offload' });
+    expect(problems).toHaveLength(1);
+    const problem = problemFor(problems, 'DATABASE_URL');
+    expect(problem).toContain('must be a postgres:// connection URL');
+    expect(problem).toContain('mysql://root@localhost/offload');
+  });
+
+  it('rejects an unknown queue in WORKER_QUEUES and lists the allowed ones', () => {
+    const problems = problemsOf({ WORKER_QUEUES: 'jobs,videos' });
+    const problem = problemFor(problems, 'WORKER_QUEUES');
+    expect(problem).toContain('videos');
+    for (const q of ['jobs', 'exports', 'audio']) expect(problem).toContain(q);
+  });
+
+  it('rejects a WORKER_QUEUES that names no queue', () => {
+    const problem = problemFor(problemsOf({ WORKER_QUEUES: ' , ' }), 'WORKER_QUEUES');
+    expect(problem).toContain('must name at least one of jobs, exports, audio');
+  });
+
+  it('rejects EXPORT_RETRY_MAX_MS below EXPORT_RETRY_INITIAL_MS', () => {
+    const problems = problemsOf({ EXPORT_RETRY_INITIAL_MS: '5000', EXPORT_RETRY_MAX_MS: '1000' });
+    expect(problems).toHaveLength(1);
+    expect(problemFor(problems, 'EXPORT_RETRY_MAX_MS')).toContain('at least EXPORT_RETRY_INITIAL_MS');
+  });
+
+  it('rejects an EXPORT_RETRY_MAX_MS below the default EXPORT_RETRY_INITIAL_MS', () => {
+    const problems = problemsOf({ EXPORT_RETRY_MAX_MS: '999' });
+    expect(problemFor(problems, 'EXPORT_RETRY_MAX_MS')).toContain('at least EXPORT_RETRY_INITIAL_MS');
+  });
+
+  it('lists every wrong variable at once, including the retry bounds', () => {
+    const problems = problemsOf({
+      PORT: 'eighty',
+      DATABASE_URL: 'http://db',
+      WORKER_QUEUES: 'bogus',
+      LOG_LEVEL: 'loud',
+      EXPORT_MAX_ATTEMPTS: '0',
+      EXPORT_RETRY_INITIAL_MS: '5000',
+      EXPORT_RETRY_MAX_MS: '1000',
+    });
+    expect(problems).toHaveLength(6);
+    problemFor(problems, 'PORT');
+    expect(problemFor(problems, 'DATABASE_URL')).toContain('"http://db"');
+    expect(problemFor(problems, 'WORKER_QUEUES')).toContain('bogus');
+    expect(problemFor(problems, 'LOG_LEVEL')).toContain('"loud"');
+    expect(problemFor(problems, 'EXPORT_MAX_ATTEMPTS')).toMatch(/>=\s*1/);
+    expect(problemFor(problems, 'EXPORT_RETRY_MAX_MS')).toContain('at least EXPORT_RETRY_INITIAL_MS');
+    // Variables that were fine are not mentioned.
+    expect(problems.join('\n')).not.toMatch(/HOST|STORAGE_DIR|TEMPORAL/);
+  });
+});
+
+describe('loadConfig Temporal settings (via @temporalio/envconfig)', () => {
+  it('passes TEMPORAL_ADDRESS and TEMPORAL_NAMESPACE to config.temporal', () => {
+    const config = loadConfig({ TEMPORAL_ADDRESS: 'temporal.internal:7233', TEMPORAL_NAMESPACE: 'offload' });
+    expect(config.temporal.namespace).toBe('offload');
+    expect(config.temporal.connection.address).toBe('temporal.internal:7233');
+    expect(config.temporal.connection.apiKey).toBeUndefined();
+    expect(config.temporal.connection.tls ?? false).toBe(false);
+  });
+
+  it('TEMPORAL_API_KEY reaches the connection and turns TLS on', () => {
+    const config = loadConfig({
+      TEMPORAL_ADDRESS: 'offload.a1b2c.tmprl.cloud:7233',
+      TEMPORAL_NAMESPACE: 'offload.a1b2c',
+      TEMPORAL_API_KEY: 'secret-api-key',
+    });
+    expect(config.temporal).toEqual({
+      namespace: 'offload.a1b2c',
+      connection: expect.objectContaining({
+        address: 'offload.a1b2c.tmprl.cloud:7233',
+        apiKey: 'secret-api-key',
+        tls: true,
+      }) as unknown,
+    });
+  });
+
+  it('an explicit TEMPORAL_TLS=false wins over the API key default', () => {
+    const config = loadConfig({
+      TEMPORAL_ADDRESS: 'proxy:7233',
+      TEMPORAL_API_KEY: 'k',
+      TEMPORAL_TLS: 'false',
+    });
+    expect(config.temporal.connection.apiKey).toBe('k');
+    expect(config.temporal.connection.tls).toBe(false);
+  });
+});

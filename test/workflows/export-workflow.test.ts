@@ -1,0 +1,389 @@
+/**
+ * The export workflow on the Java time-skipping test server, with mocked activities: retries with hours of
+ * backoff finish in seconds, failures are recorded with the last error, progress is queryable, and
+ * cancellation reaches the heavy activity and is recorded.
+ */
+import { randomUUID } from 'node:crypto';
+import { Context } from '@temporalio/activity';
+import {
+  ApplicationFailure,
+  CancelledFailure,
+  WorkflowFailedError,
+  type WorkflowHandle,
+} from '@temporalio/client';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
+import { afterAll, beforeAll, beforeEach, describe, expect, inject, it, vi } from 'vitest';
+import type { ExportActivities, JobRecordActivities } from '../../src/activities/index.js';
+import { requireTestServer } from '../../src/infra/tools.js';
+import type {
+  ExportActivityInput,
+  ExportResult,
+  ExportWorkflowInput,
+  HeavyActivityPolicy,
+  ProgressReport,
+} from '../../src/shared/jobs.js';
+import {
+  EXPORTS_QUEUE,
+  JOBS_QUEUE,
+  PROGRESS_QUERY,
+  PROGRESS_SIGNAL,
+  WorkflowType,
+} from '../../src/shared/temporal.js';
+import type { exportWorkflow } from '../../src/workflows/export.js';
+import { progressQuery, progressSignal } from '../../src/workflows/definitions.js';
+
+const HOUR = 3_600_000;
+
+const records = {
+  completeJob: vi.fn<JobRecordActivities['completeJob']>(),
+  failJob: vi.fn<JobRecordActivities['failJob']>(),
+  cancelJob: vi.fn<JobRecordActivities['cancelJob']>(),
+  discardParts: vi.fn<JobRecordActivities['discardParts']>(),
+};
+const heavy = { exportDataset: vi.fn<ExportActivities['exportDataset']>() };
+
+let env: TestWorkflowEnvironment;
+let workers: Worker[] = [];
+let running: Promise<unknown>;
+
+/** Expected activity and workflow failures are logged as warnings by the SDK; keep the output to errors. */
+function quietRuntime(): void {
+  try {
+    Runtime.install({
+      logger: new DefaultLogger('ERROR'),
+      telemetryOptions: { logging: { filter: { core: 'ERROR', other: 'ERROR' }, forward: {} } },
+    });
+  } catch {
+    // A Runtime already exists in this process (e.g. another file ran first in it): keep its logger.
+  }
+}
+
+beforeAll(async () => {
+  quietRuntime();
+  env = await TestWorkflowEnvironment.createTimeSkipping({
+    server: { executable: { type: 'existing-path', path: requireTestServer() } },
+  });
+  const codePath = inject('workflowBundlePath');
+  workers = [
+    // Workflows and the light record-keeping activities, as in production.
+    await Worker.create({
+      connection: env.nativeConnection,
+      taskQueue: JOBS_QUEUE,
+      workflowBundle: { codePath },
+      activities: records,
+    }),
+    // The heavy activity on its own queue. Heartbeats are flushed quickly so a cancellation arrives fast.
+    await Worker.create({
+      connection: env.nativeConnection,
+      taskQueue: EXPORTS_QUEUE,
+      activities: heavy,
+      maxHeartbeatThrottleInterval: '100ms',
+      defaultHeartbeatThrottleInterval: '100ms',
+    }),
+  ];
+  running = Promise.all(workers.map((w) => w.run()));
+});
+
+afterAll(async () => {
+  for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
+  await running;
+  await env?.teardown();
+});
+
+beforeEach(() => {
+  vi.resetAllMocks();
+  for (const fn of Object.values(records)) fn.mockResolvedValue(undefined);
+});
+
+function resultFor(input: ExportActivityInput): ExportResult {
+  return {
+    storageKey: `results/${input.jobId}.csv`,
+    fileName: `orders-${input.jobId}.csv`,
+    contentType: 'text/csv; charset=utf-8',
+    bytes: 1234,
+    rows: 200,
+    sha256: 'a'.repeat(64),
+  };
+}
+
+function makeInput(policy: Partial<HeavyActivityPolicy> = {}): ExportWorkflowInput {
+  const jobId = `job_test_${randomUUID()}`;
+  return {
+    jobId,
+    userId: 'usr_test',
+    tenantId: 't-test',
+    request: { dataset: 'orders', format: 'csv' },
+    policy: {
+      heartbeatTimeoutMs: 60_000,
+      startToCloseTimeoutMs: 10 * HOUR,
+      maxAttempts: 3,
+      initialRetryIntervalMs: 1000,
+      maxRetryIntervalMs: 10_000,
+      ...policy,
+    },
+  };
+}
+
+async function start(input: ExportWorkflowInput): Promise<WorkflowHandle<typeof exportWorkflow>> {
+  return env.client.workflow.start<typeof exportWorkflow>(WorkflowType.export, {
+    workflowId: `offload-${input.jobId}`,
+    taskQueue: JOBS_QUEUE,
+    args: [input],
+  });
+}
+
+/** The workflow's failure, asserting that result() rejects with a WorkflowFailedError. */
+async function failureOf(handle: WorkflowHandle): Promise<WorkflowFailedError> {
+  const err: unknown = await handle.result().then(
+    (r) => {
+      throw new Error(`workflow succeeded with ${JSON.stringify(r)}`);
+    },
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(WorkflowFailedError);
+  return err as WorkflowFailedError;
+}
+
+async function waitFor(
+  what: string,
+  check: () => boolean | Promise<boolean>,
+  timeoutMs = 20_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Signal a progress report and wait until a workflow task has processed it. */
+async function report(handle: WorkflowHandle, r: ProgressReport): Promise<void> {
+  await handle.signal(progressSignal, r);
+  await waitFor('the signal to be processed', async () => {
+    const { events } = await handle.fetchHistory();
+    const list = events ?? [];
+    const lastSignal = list.findLastIndex((e) => e.workflowExecutionSignaledEventAttributes != null);
+    const lastTaskDone = list.findLastIndex((e) => e.workflowTaskCompletedEventAttributes != null);
+    return lastSignal >= 0 && lastTaskDone > lastSignal;
+  });
+}
+
+describe('exportWorkflow on the time-skipping server', () => {
+  it('sanity: the shared names are what the workflow registers', () => {
+    expect(progressQuery.name).toBe(PROGRESS_QUERY);
+    expect(progressSignal.name).toBe(PROGRESS_SIGNAL);
+    expect(env.supportsTimeSkipping).toBe(true);
+  });
+
+  it('retries with hours of backoff in seconds of wall time and records the result once', async () => {
+    const attempts: number[] = [];
+    heavy.exportDataset.mockImplementation((input) => {
+      const { attempt } = Context.current().info;
+      attempts.push(attempt);
+      if (attempt < 3) {
+        return Promise.reject(
+          ApplicationFailure.retryable(`database went away (attempt ${attempt})`, 'Transient'),
+        );
+      }
+      return Promise.resolve(resultFor(input));
+    });
+    const input = makeInput({ initialRetryIntervalMs: HOUR, maxRetryIntervalMs: 4 * HOUR, maxAttempts: 3 });
+
+    const wallStart = Date.now();
+    const serverStart = await env.currentTimeMs();
+    const handle = await start(input);
+    const result = await handle.result();
+    const wallMs = Date.now() - wallStart;
+    const serverMs = (await env.currentTimeMs()) - serverStart;
+
+    const expected = resultFor({ jobId: input.jobId, tenantId: input.tenantId, request: input.request });
+    expect(result).toEqual(expected);
+    expect(attempts).toEqual([1, 2, 3]);
+    expect(heavy.exportDataset).toHaveBeenCalledTimes(3);
+    expect(heavy.exportDataset).toHaveBeenLastCalledWith({
+      jobId: input.jobId,
+      tenantId: input.tenantId,
+      request: input.request,
+    });
+    expect(records.completeJob).toHaveBeenCalledTimes(1);
+    expect(records.completeJob).toHaveBeenCalledWith(input.jobId, expected);
+    expect(records.discardParts).toHaveBeenCalledWith(input.jobId);
+    expect(records.failJob).not.toHaveBeenCalled();
+    expect(records.cancelJob).not.toHaveBeenCalled();
+
+    // Backoff 1 h then 2 h (coefficient 2): at least 3 h of server time, in well under 30 s of real time.
+    expect(wallMs).toBeLessThan(30_000);
+    expect(serverMs).toBeGreaterThanOrEqual(3 * HOUR);
+    const { events } = await handle.fetchHistory();
+    const first = events?.[0]?.eventTime;
+    const last = events?.at(-1)?.eventTime;
+    expect(first && last).toBeTruthy();
+    const historyMs = (Number(last!.seconds) - Number(first!.seconds)) * 1000;
+    expect(historyMs).toBeGreaterThanOrEqual(3 * HOUR - 1000);
+    // The last attempt's start is recorded with its attempt number.
+    const started = events?.find((e) => e.activityTaskStartedEventAttributes != null);
+    expect(started?.activityTaskStartedEventAttributes?.attempt).toBe(3);
+
+    // After success the query answers a finished, complete job.
+    const progress = await handle.query(progressQuery);
+    expect(progress).toMatchObject({ state: 'succeeded', percent: 100, etaSeconds: null });
+  });
+
+  it('fails the job with the last error once attempts are exhausted', async () => {
+    heavy.exportDataset.mockImplementation(() => {
+      const { attempt } = Context.current().info;
+      return Promise.reject(ApplicationFailure.retryable(`disk full on attempt ${attempt}`, 'DiskFull'));
+    });
+    const input = makeInput({ initialRetryIntervalMs: HOUR, maxRetryIntervalMs: 4 * HOUR, maxAttempts: 3 });
+    const handle = await start(input);
+    const err = await failureOf(handle);
+
+    expect(heavy.exportDataset).toHaveBeenCalledTimes(3);
+    expect(records.failJob).toHaveBeenCalledTimes(1);
+    expect(records.failJob).toHaveBeenCalledWith(input.jobId, {
+      type: 'DiskFull',
+      message: 'disk full on attempt 3',
+    });
+    expect(records.discardParts).toHaveBeenCalledTimes(1);
+    expect(records.discardParts).toHaveBeenCalledWith(input.jobId);
+    expect(records.completeJob).not.toHaveBeenCalled();
+    expect(records.cancelJob).not.toHaveBeenCalled();
+
+    // The workflow itself fails (not retried) with the same type and the last message.
+    expect(err.cause).toBeInstanceOf(ApplicationFailure);
+    const cause = err.cause as ApplicationFailure;
+    expect(cause.type).toBe('DiskFull');
+    expect(cause.nonRetryable).toBe(true);
+    expect(cause.message).toBe(`${handle.workflowId}: disk full on attempt 3`);
+    expect(await handle.query(progressQuery)).toMatchObject({
+      state: 'failed',
+      message: 'disk full on attempt 3',
+    });
+  });
+
+  it('does not retry a non-retryable UnknownDataset failure', async () => {
+    heavy.exportDataset.mockRejectedValue(
+      ApplicationFailure.nonRetryable('dataset "payroll" does not exist', 'UnknownDataset'),
+    );
+    const input = makeInput({ maxAttempts: 5 });
+    const handle = await start(input);
+    const err = await failureOf(handle);
+
+    expect(heavy.exportDataset).toHaveBeenCalledTimes(1);
+    expect(records.failJob).toHaveBeenCalledTimes(1);
+    expect(records.failJob).toHaveBeenCalledWith(input.jobId, {
+      type: 'UnknownDataset',
+      message: 'dataset "payroll" does not exist',
+    });
+    expect(records.discardParts).toHaveBeenCalledWith(input.jobId);
+    expect((err.cause as ApplicationFailure).type).toBe('UnknownDataset');
+  });
+
+  it('answers the progress query from signalled reports, ignoring reports of older attempts', async () => {
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let activityStarted = false;
+    heavy.exportDataset.mockImplementation(async (input) => {
+      activityStarted = true;
+      await Promise.race([released, Context.current().cancelled]);
+      return resultFor(input);
+    });
+    const input = makeInput();
+    const handle = await start(input);
+    try {
+      expect(await handle.query(progressQuery)).toMatchObject({ state: 'queued', percent: 0, total: null });
+      await waitFor('the heavy activity to start', () => activityStarted);
+
+      const at = Date.now();
+      await report(handle, { done: 50, total: 200, attempt: 1, at, rate: 10 });
+      expect(await handle.query(progressQuery)).toEqual({
+        state: 'running',
+        done: 50,
+        total: 200,
+        unit: 'rows',
+        percent: 25,
+        attempt: 1,
+        etaSeconds: 15,
+        message: null,
+        updatedAt: new Date(at).toISOString(),
+      });
+
+      // A second attempt got further...
+      await report(handle, { done: 100, total: 200, attempt: 2, at: at + 1000, rate: 20 });
+      expect(await handle.query(progressQuery)).toMatchObject({
+        done: 100,
+        percent: 50,
+        attempt: 2,
+        etaSeconds: 5,
+      });
+      // ...and a late report from the first attempt does not move it back.
+      await report(handle, { done: 60, total: 200, attempt: 1, at: at + 2000, rate: 10 });
+      expect(await handle.query(progressQuery)).toMatchObject({
+        state: 'running',
+        done: 100,
+        percent: 50,
+        attempt: 2,
+        etaSeconds: 5,
+        updatedAt: new Date(at + 1000).toISOString(),
+      });
+    } finally {
+      // Also on failure, so the worker is not left with an activity that never ends.
+      release();
+    }
+    await handle.result();
+    expect(await handle.query(progressQuery)).toMatchObject({
+      state: 'succeeded',
+      done: 200,
+      total: 200,
+      percent: 100,
+      etaSeconds: null,
+    });
+    expect(records.completeJob).toHaveBeenCalledTimes(1);
+  });
+
+  it('cancels the heartbeating activity, records the cancellation and discards parts', async () => {
+    let beats = 0;
+    let activityError: unknown;
+    heavy.exportDataset.mockImplementation(async () => {
+      const ctx = Context.current();
+      try {
+        for (;;) {
+          ctx.heartbeat({ beats: ++beats });
+          await ctx.sleep(100);
+        }
+      } catch (err) {
+        activityError = err;
+        throw err;
+      }
+    });
+    const input = makeInput({ heartbeatTimeoutMs: 60_000 });
+    const handle = await start(input);
+    await waitFor('the activity to heartbeat', () => beats >= 3);
+
+    await handle.cancel();
+    // Wait for the cleanup before awaiting the result, so no time is skipped while the activity still runs.
+    await waitFor('the cancellation to be recorded', () =>
+      records.discardParts.mock.calls.some(([jobId]) => jobId === input.jobId),
+    );
+
+    const err = await failureOf(handle);
+    expect(err.cause).toBeInstanceOf(CancelledFailure);
+    expect(activityError).toBeInstanceOf(CancelledFailure);
+    expect(heavy.exportDataset).toHaveBeenCalledTimes(1);
+    expect(records.cancelJob).toHaveBeenCalledTimes(1);
+    expect(records.cancelJob).toHaveBeenCalledWith(input.jobId);
+    expect(records.discardParts).toHaveBeenCalledTimes(1);
+    expect(records.discardParts).toHaveBeenCalledWith(input.jobId);
+    expect(records.failJob).not.toHaveBeenCalled();
+    expect(records.completeJob).not.toHaveBeenCalled();
+
+    // The heavy activity ended as cancelled (WAIT_CANCELLATION_COMPLETED), not as a failure or timeout.
+    const { events } = await handle.fetchHistory();
+    expect(events?.some((e) => e.activityTaskCanceledEventAttributes != null)).toBe(true);
+    expect(events?.some((e) => e.activityTaskFailedEventAttributes != null)).toBe(false);
+    expect(events?.some((e) => e.activityTaskTimedOutEventAttributes != null)).toBe(false);
+    expect(events?.at(-1)?.workflowExecutionCanceledEventAttributes).toBeTruthy();
+    expect(await handle.query(progressQuery)).toMatchObject({ state: 'cancelled', message: 'cancelled' });
+  });
+});
