@@ -43,6 +43,9 @@ async function main(): Promise<void> {
   const storage = new LocalStorage(config.storageDir);
   try {
     const workers = await createWorkers({ config, queues, connection, database, storage, log });
+    if (workers.length === 0) {
+      throw new ConfigError([`--queues ${queues.join(',')}: nothing is registered for these queues yet`]);
+    }
     log.info({ queues, address: config.temporal.connection.address }, 'worker started');
     await Promise.all(workers.map((w) => w.run()));
     log.info('worker stopped');
