@@ -11,11 +11,11 @@ import {
   WorkflowFailedError,
   type WorkflowHandle,
 } from '@temporalio/client';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Worker } from '@temporalio/worker';
+import { startTimeSkippingEnv } from '../helpers/time-skipping.js';
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, it, vi } from 'vitest';
 import type { ExportActivities, JobRecordActivities } from '../../src/activities/index.js';
-import { requireTestServer } from '../../src/infra/tools.js';
 import type {
   ExportActivityInput,
   ExportResult,
@@ -47,23 +47,8 @@ let env: TestWorkflowEnvironment;
 let workers: Worker[] = [];
 let running: Promise<unknown>;
 
-/** Expected activity and workflow failures are logged as warnings by the SDK; keep the output to errors. */
-function quietRuntime(): void {
-  try {
-    Runtime.install({
-      logger: new DefaultLogger('ERROR'),
-      telemetryOptions: { logging: { filter: { core: 'ERROR', other: 'ERROR' }, forward: {} } },
-    });
-  } catch {
-    // A Runtime already exists in this process (e.g. another file ran first in it): keep its logger.
-  }
-}
-
 beforeAll(async () => {
-  quietRuntime();
-  env = await TestWorkflowEnvironment.createTimeSkipping({
-    server: { executable: { type: 'existing-path', path: requireTestServer() } },
-  });
+  env = await startTimeSkippingEnv();
   const codePath = inject('workflowBundlePath');
   workers = [
     // Workflows and the light record-keeping activities, as in production.

@@ -8,12 +8,12 @@ import path from 'node:path';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/client';
 import { historyFromJSON, historyToJSON, type History } from '@temporalio/common/lib/proto-utils.js';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Worker } from '@temporalio/worker';
 import { DeterminismViolationError } from '@temporalio/workflow';
+import { startTimeSkippingEnv } from '../helpers/time-skipping.js';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { ExportActivities, JobRecordActivities } from '../../src/activities/index.js';
-import { requireTestServer } from '../../src/infra/tools.js';
 import type { ExportResult, ExportWorkflowInput } from '../../src/shared/jobs.js';
 import { EXPORTS_QUEUE, JOBS_QUEUE, WorkflowType } from '../../src/shared/temporal.js';
 import { progressQuery, progressSignal } from '../../src/workflows/definitions.js';
@@ -33,24 +33,9 @@ const RESULT: ExportResult = {
   sha256: 'b'.repeat(64),
 };
 
-/** Expected activity and workflow failures are logged as warnings by the SDK; keep the output to errors. */
-function quietRuntime(): void {
-  try {
-    Runtime.install({
-      logger: new DefaultLogger('ERROR'),
-      telemetryOptions: { logging: { filter: { core: 'ERROR', other: 'ERROR' }, forward: {} } },
-    });
-  } catch {
-    // A Runtime already exists in this process (e.g. another file ran first in it): keep its logger.
-  }
-}
-
 beforeAll(async () => {
-  quietRuntime();
   codePath = inject('workflowBundlePath');
-  env = await TestWorkflowEnvironment.createTimeSkipping({
-    server: { executable: { type: 'existing-path', path: requireTestServer() } },
-  });
+  env = await startTimeSkippingEnv();
   const records: JobRecordActivities = {
     completeJob: () => Promise.resolve(),
     failJob: () => Promise.resolve(),
