@@ -15,14 +15,12 @@ export class ProgressReporter {
   private lastSentAt = 0;
   private lastSentFraction = -1;
   private readonly startedAt = Date.now();
-  private readonly startDone: number;
 
   constructor(
     private readonly ctx: Context,
-    startDone: number,
-  ) {
-    this.startDone = startDone;
-  }
+    /** Work already done when this attempt started, so the rate counts this attempt only. */
+    private readonly startDone: number,
+  ) {}
 
   /** Report progress; sends only when the throttle allows, or when `force` is set. */
   async report(done: number, total: number, force = false): Promise<void> {

@@ -45,11 +45,11 @@ async function main(): Promise<number> {
       );
       console.log(key.key);
     } else if (command === 'list') {
-      const users = values.user
+      const owner = values.user
         ? await database.db.query.users.findFirst({ where: (u, { eq }) => eq(u.name, values.user!) })
         : undefined;
-      if (values.user && !users) throw new Error(`no user ${values.user}`);
-      for (const k of await listApiKeys(database.db, users?.id)) {
+      if (values.user && !owner) throw new Error(`no user ${values.user}`);
+      for (const k of await listApiKeys(database.db, owner?.id)) {
         const state = k.revokedAt ? `revoked ${k.revokedAt.toISOString()}` : 'active';
         console.log(
           `${k.id}\t${k.prefix}\t${k.scope}\t${k.user}\t${k.tenantId}\t${k.createdAt.toISOString()}\t${state}`,
