@@ -248,7 +248,6 @@ async function supervise(): Promise<void> {
             uiPort,
             dbFilename: path.join(DATA_DIR, 'temporal.db'),
             namespace: config.temporal.namespace,
-            searchAttributes: {},
           });
         })();
     const postgresStart = externalDatabase
@@ -313,12 +312,13 @@ async function supervise(): Promise<void> {
       TEMPORAL_ADDRESS: temporalAddress,
       PORT: String(apiPort),
       STORAGE_DIR: process.env.STORAGE_DIR ?? path.join(DATA_DIR, 'storage'),
+      LOG_FORMAT: process.env.LOG_FORMAT ?? (useColor ? 'pretty' : 'json'),
     };
     const api = startService('api', ['src/server/index.ts'], env, 36);
     started.services.push(api);
     const worker = startService('worker', ['src/worker/index.ts', '--queues', 'jobs,exports'], env, 35);
     started.services.push(worker);
-    const workerReady = waitForLine(worker, '"worker started"', WORKER_READY_MS);
+    const workerReady = waitForLine(worker, 'worker started', WORKER_READY_MS);
     const apiReady = waitForPort(apiPort, {
       host: config.HOST === '0.0.0.0' || config.HOST === '::' ? '127.0.0.1' : config.HOST,
       timeoutMs: 60_000,

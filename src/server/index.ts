@@ -11,7 +11,7 @@ import { createApp } from './app.js';
 async function main(): Promise<void> {
   const config = loadConfig();
   if (!config.DATABASE_URL) throw new ConfigError(['DATABASE_URL: required by the API']);
-  const log = createLogger({ level: config.LOG_LEVEL, name: 'offload-api' });
+  const log = createLogger({ level: config.LOG_LEVEL, name: 'offload-api', format: config.LOG_FORMAT });
   await migrateDatabase(config.DATABASE_URL);
   const database = createDatabase(config.DATABASE_URL, {
     max: config.DATABASE_POOL_MAX,

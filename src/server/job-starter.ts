@@ -9,6 +9,7 @@ import type { Database } from '../db/client.js';
 import { findUnstartedJobs, markWorkflowStarted, type JobRow } from '../db/jobs-repo.js';
 import type { Logger } from '../lib/logger.js';
 import type { ExportWorkflowInput, HeavyActivityPolicy } from '../shared/jobs.js';
+import { jobSearchAttributes } from '../shared/search-attributes.js';
 import { JOBS_QUEUE, WorkflowType } from '../shared/temporal.js';
 
 export function exportPolicy(config: Config): HeavyActivityPolicy {
@@ -40,6 +41,7 @@ export class JobStarter {
         args: [input],
         workflowIdConflictPolicy: 'USE_EXISTING',
         workflowIdReusePolicy: 'REJECT_DUPLICATE',
+        typedSearchAttributes: jobSearchAttributes(job),
         staticSummary: `${job.kind} ${job.request.dataset} as ${job.request.format} for ${job.userId}`,
       });
     } catch (err) {

@@ -4,7 +4,7 @@
  * handed back to the server (with their last checkpoint) for another worker.
  */
 import { parseArgs } from 'node:util';
-import { NativeConnection, type NativeConnectionOptions } from '@temporalio/worker';
+import { NativeConnection, Runtime, type NativeConnectionOptions } from '@temporalio/worker';
 import { ConfigError, loadConfig } from '../config/env.js';
 import { createDatabase } from '../db/client.js';
 import { migrateDatabase } from '../db/migrate.js';
@@ -33,7 +33,13 @@ async function main(): Promise<void> {
   const config = loadConfig();
   const queues = parseQueues(values.queues, config.WORKER_QUEUES);
   if (!config.DATABASE_URL) throw new ConfigError(['DATABASE_URL: required by the worker']);
-  const log = createLogger({ level: config.LOG_LEVEL, name: 'offload-worker' });
+  const log = createLogger({ level: config.LOG_LEVEL, name: 'offload-worker', format: config.LOG_FORMAT });
+  if (config.WORKER_METRICS_PORT > 0) {
+    // Must precede the first connection: the Runtime is created once per process.
+    const bindAddress = `${config.HOST}:${config.WORKER_METRICS_PORT}`;
+    Runtime.install({ telemetryOptions: { metrics: { prometheus: { bindAddress } } } });
+    log.info({ bindAddress }, 'Temporal SDK metrics at /metrics');
+  }
   await migrateDatabase(config.DATABASE_URL);
   const database = createDatabase(config.DATABASE_URL, {
     max: config.DATABASE_POOL_MAX,

@@ -17,6 +17,7 @@ import { NON_RETRYABLE_ERROR_TYPES } from '../shared/errors.js';
 import type { ExportResult, ExportWorkflowInput, Progress } from '../shared/jobs.js';
 import { EXPORTS_QUEUE, JOBS_QUEUE } from '../shared/temporal.js';
 import { progressQuery, progressSignal } from './definitions.js';
+import { publishProgress, publishState } from './observability.js';
 import { applyReport, finish, initialProgress } from './progress-state.js';
 
 // Record-keeping retries until the database is back: losing a job's outcome is not an option.
@@ -40,6 +41,7 @@ export async function exportWorkflow(input: ExportWorkflowInput): Promise<Export
   setHandler(progressQuery, () => progress);
   setHandler(progressSignal, (report) => {
     progress = applyReport(progress, report);
+    publishProgress(progress);
   });
 
   const { policy } = input;
@@ -47,6 +49,7 @@ export async function exportWorkflow(input: ExportWorkflowInput): Promise<Export
     taskQueue: EXPORTS_QUEUE,
     heartbeatTimeout: policy.heartbeatTimeoutMs,
     startToCloseTimeout: policy.startToCloseTimeoutMs,
+    summary: `export ${input.request.dataset} as ${input.request.format}`,
     cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
     retry: {
       initialInterval: policy.initialRetryIntervalMs,
@@ -57,6 +60,7 @@ export async function exportWorkflow(input: ExportWorkflowInput): Promise<Export
     },
   });
 
+  publishState('running');
   try {
     const result = await heavy.exportDataset({
       jobId: input.jobId,
@@ -65,6 +69,8 @@ export async function exportWorkflow(input: ExportWorkflowInput): Promise<Export
     });
     await records.completeJob(input.jobId, result);
     progress = finish(progress, 'succeeded', null);
+    publishState('succeeded');
+    publishProgress(progress);
     await records.discardParts(input.jobId);
     return result;
   } catch (err) {
@@ -74,10 +80,14 @@ export async function exportWorkflow(input: ExportWorkflowInput): Promise<Export
         await records.discardParts(input.jobId);
       });
       progress = finish(progress, 'cancelled', 'cancelled');
+      publishState('cancelled');
+      publishProgress(progress);
       throw err;
     }
     const failure = describeFailure(err);
     progress = finish(progress, 'failed', failure.message);
+    publishState('failed');
+    publishProgress(progress);
     if (failure.type !== 'JobNotFound') {
       await records.failJob(input.jobId, failure);
       await records.discardParts(input.jobId);

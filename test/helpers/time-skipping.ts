@@ -1,7 +1,9 @@
 /** A time-skipping Temporal test environment on the provisioned Java test server, with quiet SDK logs. */
+import { temporal } from '@temporalio/proto';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { requireTestServer } from '../../src/infra/tools.js';
+import { OFFLOAD_SEARCH_ATTRIBUTES } from '../../src/shared/search-attributes.js';
 
 /** Expected activity and workflow failures are logged as warnings by the SDK; keep the output to errors. */
 function quietRuntime(): void {
@@ -15,9 +17,22 @@ function quietRuntime(): void {
   }
 }
 
+/** The test server, like a deployed one, refuses workflows that upsert unregistered search attributes. */
+async function registerSearchAttributes(env: TestWorkflowEnvironment): Promise<void> {
+  const keyword = temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD;
+  await env.connection.operatorService.addSearchAttributes({
+    namespace: env.namespace ?? 'default',
+    searchAttributes: Object.fromEntries(
+      Object.keys(OFFLOAD_SEARCH_ATTRIBUTES).map((name) => [name, keyword]),
+    ),
+  });
+}
+
 export async function startTimeSkippingEnv(): Promise<TestWorkflowEnvironment> {
   quietRuntime();
-  return TestWorkflowEnvironment.createTimeSkipping({
+  const env = await TestWorkflowEnvironment.createTimeSkipping({
     server: { executable: { type: 'existing-path', path: requireTestServer() } },
   });
+  await registerSearchAttributes(env);
+  return env;
 }
