@@ -12,6 +12,8 @@ export interface Voice {
   /** Languages (BCP 47-ish, lower case) the voice speaks, the main one first. */
   languages: string[];
   gender: string | null;
+  /** Languages for which the engine picks this voice first (e.g. `fr` → `fr-fr`). */
+  preferredFor: string[];
 }
 
 export interface SynthesisOptions {
@@ -52,6 +54,7 @@ export function voiceForLanguage(voices: Voice[], language: string): Voice | und
   const tag = language.toLowerCase();
   return (
     voices.find((v) => v.id === tag) ??
+    voices.find((v) => v.preferredFor.includes(tag)) ??
     voices.find((v) => v.languages[0] === tag) ??
     voices.find((v) => v.languages.includes(tag)) ??
     voices.find((v) => v.id.startsWith(`${tag}-`))

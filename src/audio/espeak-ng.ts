@@ -57,22 +57,35 @@ function run(bin: string, args: string[], input?: string, signal?: AbortSignal):
 export function parseVoiceList(text: string): Voice[] {
   const voices: Voice[] = [];
   const seen = new Set<string>();
+  // language -> the voice espeak-ng ranks first for it (lowest priority number)
+  const best = new Map<string, { voice: Voice; priority: number }>();
   for (const line of text.split('\n').slice(1)) {
     const m = /^\s*\d+\s+(\S+)\s+(\S+)\s+(\S+)\s+\S+\s*(.*)$/.exec(line);
     if (!m) continue;
     const id = m[1]!.toLowerCase();
     if (seen.has(id)) continue;
     seen.add(id);
-    const others = [...m[4]!.matchAll(/\(([^\s)]+)\s+\d+\)/g)].map((x) => x[1]!.toLowerCase());
+    const ranked = [...m[4]!.matchAll(/\(([^\s)]+)\s+(\d+)\)/g)].map((x) => ({
+      tag: x[1]!.toLowerCase(),
+      priority: Number(x[2]),
+    }));
+    const others = ranked.map((r) => r.tag);
     const g = m[2]!.split('/')[1];
     const gender = g === 'M' ? 'male' : g === 'F' ? 'female' : null;
-    voices.push({
+    const voice: Voice = {
       id,
       name: m[3]!.replaceAll('_', ' '),
       languages: [id, ...others.filter((o) => o !== id)],
       gender,
-    });
+      preferredFor: [],
+    };
+    voices.push(voice);
+    for (const r of ranked) {
+      const current = best.get(r.tag);
+      if (!current || r.priority < current.priority) best.set(r.tag, { voice, priority: r.priority });
+    }
   }
+  for (const [tag, { voice }] of best) if (!seen.has(tag)) voice.preferredFor.push(tag);
   return voices;
 }
 

@@ -26,6 +26,9 @@ const VoiceSchema = z
     name: z.string().openapi({ example: 'English (America)' }),
     languages: z.array(z.string()),
     gender: z.string().nullable(),
+    preferredFor: z
+      .array(z.string())
+      .openapi({ description: 'Languages for which this voice is chosen first.' }),
   })
   .openapi('Voice');
 
