@@ -38,6 +38,8 @@ export interface SpeechEngine {
   /** Throws a clear error when the engine cannot run on this machine. */
   check(): Promise<void>;
   voices(): Promise<Voice[]>;
+  /** The sample rate the engine speaks `voice` at (every chunk of a job must have the same). */
+  sampleRate(voice: string): Promise<number>;
   synthesize(text: string, opts: SynthesisOptions): Promise<Pcm>;
 }
 

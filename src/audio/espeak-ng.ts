@@ -92,6 +92,7 @@ export function parseVoiceList(text: string): Voice[] {
 export class EspeakNgEngine implements SpeechEngine {
   id = 'espeak-ng';
   private catalog: Promise<Voice[]> | undefined;
+  private readonly rates = new Map<string, number>();
 
   constructor(private readonly bin = 'espeak-ng') {}
 
@@ -119,6 +120,16 @@ export class EspeakNgEngine implements SpeechEngine {
     });
     this.catalog.catch(() => (this.catalog = undefined));
     return this.catalog;
+  }
+
+  async sampleRate(voice: string): Promise<number> {
+    let rate = this.rates.get(voice);
+    if (rate === undefined) {
+      // espeak-ng has one rate per voice (22,050 Hz for its own voices); a short probe reads it.
+      rate = (await this.synthesize('.', { voice, rate: 1, pitch: 50 })).sampleRate;
+      this.rates.set(voice, rate);
+    }
+    return rate;
   }
 
   async synthesize(text: string, opts: SynthesisOptions): Promise<Pcm> {

@@ -11,27 +11,33 @@ import type { AudioFormat } from '../shared/jobs.js';
 export interface FormatSpec {
   contentType: string;
   extension: string;
+  /** Whether encoded segments concatenate into one valid, gapless-enough stream (see segments.ts). */
+  segmentable: boolean;
   /** The encoder command for s16le mono PCM at `sampleRate`; none for WAV. */
   encoder?: (sampleRate: number) => { bin: string; args: string[] };
 }
 
 export const FORMATS: Record<AudioFormat, FormatSpec> = {
-  wav: { contentType: 'audio/wav', extension: 'wav' },
+  wav: { contentType: 'audio/wav', extension: 'wav', segmentable: true },
   mp3: {
     contentType: 'audio/mpeg',
     extension: 'mp3',
+    segmentable: true,
     // 64 kb/s constant bit rate, mono: plenty for speech at 22 kHz.
     encoder: (sampleRate) => ({
       bin: 'lame',
       args: [
         ...['-r', '-s', String(sampleRate / 1000), '--bitwidth', '16', '--signed', '--little-endian'],
-        ...['-m', 'm', '-b', '64', '--quiet', '-', '-'],
+        // -t: no Xing/LAME tag frame, which would decode as a silent frame at every segment join.
+        ...['-m', 'm', '-b', '64', '-t', '--quiet', '-', '-'],
       ],
     }),
   },
   ogg: {
     contentType: 'audio/ogg; codecs=opus',
     extension: 'ogg',
+    // Concatenated Ogg streams are "chained": valid, but many players and probes mishandle them.
+    segmentable: false,
     encoder: (sampleRate) => ({
       bin: 'ffmpeg',
       args: [

@@ -47,6 +47,7 @@ function workflowFor(job: JobRow, config: Config) {
       tenantId: job.tenantId,
       request,
       chunkChars: config.AUDIO_CHUNK_CHARS,
+      segmentChars: config.AUDIO_SEGMENT_CHARS,
       policy: audioPolicy(config),
     };
     const summary = `audio ${request.text.length} characters as ${request.format} for ${job.userId}`;

@@ -83,6 +83,8 @@ export interface AudioWorkflowInput {
   request: AudioRequest;
   /** Largest chunk of text synthesised at once; fixed per job so every attempt cuts the same chunks. */
   chunkChars: number;
+  /** Largest run of chunks encoded by one encoder process (MP3); fixed per job for the same reason. */
+  segmentChars: number;
   policy: HeavyActivityPolicy;
 }
 
@@ -91,6 +93,7 @@ export interface AudioActivityInput {
   jobId: string;
   request: AudioRequest;
   chunkChars: number;
+  segmentChars: number;
 }
 
 /** What the heavy audio activity produces. */

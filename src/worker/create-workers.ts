@@ -104,7 +104,7 @@ export async function createWorkers(opts: WorkerSetOptions): Promise<Worker[]> {
         await Worker.create({
           ...common,
           taskQueue: queue,
-          activities: createAudioActivities(deps, { engine, parallelism: config.AUDIO_SYNTH_PARALLELISM }),
+          activities: createAudioActivities(deps, { engine, parallelism: config.AUDIO_PARALLELISM }),
           maxConcurrentActivityTaskExecutions: config.AUDIO_CONCURRENCY,
         }),
       );

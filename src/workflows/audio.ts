@@ -65,6 +65,7 @@ export async function audioWorkflow(input: AudioWorkflowInput): Promise<AudioRes
       jobId: input.jobId,
       request: input.request,
       chunkChars: input.chunkChars,
+      segmentChars: input.segmentChars,
     });
     await records.completeJob(input.jobId, result);
     progress = finish({ ...progress, total: progress.total ?? result.characters }, 'succeeded', null);

@@ -1,7 +1,8 @@
 /**
- * An audio worker dies mid-job: two worker processes serve `audio`; the one synthesising is killed with
- * SIGKILL; the retry runs on the other, synthesises only the chunks no attempt stored (counted per
- * chunk in audio_chunks), and the WAV equals an uninterrupted run's byte for byte.
+ * An audio worker dies mid-job: two worker processes serve `audio`; the one working is killed with
+ * SIGKILL; the retry runs on the other, keeps the MP3 segments already encoded, synthesises only the
+ * chunks no attempt stored (counted per chunk in audio_chunks), and the MP3 equals an uninterrupted
+ * run's byte for byte.
  */
 import os from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,8 +11,9 @@ import { api, eventually, startStack, type Stack } from '../helpers/stack.js';
 import { speechText } from '../helpers/speech-text.js';
 import { startWorkerProcess, type WorkerProcess } from '../helpers/worker-process.js';
 
-const CHARS = 60_000;
+const CHARS = 40_000;
 const CHUNK_CHARS = 500;
+const SEGMENT_CHARS = 5000;
 
 interface JobBody {
   id: string;
@@ -28,7 +30,8 @@ beforeAll(async () => {
   // One engine process per job makes the job long enough (several seconds) to kill it midway.
   const env = {
     AUDIO_CHUNK_CHARS: String(CHUNK_CHARS),
-    AUDIO_SYNTH_PARALLELISM: '1',
+    AUDIO_SEGMENT_CHARS: String(SEGMENT_CHARS),
+    AUDIO_PARALLELISM: '1',
     AUDIO_HEARTBEAT_TIMEOUT_MS: '3000',
     AUDIO_RETRY_INITIAL_MS: '500',
     AUDIO_RETRY_MAX_MS: '2000',
@@ -51,7 +54,7 @@ describe('audio failover', () => {
     const call = api(stack, key);
     const text = speechText(CHARS, 11);
     const post = async () => {
-      const res = await call('/v1/audio', { method: 'POST', body: JSON.stringify({ text, format: 'wav' }) });
+      const res = await call('/v1/audio', { method: 'POST', body: JSON.stringify({ text, format: 'mp3' }) });
       expect(res.status).toBe(202);
       return ((await res.json()) as JobBody).id;
     };
@@ -105,6 +108,16 @@ describe('audio failover', () => {
     expect(attempts[1]!.resumedFromRows).toBeGreaterThan(0);
     expect(attempts[1]!.rowsRead).toBe(CHARS - attempts[1]!.resumedFromRows);
 
+    // The survivor kept the segments attempt 1 had encoded.
+    const resumed = survivor
+      .output()
+      .split('\n')
+      .find((l) => l.includes('"audio resuming from stored parts"') && l.includes(id));
+    expect(resumed, survivor.output()).toBeDefined();
+    const { segmentsEncoded, chunksStored } = JSON.parse(resumed!) as Record<string, number>;
+    expect(segmentsEncoded).toBeGreaterThanOrEqual(1);
+    expect(chunksStored).toBe(one.length);
+
     // The same request, uninterrupted, gives the same file.
     const again = await final(await post());
     expect(again.result!.sha256).toBe(done.result!.sha256);
@@ -115,7 +128,7 @@ describe('audio failover', () => {
 
     console.log(
       `audio failover: ${storedAtKill} of ${chunkCount} chunks stored at the kill; ` +
-        `attempt 1 synthesised ${one.length}, attempt 2 synthesised ${two.length}`,
+        `attempt 1 synthesised ${one.length}, attempt 2 synthesised ${two.length} and kept ${segmentsEncoded} encoded segments`,
     );
   });
 });

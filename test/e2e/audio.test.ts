@@ -250,7 +250,7 @@ describe('POST /v1/audio → download', () => {
   );
 
   it('shows live progress in characters while a long job runs', async () => {
-    const text = speechText(60_000, 3);
+    const text = speechText(30_000, 3);
     const job = await submit({ text, format: 'mp3' });
     const seen: number[] = [];
     const final = await eventually(

@@ -94,6 +94,7 @@ function makeInput(policy: Partial<HeavyActivityPolicy> = {}): AudioWorkflowInpu
     tenantId: 't-test',
     request: { text: 'Hello there. How are you?', voice: 'en-us', rate: 1, pitch: 50, format: 'mp3' },
     chunkChars: 2000,
+    segmentChars: 20_000,
     policy: {
       heartbeatTimeoutMs: 60_000,
       startToCloseTimeoutMs: 10 * HOUR,
@@ -147,12 +148,15 @@ describe('audioWorkflow on the time-skipping server', () => {
     const serverStart = await env.currentTimeMs();
     const result = await (await start(input)).result();
 
-    expect(result).toEqual(resultFor({ jobId: input.jobId, request: input.request, chunkChars: 2000 }));
+    expect(result).toEqual(
+      resultFor({ jobId: input.jobId, request: input.request, chunkChars: 2000, segmentChars: 20_000 }),
+    );
     expect(seen).toEqual([1, 2, 3].map((attempt) => ({ attempt, queue: AUDIO_QUEUE })));
     expect(heavy.synthesizeAudio).toHaveBeenLastCalledWith({
       jobId: input.jobId,
       request: input.request,
       chunkChars: 2000,
+      segmentChars: 20_000,
     });
     expect(records.completeJob).toHaveBeenCalledTimes(1);
     expect(records.completeJob).toHaveBeenCalledWith(input.jobId, result);
