@@ -11,9 +11,7 @@
  *    (AUDIO_CONCURRENCY=1 each, so a process runs one job at a time).
  * The workers' event-loop delay p99 during each job comes from their "audio published" log lines.
  */
-import { spawn } from 'node:child_process';
-import { execFileSync } from 'node:child_process';
-import { createWriteStream } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
@@ -38,7 +36,7 @@ import { startWorkerProcess, type WorkerProcess } from '../test/helpers/worker-p
 const { values } = parseArgs({
   options: {
     chars: { type: 'string', default: '200000' },
-    rounds: { type: 'string', default: '2' },
+    rounds: { type: 'string', default: '3' },
     'scale-jobs': { type: 'string', default: '4' },
     'scale-chars': { type: 'string', default: '50000' },
   },
@@ -92,6 +90,16 @@ const headers = { authorization: `Bearer ${key}`, 'content-type': 'application/j
 const jobsWorker = await startWorkerProcess(['jobs'], env);
 const audioWorkers: WorkerProcess[] = [await startWorkerProcess(['audio'], env)];
 
+const TICK = 100; // USER_HZ: /proc times are in 1/100 s on Linux
+
+/** CPU seconds of a process and of its children it has waited for (utime+stime+cutime+cstime). */
+function cpuSeconds(pid: number | 'self'): number {
+  const stat = execFileSync('cat', [`/proc/${pid}/stat`]).toString();
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // After the command name: state is field 3, so utime..cstime (fields 14-17) are at 11..14 here.
+  return fields.slice(11, 15).reduce((n, f) => n + Number(f), 0) / TICK;
+}
+
 function ffprobeSeconds(file: string): number {
   const out = execFileSync('ffprobe', [
     '-v',
@@ -106,26 +114,29 @@ function ffprobeSeconds(file: string): number {
 }
 
 /** espeak-ng on the whole text, piped into lame: what offload is measured against. */
-async function bare(text: string): Promise<{ wall: number; audio: number }> {
+async function bare(text: string): Promise<{ wall: number; audio: number; cpu: number }> {
+  const input = path.join(scratch, 'bare.txt');
   const out = path.join(scratch, 'bare.mp3');
+  await fs.writeFile(input, text);
+  // One shell pipeline, as a user would type it; `times` prints the CPU its children used.
+  const pipeline =
+    `espeak-ng -v en-us -s 175 -p 50 -b 1 --stdin --stdout < '${input}' | ` +
+    `lame -m m -b 64 --quiet - '${out}'; times`;
   const started = performance.now();
-  const espeak = spawn(
-    'espeak-ng',
-    ['-v', 'en-us', '-s', '175', '-p', '50', '-b', '1', '--stdin', '--stdout'],
-    {
-      stdio: ['pipe', 'pipe', 'inherit'],
-    },
-  );
-  const lame = spawn('lame', ['-m', 'm', '-b', '64', '--quiet', '-', '-'], {
-    stdio: ['pipe', 'pipe', 'inherit'],
-  });
-  espeak.stdout.pipe(lame.stdin);
-  lame.stdout.pipe(createWriteStream(out));
-  espeak.stdin.end(text);
+  const shell = spawn('bash', ['-c', pipeline], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let stdout = '';
+  shell.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
   await new Promise<void>((resolve, reject) =>
-    lame.once('close', (code) => (code === 0 ? resolve() : reject(new Error(`lame exited ${code}`)))),
+    shell.once('close', (code) => (code === 0 ? resolve() : reject(new Error(`pipeline exited ${code}`)))),
   );
-  return { wall: (performance.now() - started) / 1000, audio: ffprobeSeconds(out) };
+  const wall = (performance.now() - started) / 1000;
+  // `times`: the shell's own user/sys, then its children's, as "0m6.318s 0m0.351s".
+  const children = stdout.trim().split('\n').at(-1)!;
+  const cpu = [...children.matchAll(/(\d+)m([\d.]+)s/g)].reduce(
+    (n, m) => n + Number(m[1]) * 60 + Number(m[2]),
+    0,
+  );
+  return { wall, audio: ffprobeSeconds(out), cpu };
 }
 
 interface Job {
@@ -135,7 +146,8 @@ interface Job {
 }
 
 /** POST, poll, download: the time a client waits. */
-async function viaOffload(text: string): Promise<{ wall: number; audio: number; id: string }> {
+async function viaOffload(text: string): Promise<{ wall: number; audio: number; id: string; cpu: number }> {
+  const cpuBefore = audioWorkers.reduce((n, w) => n + cpuSeconds(w.pid), 0);
   const started = performance.now();
   const res = await fetch(`${base}/v1/audio`, {
     method: 'POST',
@@ -153,9 +165,10 @@ async function viaOffload(text: string): Promise<{ wall: number; audio: number; 
         Buffer.from(await (await fetch(`${base}/v1/jobs/${id}/download`, { headers })).arrayBuffer()),
       );
       const wall = (performance.now() - started) / 1000;
+      const cpu = audioWorkers.reduce((n, w) => n + cpuSeconds(w.pid), 0) - cpuBefore;
       const audio = ffprobeSeconds(file);
       await fs.rm(file);
-      return { wall, audio, id };
+      return { wall, audio, id, cpu };
     }
     if (job.state !== 'queued' && job.state !== 'running') throw new Error(`job ${id} ended ${job.state}`);
     await new Promise((r) => setTimeout(r, 50));
@@ -176,25 +189,32 @@ function loopP99(jobId: string): number | undefined {
 const rows: string[] = [];
 const fmt = (n: number, d = 1) => n.toFixed(d);
 const text = speechText(CHARS, 2026);
-console.log(`text: ${CHARS} characters; ${os.cpus().length} cores; ${ROUNDS} rounds`);
+console.log(
+  `text: ${CHARS} characters; ${os.cpus().length} cores; ${ROUNDS} rounds; load average ${os
+    .loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' ')}`,
+);
 
-let bestBare = { wall: Infinity, audio: 0 };
-let bestOffload = { wall: Infinity, audio: 0, id: '' };
+let bestBare = { wall: Infinity, audio: 0, cpu: 0 };
+let bestOffload = { wall: Infinity, audio: 0, id: '', cpu: 0 };
 for (let i = 0; i < ROUNDS; i++) {
   const b = await bare(text);
-  console.log(`bare    round ${i + 1}: ${fmt(b.audio)} s of audio in ${fmt(b.wall, 2)} s`);
+  console.log(
+    `bare    round ${i + 1}: ${fmt(b.audio)} s of audio in ${fmt(b.wall, 2)} s, ${fmt(b.cpu)} CPU s`,
+  );
   if (b.wall < bestBare.wall) bestBare = b;
   const o = await viaOffload(text);
   console.log(
-    `offload round ${i + 1}: ${fmt(o.audio)} s of audio in ${fmt(o.wall, 2)} s (event-loop p99 ${loopP99(o.id)} ms)`,
+    `offload round ${i + 1}: ${fmt(o.audio)} s of audio in ${fmt(o.wall, 2)} s, ${fmt(o.cpu)} CPU s (event-loop p99 ${loopP99(o.id)} ms)`,
   );
   if (o.wall < bestOffload.wall) bestOffload = o;
 }
 const bareRate = bestBare.audio / bestBare.wall;
 const offloadRate = bestOffload.audio / bestOffload.wall;
 rows.push(
-  `| bare: espeak-ng whole text \\| lame | ${fmt(bestBare.audio)} | ${fmt(bestBare.wall, 2)} | ${fmt(bareRate, 0)} | 1.00 | — |`,
-  `| offload, 1 audio worker, POST → downloaded | ${fmt(bestOffload.audio)} | ${fmt(bestOffload.wall, 2)} | ${fmt(offloadRate, 0)} | ${fmt(offloadRate / bareRate, 2)} | ${loopP99(bestOffload.id)} |`,
+  `| bare: espeak-ng whole text \\| lame | ${fmt(bestBare.audio)} | ${fmt(bestBare.wall, 2)} | ${fmt(bareRate, 0)} | 1.00 | ${fmt(bestBare.cpu)} | — |`,
+  `| offload, 1 audio worker, POST → downloaded | ${fmt(bestOffload.audio)} | ${fmt(bestOffload.wall, 2)} | ${fmt(offloadRate, 0)} | ${fmt(offloadRate / bareRate, 2)} | ${fmt(bestOffload.cpu)} | ${loopP99(bestOffload.id)} |`,
 );
 
 async function batch(workers: number): Promise<{ wall: number; audio: number; p99: number[] }> {
@@ -221,15 +241,21 @@ const scaleRows = [
 );
 
 console.log(
-  `\n| pipeline | audio s | wall s | audio s per wall s | ratio to bare | worker event-loop p99 ms |`,
+  `\n| pipeline | audio s | wall s | audio s per wall s | ratio to bare | CPU s | worker event-loop p99 ms |`,
 );
-console.log('|---|---|---|---|---|---|');
+console.log('|---|---|---|---|---|---|---|');
 for (const r of rows) console.log(r);
 console.log(
   `\n| audio worker processes | jobs × characters | audio s | wall s | audio s per wall s | max event-loop p99 ms |`,
 );
 console.log('|---|---|---|---|---|---|');
 for (const r of scaleRows) console.log(r);
+console.log(
+  `load average at the end ${os
+    .loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' ')}`,
+);
 console.log(`\nscaling 1 → 2 worker processes: ×${fmt(two.audio / two.wall / (one.audio / one.wall), 2)}`);
 
 await Promise.all([...audioWorkers, jobsWorker].map((w) => w.stop()));
