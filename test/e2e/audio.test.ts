@@ -122,6 +122,25 @@ describe('GET /v1/voices', () => {
   });
 });
 
+describe('GET /openapi.json', () => {
+  it('describes POST /v1/audio and GET /v1/voices', async () => {
+    const doc = (await (await fetch(`${stack.baseUrl}/openapi.json`)).json()) as {
+      paths: Record<string, Record<string, { responses: Record<string, unknown> }>>;
+      components: { schemas: Record<string, unknown> };
+    };
+    expect(Object.keys(doc.paths['/v1/audio']!.post!.responses).sort()).toEqual([
+      '202',
+      '400',
+      '401',
+      '422',
+      '503',
+    ]);
+    expect(doc.paths['/v1/voices']?.get).toBeDefined();
+    expect(doc.components.schemas).toHaveProperty('AudioRequest');
+    expect(doc.components.schemas).toHaveProperty('Voice');
+  });
+});
+
 describe('POST /v1/audio validation', () => {
   it.each([
     [{ text: '' }, 'text', 'must not be empty'],
