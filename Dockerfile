@@ -39,6 +39,10 @@ ENV NODE_ENV=production \
     STORAGE_DIR=/data/storage \
     WORKFLOW_BUNDLE_PATH=/app/dist/workflow-bundle.js
 WORKDIR /app
+# The speech engine and encoders of the audio workers (Debian main); the API lists voices with espeak-ng.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends espeak-ng lame ffmpeg \
+ && rm -rf /var/lib/apt/lists/*
 # Owned by root and read-only for the app user; only the storage directory is writable.
 COPY --from=prod-deps /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist

@@ -1,6 +1,7 @@
 // `npm run setup`: provisions, idempotently, everything tests and local runs need that npm does not
 // install: the Temporal CLI (dev server), the Java time-skipping test server, a check of the
-// embedded PostgreSQL binaries, and Debian packages used by later features.
+// embedded PostgreSQL binaries, and Debian packages: espeak-ng, lame and ffmpeg for speech audio
+// (a worker serving `audio` refuses to start without them), sox and poppler-utils for later features.
 // Cold runs build or download; warm runs only verify and should take a second or two.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';

@@ -2,3 +2,4 @@
 export { createJobRecordActivities, type JobRecordActivities } from './job-records.js';
 export { createExportActivities, type ExportActivities } from './export-dataset.js';
 export type { ActivityDeps } from './deps.js';
+export { createAudioActivities, type AudioActivities, type AudioDeps } from './audio/synthesize-audio.js';

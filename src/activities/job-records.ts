@@ -2,7 +2,7 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import * as repo from '../db/jobs-repo.js';
 import { ErrorType } from '../shared/errors.js';
-import type { ExportResult } from '../shared/jobs.js';
+import type { JobResult } from '../shared/jobs.js';
 import type { ActivityDeps } from './deps.js';
 
 export function createJobRecordActivities(deps: ActivityDeps) {
@@ -15,7 +15,7 @@ export function createJobRecordActivities(deps: ActivityDeps) {
   }
 
   return {
-    async completeJob(jobId: string, result: ExportResult): Promise<void> {
+    async completeJob(jobId: string, result: JobResult): Promise<void> {
       const job = await requireJob(jobId);
       await repo.markJobSucceeded(db, jobId, result, Math.max(job.attempts, 1));
       deps.log.info({ jobId, workflowId: job.workflowId, bytes: result.bytes }, 'job succeeded');

@@ -51,6 +51,15 @@ export const envSchema = z.object({
   EXPORT_RETRY_MAX_MS: int(30_000, 1),
   EXPORT_PART_ROWS: int(50_000, 1),
   EXPORT_MAX_ROWS_PER_SEC: int(0),
+  AUDIO_MAX_TEXT_CHARS: int(200_000, 1),
+  AUDIO_CHUNK_CHARS: int(2000, 50),
+  AUDIO_SEGMENT_CHARS: int(20_000, 100),
+  AUDIO_PARALLELISM: int(2, 1),
+  AUDIO_HEARTBEAT_TIMEOUT_MS: int(10_000, 1000),
+  AUDIO_START_TO_CLOSE_TIMEOUT_MS: int(2 * 60 * 60 * 1000, 1000),
+  AUDIO_MAX_ATTEMPTS: int(5, 1),
+  AUDIO_RETRY_INITIAL_MS: int(1000, 1),
+  AUDIO_RETRY_MAX_MS: int(30_000, 1),
   OUTBOX_SWEEP_INTERVAL_MS: int(5000, 100),
   OUTBOX_SWEEP_AFTER_MS: int(5000, 0),
 });
@@ -91,6 +100,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const retry = envSchema.pick({ EXPORT_RETRY_INITIAL_MS: true, EXPORT_RETRY_MAX_MS: true }).safeParse(env);
   if (retry.success && retry.data.EXPORT_RETRY_MAX_MS < retry.data.EXPORT_RETRY_INITIAL_MS) {
     problems.push('EXPORT_RETRY_MAX_MS: must be at least EXPORT_RETRY_INITIAL_MS');
+  }
+  const audioRetry = envSchema
+    .pick({ AUDIO_RETRY_INITIAL_MS: true, AUDIO_RETRY_MAX_MS: true })
+    .safeParse(env);
+  if (audioRetry.success && audioRetry.data.AUDIO_RETRY_MAX_MS < audioRetry.data.AUDIO_RETRY_INITIAL_MS) {
+    problems.push('AUDIO_RETRY_MAX_MS: must be at least AUDIO_RETRY_INITIAL_MS');
   }
   let temporal: TemporalSettings | undefined;
   try {

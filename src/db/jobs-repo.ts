@@ -1,8 +1,8 @@
 /** Job records: creation, state transitions (each recorded in job_events) and attempt accounting. */
 import { and, eq, isNull, lt, sql } from 'drizzle-orm';
-import type { ExportRequest, ExportResult, JobError, JobKind, JobState } from '../shared/jobs.js';
+import type { JobError, JobKind, JobRequest, JobResult, JobState } from '../shared/jobs.js';
 import type { Db } from './client.js';
-import { jobAttempts, jobEvents, jobs } from './schema.js';
+import { audioChunks, jobAttempts, jobEvents, jobs } from './schema.js';
 
 export type JobRow = typeof jobs.$inferSelect;
 
@@ -11,7 +11,7 @@ export interface NewJob {
   userId: string;
   tenantId: string;
   kind: JobKind;
-  request: ExportRequest;
+  request: JobRequest;
   workflowId: string;
 }
 
@@ -105,7 +105,7 @@ export function markJobRunning(db: Db, id: string, attempt: number) {
   });
 }
 
-export function markJobSucceeded(db: Db, id: string, result: ExportResult, attempts: number) {
+export function markJobSucceeded(db: Db, id: string, result: JobResult, attempts: number) {
   return transition(db, id, {
     state: 'succeeded',
     attempt: attempts,
@@ -152,4 +152,27 @@ export async function recordAttemptEnd(db: Db, a: { jobId: string; attempt: numb
 
 export async function listAttempts(db: Db, jobId: string) {
   return db.select().from(jobAttempts).where(eq(jobAttempts.jobId, jobId)).orderBy(jobAttempts.attempt);
+}
+
+/** Record that `attempt` synthesised and stored chunk `chunkIndex` of an audio job. */
+export async function recordAudioChunk(
+  db: Db,
+  c: {
+    jobId: string;
+    chunkIndex: number;
+    attempt: number;
+    worker: string;
+    characters: number;
+    samples: number;
+  },
+): Promise<void> {
+  await db.insert(audioChunks).values(c).onConflictDoNothing();
+}
+
+export async function listAudioChunks(db: Db, jobId: string) {
+  return db
+    .select()
+    .from(audioChunks)
+    .where(eq(audioChunks.jobId, jobId))
+    .orderBy(audioChunks.chunkIndex, audioChunks.attempt);
 }

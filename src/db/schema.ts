@@ -14,7 +14,7 @@ import {
   uniqueIndex,
 } from 'drizzle-orm/pg-core';
 import { JOB_KINDS, JOB_STATES } from '../shared/jobs.js';
-import type { ExportRequest, ExportResult, JobError } from '../shared/jobs.js';
+import type { JobError, JobRequest, JobResult } from '../shared/jobs.js';
 
 export const jobKind = pgEnum('job_kind', JOB_KINDS);
 export const jobState = pgEnum('job_state', JOB_STATES);
@@ -56,12 +56,12 @@ export const jobs = pgTable(
     tenantId: text().notNull(),
     kind: jobKind().notNull(),
     state: jobState().notNull().default('queued'),
-    request: jsonb().$type<ExportRequest>().notNull(),
+    request: jsonb().$type<JobRequest>().notNull(),
     workflowId: text().notNull(),
     /** Set once the workflow is known to exist; a queued job without it is picked up by the outbox sweeper. */
     workflowStartedAt: timestamp({ withTimezone: true }),
     attempts: integer().notNull().default(0),
-    result: jsonb().$type<ExportResult>(),
+    result: jsonb().$type<JobResult>(),
     error: jsonb().$type<JobError>(),
     createdAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
     startedAt: timestamp({ withTimezone: true }),
@@ -107,6 +107,26 @@ export const jobAttempts = pgTable(
     finishedAt: timestamp({ withTimezone: true }),
   },
   (t) => [primaryKey({ columns: [t.jobId, t.attempt] })],
+);
+
+/**
+ * One row per chunk of speech an audio attempt synthesised and stored: the proof that a retry does not
+ * synthesise finished chunks again (each chunk is synthesised by exactly one attempt).
+ */
+export const audioChunks = pgTable(
+  'audio_chunks',
+  {
+    jobId: text()
+      .notNull()
+      .references(() => jobs.id, { onDelete: 'cascade' }),
+    chunkIndex: integer().notNull(),
+    attempt: integer().notNull(),
+    worker: text().notNull(),
+    characters: integer().notNull(),
+    samples: integer().notNull(),
+    synthesizedAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.jobId, t.chunkIndex, t.attempt] })],
 );
 
 /** Demo dataset: a tenant-scoped orders table. */

@@ -5,6 +5,7 @@ import type { AppDeps } from './deps.js';
 import type { AppEnv } from './env.js';
 import { bearerAuth } from './auth.js';
 import { HttpProblem, problemResponse } from './problem.js';
+import { registerAudioRoutes } from './routes/audio.js';
 import { registerExportRoutes } from './routes/exports.js';
 import { registerJobRoutes } from './routes/jobs.js';
 import { checkReadiness } from './health.js';
@@ -57,6 +58,7 @@ export function createApp(deps: AppDeps): App {
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer' });
   app.use('/v1/*', bearerAuth(deps.database.db));
   registerExportRoutes(app, deps, starter);
+  registerAudioRoutes(app, deps, starter);
   registerJobRoutes(app, deps);
 
   app.doc31('/openapi.json', {

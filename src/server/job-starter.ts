@@ -8,7 +8,13 @@ import type { Config } from '../config/env.js';
 import type { Database } from '../db/client.js';
 import { findUnstartedJobs, markWorkflowStarted, type JobRow } from '../db/jobs-repo.js';
 import type { Logger } from '../lib/logger.js';
-import type { ExportWorkflowInput, HeavyActivityPolicy } from '../shared/jobs.js';
+import type {
+  AudioRequest,
+  AudioWorkflowInput,
+  ExportRequest,
+  ExportWorkflowInput,
+  HeavyActivityPolicy,
+} from '../shared/jobs.js';
 import { jobSearchAttributes } from '../shared/search-attributes.js';
 import { JOBS_QUEUE, WorkflowType } from '../shared/temporal.js';
 
@@ -22,27 +28,62 @@ export function exportPolicy(config: Config): HeavyActivityPolicy {
   };
 }
 
+export function audioPolicy(config: Config): HeavyActivityPolicy {
+  return {
+    heartbeatTimeoutMs: config.AUDIO_HEARTBEAT_TIMEOUT_MS,
+    startToCloseTimeoutMs: config.AUDIO_START_TO_CLOSE_TIMEOUT_MS,
+    maxAttempts: config.AUDIO_MAX_ATTEMPTS,
+    initialRetryIntervalMs: config.AUDIO_RETRY_INITIAL_MS,
+    maxRetryIntervalMs: config.AUDIO_RETRY_MAX_MS,
+  };
+}
+
+/** The workflow type, input and summary that run a recorded job. */
+function workflowFor(job: JobRow, config: Config) {
+  if (job.kind === 'audio') {
+    const request = job.request as AudioRequest;
+    const input: AudioWorkflowInput = {
+      jobId: job.id,
+      userId: job.userId,
+      tenantId: job.tenantId,
+      request,
+      chunkChars: config.AUDIO_CHUNK_CHARS,
+      segmentChars: config.AUDIO_SEGMENT_CHARS,
+      policy: audioPolicy(config),
+    };
+    const summary = `audio ${request.text.length} characters as ${request.format} for ${job.userId}`;
+    return { type: WorkflowType.audio, input, summary };
+  }
+  const request = job.request as ExportRequest;
+  const input: ExportWorkflowInput = {
+    jobId: job.id,
+    userId: job.userId,
+    tenantId: job.tenantId,
+    request,
+    policy: exportPolicy(config),
+  };
+  return {
+    type: WorkflowType.export,
+    input,
+    summary: `${job.kind} ${request.dataset} as ${request.format} for ${job.userId}`,
+  };
+}
+
 export class JobStarter {
   constructor(private readonly deps: { config: Config; database: Database; temporal: Client; log: Logger }) {}
 
   /** Start the workflow of a recorded job. Safe to call any number of times. */
   async start(job: JobRow): Promise<void> {
-    const input: ExportWorkflowInput = {
-      jobId: job.id,
-      userId: job.userId,
-      tenantId: job.tenantId,
-      request: job.request,
-      policy: exportPolicy(this.deps.config),
-    };
+    const { type, input, summary } = workflowFor(job, this.deps.config);
     try {
-      await this.deps.temporal.workflow.start(WorkflowType.export, {
+      await this.deps.temporal.workflow.start(type, {
         workflowId: job.workflowId,
         taskQueue: JOBS_QUEUE,
         args: [input],
         workflowIdConflictPolicy: 'USE_EXISTING',
         workflowIdReusePolicy: 'REJECT_DUPLICATE',
         typedSearchAttributes: jobSearchAttributes(job),
-        staticSummary: `${job.kind} ${job.request.dataset} as ${job.request.format} for ${job.userId}`,
+        staticSummary: summary,
       });
     } catch (err) {
       if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;

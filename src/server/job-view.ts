@@ -1,6 +1,13 @@
 /** The public representation of a job, with links. */
 import type { JobRow } from '../db/jobs-repo.js';
-import type { Progress } from '../shared/jobs.js';
+import type {
+  AudioRequest,
+  AudioResult,
+  ExportResult,
+  JobRequest,
+  JobResult,
+  Progress,
+} from '../shared/jobs.js';
 
 export function jobLinks(id: string) {
   const self = `/v1/jobs/${id}`;
@@ -8,13 +15,19 @@ export function jobLinks(id: string) {
 }
 
 /** Progress for a job whose workflow cannot answer (not started, finished, or no worker up). */
+/** The units a job's progress counts in, and how many its result holds. */
+function doneOf(job: JobRow): number {
+  if (!job.result) return 0;
+  return job.kind === 'audio' ? (job.result as AudioResult).characters : (job.result as ExportResult).rows;
+}
+
 export function progressFromRow(job: JobRow): Progress {
-  const done = job.state === 'succeeded' ? (job.result?.rows ?? 0) : 0;
+  const done = job.state === 'succeeded' ? doneOf(job) : 0;
   return {
     state: job.state,
     done,
     total: job.state === 'succeeded' ? done : null,
-    unit: 'rows',
+    unit: job.kind === 'audio' ? 'characters' : 'rows',
     percent: job.state === 'succeeded' ? 100 : 0,
     attempt: job.attempts,
     etaSeconds: null,
@@ -23,26 +36,37 @@ export function progressFromRow(job: JobRow): Progress {
   };
 }
 
+/** The request as shown back: an audio job's text is summarised by its length, not repeated. */
+function requestView(job: JobRow) {
+  if (job.kind !== 'audio') return job.request as Exclude<JobRequest, AudioRequest>;
+  const { text, ...rest } = job.request as AudioRequest;
+  return { ...rest, characters: text.length };
+}
+
+function resultView(result: JobResult) {
+  const common = {
+    fileName: result.fileName,
+    contentType: result.contentType,
+    bytes: result.bytes,
+    sha256: result.sha256,
+  };
+  if ('rows' in result) return { ...common, rows: result.rows };
+  const { durationSeconds, sampleRate, characters, chunks, engine, format } = result;
+  return { ...common, format, durationSeconds, sampleRate, characters, chunks, engine };
+}
+
 export function jobView(job: JobRow, progress: Progress) {
   return {
     id: job.id,
     kind: job.kind,
     state: job.state,
-    request: job.request,
+    request: requestView(job),
     progress,
     attempts: job.attempts,
     createdAt: job.createdAt.toISOString(),
     startedAt: job.startedAt?.toISOString() ?? null,
     finishedAt: job.finishedAt?.toISOString() ?? null,
-    result: job.result
-      ? {
-          fileName: job.result.fileName,
-          contentType: job.result.contentType,
-          bytes: job.result.bytes,
-          rows: job.result.rows,
-          sha256: job.result.sha256,
-        }
-      : null,
+    result: job.result ? resultView(job.result) : null,
     error: job.error ?? null,
     workflowId: job.workflowId,
     links: jobLinks(job.id),

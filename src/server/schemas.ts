@@ -1,7 +1,14 @@
 /** zod schemas of the API's bodies and responses; the OpenAPI document is generated from these. */
 import { z } from '@hono/zod-openapi';
 import { DATASETS, getDataset } from '../datasets/registry.js';
-import { EXPORT_FORMATS, JOB_KINDS, JOB_STATES } from '../shared/jobs.js';
+import {
+  AUDIO_FORMATS,
+  AUDIO_PITCH_RANGE,
+  AUDIO_RATE_RANGE,
+  EXPORT_FORMATS,
+  JOB_KINDS,
+  JOB_STATES,
+} from '../shared/jobs.js';
 
 // eslint-disable-next-line no-control-regex -- rejecting control characters is the point
 const SAFE_FILE_NAME = /^[^/\\\u0000-\u001f\u007f]+$/;
@@ -48,6 +55,62 @@ export const ExportRequestSchema = z
   })
   .openapi('ExportRequest');
 
+// C0 and C1 control characters except tab, line feed and carriage return.
+// eslint-disable-next-line no-control-regex -- rejecting control characters is the point
+const CONTROL_CHARS = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]/;
+
+/** The body of POST /v1/audio; the text limit comes from the config (AUDIO_MAX_TEXT_CHARS). */
+export function audioRequestSchema(maxChars: number) {
+  return z
+    .strictObject({
+      text: z
+        .string()
+        .min(1, 'must not be empty')
+        .max(maxChars, `must be at most ${maxChars} characters`)
+        .refine((t) => t.trim().length > 0, 'must contain something to say, not only spaces')
+        .refine(
+          (t) => !CONTROL_CHARS.test(t),
+          'must not contain control characters (tabs and line breaks are fine)',
+        )
+        .openapi({ example: 'Hello. This is offload speaking.' }),
+      voice: z
+        .string()
+        .min(1)
+        .max(100)
+        .optional()
+        .openapi({ example: 'en-us', description: 'A voice id from GET /v1/voices.' }),
+      language: z
+        .string()
+        .regex(/^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$/, 'must be a language tag such as en, en-GB or vi')
+        .optional()
+        .openapi({ description: 'Instead of `voice`: a voice that speaks this language is chosen.' }),
+      rate: z
+        .number({ error: 'must be a number' })
+        .min(AUDIO_RATE_RANGE.min, `must be between ${AUDIO_RATE_RANGE.min} and ${AUDIO_RATE_RANGE.max}`)
+        .max(AUDIO_RATE_RANGE.max, `must be between ${AUDIO_RATE_RANGE.min} and ${AUDIO_RATE_RANGE.max}`)
+        .default(1)
+        .openapi({ description: 'Speaking rate, 1 = normal (about 175 words a minute).' }),
+      pitch: z
+        .number({ error: 'must be a number' })
+        .min(AUDIO_PITCH_RANGE.min, `must be between ${AUDIO_PITCH_RANGE.min} and ${AUDIO_PITCH_RANGE.max}`)
+        .max(AUDIO_PITCH_RANGE.max, `must be between ${AUDIO_PITCH_RANGE.min} and ${AUDIO_PITCH_RANGE.max}`)
+        .default(50)
+        .openapi({ description: "Pitch, 50 = the voice's normal pitch." }),
+      format: z.enum(AUDIO_FORMATS, { error: `must be one of: ${AUDIO_FORMATS.join(', ')}` }).default('mp3'),
+      fileName: z
+        .string()
+        .min(1)
+        .max(200)
+        .regex(SAFE_FILE_NAME, 'must not contain slashes or control characters')
+        .optional(),
+    })
+    .refine((b) => b.voice === undefined || b.language === undefined, {
+      message: 'give voice or language, not both',
+      path: ['language'],
+    })
+    .openapi('AudioRequest');
+}
+
 export const ProgressSchema = z
   .object({
     state: z.enum(JOB_STATES),
@@ -67,12 +130,22 @@ export const JobSchema = z
     id: z.string().openapi({ example: 'job_01jd3v7k8m9n0p1q2r3s4t5v6w' }),
     kind: z.enum(JOB_KINDS),
     state: z.enum(JOB_STATES),
-    request: z.object({
-      dataset: z.string(),
-      format: z.enum(EXPORT_FORMATS),
-      columns: z.array(z.string()).optional(),
-      fileName: z.string().optional(),
-    }),
+    request: z.union([
+      z.object({
+        dataset: z.string(),
+        format: z.enum(EXPORT_FORMATS),
+        columns: z.array(z.string()).optional(),
+        fileName: z.string().optional(),
+      }),
+      z.object({
+        voice: z.string(),
+        rate: z.number(),
+        pitch: z.number(),
+        format: z.enum(AUDIO_FORMATS),
+        fileName: z.string().optional(),
+        characters: z.number().openapi({ description: 'Length of the text (the text is not repeated).' }),
+      }),
+    ]),
     progress: ProgressSchema,
     attempts: z.number(),
     createdAt: z.string(),
@@ -83,8 +156,14 @@ export const JobSchema = z
         fileName: z.string(),
         contentType: z.string(),
         bytes: z.number(),
-        rows: z.number(),
         sha256: z.string(),
+        rows: z.number().optional().openapi({ description: 'Exports: rows in the file.' }),
+        format: z.enum(AUDIO_FORMATS).optional(),
+        durationSeconds: z.number().optional().openapi({ description: 'Audio: length of the speech.' }),
+        sampleRate: z.number().optional().openapi({ description: 'Audio: samples per second.' }),
+        characters: z.number().optional(),
+        chunks: z.number().optional(),
+        engine: z.string().optional().openapi({ description: 'Audio: engine and version that spoke it.' }),
       })
       .nullable(),
     error: z.object({ type: z.string(), message: z.string(), attempts: z.number() }).nullable(),
@@ -118,6 +197,7 @@ export function problemResponses(...statuses: number[]) {
     401: 'Missing or invalid API key',
     404: 'No such job (or not yours)',
     409: 'The job is not in a state that allows this',
+    503: 'A service the request needs is not available',
     422: 'Validation failed; `errors` names each field',
   };
   return Object.fromEntries(

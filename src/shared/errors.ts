@@ -4,6 +4,8 @@ export const ErrorType = {
   UnknownDataset: 'UnknownDataset',
   JobNotFound: 'JobNotFound',
   WorkerShutdown: 'WorkerShutdown',
+  /** The speech engine refused the input (e.g. a voice this worker does not have). */
+  EngineRejected: 'EngineRejected',
 } as const;
 export type ErrorType = (typeof ErrorType)[keyof typeof ErrorType];
 
@@ -11,4 +13,5 @@ export const NON_RETRYABLE_ERROR_TYPES: string[] = [
   ErrorType.InvalidInput,
   ErrorType.UnknownDataset,
   ErrorType.JobNotFound,
+  ErrorType.EngineRejected,
 ];

@@ -19,6 +19,27 @@ export interface ExportRequest {
   fileName?: string;
 }
 
+export const AUDIO_FORMATS = ['wav', 'mp3', 'ogg'] as const;
+export type AudioFormat = (typeof AUDIO_FORMATS)[number];
+
+/** Speaking-rate multiplier bounds (1 = the engine's normal rate). */
+export const AUDIO_RATE_RANGE = { min: 0.5, max: 2.5 } as const;
+/** Pitch bounds, 50 = the voice's normal pitch. */
+export const AUDIO_PITCH_RANGE = { min: 0, max: 100 } as const;
+
+/** What a user asked for when creating speech audio (the voice is resolved by the API). */
+export interface AudioRequest {
+  text: string;
+  voice: string;
+  rate: number;
+  pitch: number;
+  format: AudioFormat;
+  fileName?: string;
+}
+
+/** What a job was asked to do, by kind. */
+export type JobRequest = ExportRequest | AudioRequest;
+
 /** Retry and timeout policy for the heavy activity, chosen by the API from its config. */
 export interface HeavyActivityPolicy {
   heartbeatTimeoutMs: number;
@@ -53,6 +74,46 @@ export interface ExportResult {
   rows: number;
   sha256: string;
 }
+
+/** Input of the audio workflow. */
+export interface AudioWorkflowInput {
+  jobId: string;
+  userId: string;
+  tenantId: string;
+  request: AudioRequest;
+  /** Largest chunk of text synthesised at once; fixed per job so every attempt cuts the same chunks. */
+  chunkChars: number;
+  /** Largest run of chunks encoded by one encoder process (MP3); fixed per job for the same reason. */
+  segmentChars: number;
+  policy: HeavyActivityPolicy;
+}
+
+/** Input of the heavy audio activity. */
+export interface AudioActivityInput {
+  jobId: string;
+  request: AudioRequest;
+  chunkChars: number;
+  segmentChars: number;
+}
+
+/** What the heavy audio activity produces. */
+export interface AudioResult {
+  storageKey: string;
+  fileName: string;
+  contentType: string;
+  bytes: number;
+  sha256: string;
+  format: AudioFormat;
+  durationSeconds: number;
+  sampleRate: number;
+  characters: number;
+  chunks: number;
+  /** Engine name and version that produced the samples, e.g. `espeak-ng 1.51`. */
+  engine: string;
+}
+
+/** What a job produced, by kind. */
+export type JobResult = ExportResult | AudioResult;
 
 /** Checkpoint carried in heartbeat details: parts 0..partsDone-1 are stored, rows after `cursor` remain. */
 export interface ExportCheckpoint {

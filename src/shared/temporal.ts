@@ -12,6 +12,7 @@ export const AUDIO_QUEUE: TaskQueue = 'audio';
 
 export const WorkflowType = {
   export: 'exportWorkflow',
+  audio: 'audioWorkflow',
 } as const;
 
 /** Query answering the job's live progress. */

@@ -87,6 +87,51 @@ export class LocalStorage implements Storage {
     return { bytes, sha256: hash.digest('hex') };
   }
 
+  async listParts(jobId: string): Promise<{ index: number; bytes: number }[]> {
+    let names: string[];
+    try {
+      names = await fs.readdir(this.partsDir(jobId));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw err;
+    }
+    const parts: { index: number; bytes: number }[] = [];
+    for (const name of names) {
+      const m = /^(\d{6,})\.part$/.exec(name);
+      if (!m) continue; // temporaries of writes that never finished
+      const index = Number(m[1]);
+      parts.push({ index, bytes: (await fs.stat(this.partPath(jobId, index))).size });
+    }
+    return parts.sort((a, b) => a.index - b.index);
+  }
+
+  readPart(jobId: string, index: number): Readable {
+    return createReadStream(this.partPath(jobId, index));
+  }
+
+  async writeObject(key: string, body: Readable): Promise<PublishResult> {
+    const target = this.objectPath(key);
+    await fs.mkdir(path.dirname(target), { recursive: true });
+    const tmp = LocalStorage.tmpName(target);
+    const hash = createHash('sha256');
+    let bytes = 0;
+    const count = new Transform({
+      transform(chunk: Buffer, _enc, cb) {
+        bytes += chunk.length;
+        hash.update(chunk);
+        cb(null, chunk);
+      },
+    });
+    try {
+      await pipeline(body, count, createWriteStream(tmp));
+      await fs.rename(tmp, target);
+    } catch (err) {
+      await fs.rm(tmp, { force: true });
+      throw err;
+    }
+    return { bytes, sha256: hash.digest('hex') };
+  }
+
   async deleteParts(jobId: string): Promise<void> {
     await fs.rm(this.partsDir(jobId), { recursive: true, force: true });
   }

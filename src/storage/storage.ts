@@ -19,6 +19,12 @@ export interface Storage {
   writePart(jobId: string, index: number, body: Readable): Promise<{ bytes: number }>;
   /** Concatenate `prefix` and parts 0..partCount-1 into the object `key`, atomically. Parts stay. */
   publish(jobId: string, key: string, partCount: number, prefix?: Buffer): Promise<PublishResult>;
+  /** Parts of a job that are stored (whole), by index, with their sizes. */
+  listParts(jobId: string): Promise<{ index: number; bytes: number }[]>;
+  /** Read one stored part. */
+  readPart(jobId: string, index: number): Readable;
+  /** Write the object `key` from a stream, atomically (a reader sees all of it or nothing). */
+  writeObject(key: string, body: Readable): Promise<PublishResult>;
   /** Remove every part of a job. */
   deleteParts(jobId: string): Promise<void>;
   stat(key: string): Promise<ObjectInfo | undefined>;

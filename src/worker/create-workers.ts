@@ -4,8 +4,16 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { NativeConnection } from '@temporalio/worker';
 import { Worker, type WorkerOptions } from '@temporalio/worker';
-import { createExportActivities, createJobRecordActivities, type ActivityDeps } from '../activities/index.js';
-import type { Config } from '../config/env.js';
+import {
+  createAudioActivities,
+  createExportActivities,
+  createJobRecordActivities,
+  type ActivityDeps,
+} from '../activities/index.js';
+import type { SpeechEngine } from '../audio/engine.js';
+import { EspeakNgEngine } from '../audio/espeak-ng.js';
+import { checkBinary } from '../audio/formats.js';
+import { ConfigError, type Config } from '../config/env.js';
 import type { Database } from '../db/client.js';
 import type { Logger } from '../lib/logger.js';
 import type { TaskQueue } from '../shared/temporal.js';
@@ -24,6 +32,27 @@ export interface WorkerSetOptions {
   storage: Storage;
   log: Logger;
   workerName?: string;
+  /** The speech engine for the `audio` queue; espeak-ng by default. */
+  engine?: SpeechEngine;
+}
+
+/** A worker for `audio` refuses to start unless the engine and the encoders run on this machine. */
+async function checkAudioTools(engine: SpeechEngine): Promise<void> {
+  const install = 'apt-get install -y espeak-ng lame ffmpeg (or `npm run setup` as root)';
+  const problems: string[] = [];
+  const checks: [string, Promise<void>][] = [
+    ['speech engine', engine.check()],
+    ['MP3 encoder', checkBinary('lame', ['--version'], install)],
+    ['Ogg/Opus encoder', checkBinary('ffmpeg', ['-hide_banner', '-version'], install)],
+  ];
+  for (const [what, check] of checks) {
+    try {
+      await check;
+    } catch (err) {
+      problems.push(`--queues audio: ${what}: ${(err as Error).message}`);
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
 }
 
 export async function createWorkers(opts: WorkerSetOptions): Promise<Worker[]> {
@@ -68,6 +97,18 @@ export async function createWorkers(opts: WorkerSetOptions): Promise<Worker[]> {
           maxConcurrentActivityTaskExecutions: config.EXPORTS_CONCURRENCY,
         }),
       );
+    } else if (queue === 'audio') {
+      const engine = opts.engine ?? new EspeakNgEngine();
+      await checkAudioTools(engine);
+      workers.push(
+        await Worker.create({
+          ...common,
+          taskQueue: queue,
+          activities: createAudioActivities(deps, { engine, parallelism: config.AUDIO_PARALLELISM }),
+          maxConcurrentActivityTaskExecutions: config.AUDIO_CONCURRENCY,
+        }),
+      );
+      opts.log.info({ engine: engine.id }, 'audio engine ready');
     } else {
       opts.log.warn({ queue }, 'no activities are registered for this queue yet; not polling it');
     }

@@ -1,0 +1,267 @@
+/**
+ * Speech audio throughput, offload against the bare pipeline, on one machine in one run.
+ *
+ *   npx tsx bench/audio.ts [--chars 200000] [--rounds 2] [--scale-jobs 4] [--scale-chars 50000]
+ *
+ * Starts its own embedded PostgreSQL, Temporal dev server, API (in this process) and worker processes.
+ * 1. Bare pipeline: `espeak-ng` on the whole text piped into `lame` (the same voice, rate and bitrate
+ *    offload uses), against offload end to end (POST /v1/audio → polled → downloaded) with one audio
+ *    worker process, alternating, best of `--rounds`. Throughput = seconds of audio per second of wall.
+ * 2. Scaling: `--scale-jobs` MP3 jobs submitted at once, served by one, then two audio worker processes
+ *    (AUDIO_CONCURRENCY=1 each, so a process runs one job at a time).
+ * The workers' event-loop delay p99 during each job comes from their "audio published" log lines.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import fs from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { serve } from '@hono/node-server';
+import { bundleWorkflowCode } from '@temporalio/worker';
+import { loadConfig } from '../src/config/env.js';
+import { createDatabase } from '../src/db/client.js';
+import { migrateDatabase } from '../src/db/migrate.js';
+import { createApiKey, ensureUser } from '../src/db/users-repo.js';
+import { startEmbeddedPostgres } from '../src/infra/postgres.js';
+import { startTemporalDevServer } from '../src/infra/temporal.js';
+import { createLogger } from '../src/lib/logger.js';
+import { createApp } from '../src/server/app.js';
+import { LocalStorage } from '../src/storage/local.js';
+import { connectTemporal } from '../src/temporal/client.js';
+import { WORKFLOWS_PATH } from '../src/worker/create-workers.js';
+import { speechText } from '../test/helpers/speech-text.js';
+import { startWorkerProcess, type WorkerProcess } from '../test/helpers/worker-process.js';
+
+const { values } = parseArgs({
+  options: {
+    chars: { type: 'string', default: '200000' },
+    rounds: { type: 'string', default: '3' },
+    'scale-jobs': { type: 'string', default: '4' },
+    'scale-chars': { type: 'string', default: '50000' },
+  },
+});
+const CHARS = Number(values.chars);
+const ROUNDS = Number(values.rounds);
+const SCALE_JOBS = Number(values['scale-jobs']);
+const SCALE_CHARS = Number(values['scale-chars']);
+
+const scratch = await fs.mkdtemp(path.join(os.tmpdir(), 'offload-bench-audio-'));
+await fs.chmod(scratch, 0o755);
+const [pg, temporal, bundle] = await Promise.all([
+  startEmbeddedPostgres({ dataDir: path.join(scratch, 'pg') }),
+  startTemporalDevServer({ uiPort: false }),
+  bundleWorkflowCode({
+    workflowsPath: WORKFLOWS_PATH,
+    logger: { trace() {}, debug() {}, info() {}, warn() {}, error: console.error, log() {} },
+  }),
+]);
+await migrateDatabase(pg.url);
+const bundlePath = path.join(scratch, 'workflow-bundle.js');
+await fs.writeFile(bundlePath, bundle.code);
+
+const env: Record<string, string> = {
+  NODE_ENV: 'production',
+  LOG_LEVEL: 'warn',
+  DATABASE_URL: pg.url,
+  TEMPORAL_ADDRESS: temporal.address,
+  STORAGE_DIR: path.join(scratch, 'storage'),
+  WORKFLOW_BUNDLE_PATH: bundlePath,
+  AUDIO_MAX_TEXT_CHARS: String(Math.max(CHARS, SCALE_CHARS)),
+  AUDIO_CONCURRENCY: '1',
+};
+const config = loadConfig({ ...env, PORT: '0' });
+const database = createDatabase(pg.url, { max: 4 });
+const client = await connectTemporal(config.temporal);
+const { app } = createApp({
+  config,
+  database,
+  temporal: client.client,
+  storage: new LocalStorage(config.storageDir),
+  log: createLogger({ level: 'warn', name: 'bench' }),
+});
+const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' });
+await new Promise((r) => server.once('listening', r));
+const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+const user = await ensureUser(database.db, 'bench', 'bench');
+const { key } = await createApiKey(database.db, user.id);
+const headers = { authorization: `Bearer ${key}`, 'content-type': 'application/json' };
+
+const jobsWorker = await startWorkerProcess(['jobs'], env);
+const audioWorkers: WorkerProcess[] = [await startWorkerProcess(['audio'], env)];
+
+const TICK = 100; // USER_HZ: /proc times are in 1/100 s on Linux
+
+/** CPU seconds of a process and of its children it has waited for (utime+stime+cutime+cstime). */
+function cpuSeconds(pid: number | 'self'): number {
+  const stat = execFileSync('cat', [`/proc/${pid}/stat`]).toString();
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // After the command name: state is field 3, so utime..cstime (fields 14-17) are at 11..14 here.
+  return fields.slice(11, 15).reduce((n, f) => n + Number(f), 0) / TICK;
+}
+
+function ffprobeSeconds(file: string): number {
+  const out = execFileSync('ffprobe', [
+    '-v',
+    'error',
+    '-show_entries',
+    'format=duration',
+    '-of',
+    'csv=p=0',
+    file,
+  ]);
+  return Number(out.toString().trim());
+}
+
+/** espeak-ng on the whole text, piped into lame: what offload is measured against. */
+async function bare(text: string): Promise<{ wall: number; audio: number; cpu: number }> {
+  const input = path.join(scratch, 'bare.txt');
+  const out = path.join(scratch, 'bare.mp3');
+  await fs.writeFile(input, text);
+  // One shell pipeline, as a user would type it; `times` prints the CPU its children used.
+  const pipeline =
+    `espeak-ng -v en-us -s 175 -p 50 -b 1 --stdin --stdout < '${input}' | ` +
+    `lame -m m -b 64 --quiet - '${out}'; times`;
+  const started = performance.now();
+  const shell = spawn('bash', ['-c', pipeline], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let stdout = '';
+  shell.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+  await new Promise<void>((resolve, reject) =>
+    shell.once('close', (code) => (code === 0 ? resolve() : reject(new Error(`pipeline exited ${code}`)))),
+  );
+  const wall = (performance.now() - started) / 1000;
+  // `times`: the shell's own user/sys, then its children's, as "0m6.318s 0m0.351s".
+  const children = stdout.trim().split('\n').at(-1)!;
+  const cpu = [...children.matchAll(/(\d+)m([\d.]+)s/g)].reduce(
+    (n, m) => n + Number(m[1]) * 60 + Number(m[2]),
+    0,
+  );
+  return { wall, audio: ffprobeSeconds(out), cpu };
+}
+
+interface Job {
+  id: string;
+  state: string;
+  result: { durationSeconds: number; bytes: number; chunks: number } | null;
+}
+
+/** POST, poll, download: the time a client waits. */
+async function viaOffload(text: string): Promise<{ wall: number; audio: number; id: string; cpu: number }> {
+  const cpuBefore = audioWorkers.reduce((n, w) => n + cpuSeconds(w.pid), 0);
+  const started = performance.now();
+  const res = await fetch(`${base}/v1/audio`, {
+    method: 'POST',
+    headers,
+    body: JSON.stringify({ text, format: 'mp3' }),
+  });
+  if (res.status !== 202) throw new Error(`POST answered ${res.status}: ${await res.text()}`);
+  const { id } = (await res.json()) as Job;
+  for (;;) {
+    const job = (await (await fetch(`${base}/v1/jobs/${id}`, { headers })).json()) as Job;
+    if (job.state === 'succeeded') {
+      const file = path.join(scratch, `${id}.mp3`);
+      await fs.writeFile(
+        file,
+        Buffer.from(await (await fetch(`${base}/v1/jobs/${id}/download`, { headers })).arrayBuffer()),
+      );
+      const wall = (performance.now() - started) / 1000;
+      const cpu = audioWorkers.reduce((n, w) => n + cpuSeconds(w.pid), 0) - cpuBefore;
+      const audio = ffprobeSeconds(file);
+      await fs.rm(file);
+      return { wall, audio, id, cpu };
+    }
+    if (job.state !== 'queued' && job.state !== 'running') throw new Error(`job ${id} ended ${job.state}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Event-loop delay p99 (ms) the worker logged for a job. */
+function loopP99(jobId: string): number | undefined {
+  for (const w of audioWorkers) {
+    for (const line of w.output().split('\n')) {
+      if (!line.includes('"audio published"') || !line.includes(jobId)) continue;
+      return (JSON.parse(line) as { eventLoopDelayP99Ms: number }).eventLoopDelayP99Ms;
+    }
+  }
+  return undefined;
+}
+
+const rows: string[] = [];
+const fmt = (n: number, d = 1) => n.toFixed(d);
+const text = speechText(CHARS, 2026);
+console.log(
+  `text: ${CHARS} characters; ${os.cpus().length} cores; ${ROUNDS} rounds; load average ${os
+    .loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' ')}`,
+);
+
+let bestBare = { wall: Infinity, audio: 0, cpu: 0 };
+let bestOffload = { wall: Infinity, audio: 0, id: '', cpu: 0 };
+for (let i = 0; i < ROUNDS; i++) {
+  const b = await bare(text);
+  console.log(
+    `bare    round ${i + 1}: ${fmt(b.audio)} s of audio in ${fmt(b.wall, 2)} s, ${fmt(b.cpu)} CPU s`,
+  );
+  if (b.wall < bestBare.wall) bestBare = b;
+  const o = await viaOffload(text);
+  console.log(
+    `offload round ${i + 1}: ${fmt(o.audio)} s of audio in ${fmt(o.wall, 2)} s, ${fmt(o.cpu)} CPU s (event-loop p99 ${loopP99(o.id)} ms)`,
+  );
+  if (o.wall < bestOffload.wall) bestOffload = o;
+}
+const bareRate = bestBare.audio / bestBare.wall;
+const offloadRate = bestOffload.audio / bestOffload.wall;
+rows.push(
+  `| bare: espeak-ng whole text \\| lame | ${fmt(bestBare.audio)} | ${fmt(bestBare.wall, 2)} | ${fmt(bareRate, 0)} | 1.00 | ${fmt(bestBare.cpu)} | — |`,
+  `| offload, 1 audio worker, POST → downloaded | ${fmt(bestOffload.audio)} | ${fmt(bestOffload.wall, 2)} | ${fmt(offloadRate, 0)} | ${fmt(offloadRate / bareRate, 2)} | ${fmt(bestOffload.cpu)} | ${loopP99(bestOffload.id)} |`,
+);
+
+async function batch(workers: number): Promise<{ wall: number; audio: number; p99: number[] }> {
+  while (audioWorkers.length < workers) audioWorkers.push(await startWorkerProcess(['audio'], env));
+  const started = performance.now();
+  const results = await Promise.all(
+    Array.from({ length: SCALE_JOBS }, (_, i) => viaOffload(speechText(SCALE_CHARS, 100 + i))),
+  );
+  const wall = (performance.now() - started) / 1000;
+  return {
+    wall,
+    audio: results.reduce((n, r) => n + r.audio, 0),
+    p99: results.map((r) => loopP99(r.id) ?? NaN),
+  };
+}
+const one = await batch(1);
+const two = await batch(2);
+const scaleRows = [
+  [1, one],
+  [2, two],
+].map(
+  ([n, r]) =>
+    `| ${n as number} | ${SCALE_JOBS} × ${SCALE_CHARS} | ${fmt((r as typeof one).audio)} | ${fmt((r as typeof one).wall, 2)} | ${fmt((r as typeof one).audio / (r as typeof one).wall, 0)} | ${Math.max(...(r as typeof one).p99)} |`,
+);
+
+console.log(
+  `\n| pipeline | audio s | wall s | audio s per wall s | ratio to bare | CPU s | worker event-loop p99 ms |`,
+);
+console.log('|---|---|---|---|---|---|---|');
+for (const r of rows) console.log(r);
+console.log(
+  `\n| audio worker processes | jobs × characters | audio s | wall s | audio s per wall s | max event-loop p99 ms |`,
+);
+console.log('|---|---|---|---|---|---|');
+for (const r of scaleRows) console.log(r);
+console.log(
+  `load average at the end ${os
+    .loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' ')}`,
+);
+console.log(`\nscaling 1 → 2 worker processes: ×${fmt(two.audio / two.wall / (one.audio / one.wall), 2)}`);
+
+await Promise.all([...audioWorkers, jobsWorker].map((w) => w.stop()));
+await new Promise((r) => server.close(r));
+await client.close();
+await database.close();
+await temporal.stop();
+await pg.stop();
+await fs.rm(scratch, { recursive: true, force: true });

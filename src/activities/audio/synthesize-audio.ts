@@ -1,0 +1,278 @@
+/**
+ * The heavy audio activity. The text is cut into sentence chunks, the chunks into encoding segments.
+ * Each chunk is synthesised by the engine (a child process) and stored as a PCM part; each segment's
+ * chunks are streamed, in order, into one encoder process (lame for MP3) whose output is stored as a
+ * part too. Several segments are worked on at once (AUDIO_PARALLELISM), each with its own engine and
+ * encoder processes, so a job uses every core. The stored parts are the checkpoint: a retry lists them,
+ * keeps every encoded segment and stored chunk, and synthesises only what is missing. The file is the
+ * concatenation of the parts (WAV: a header and the samples), so it is the same, byte for byte, as an
+ * uninterrupted run's, whichever attempt made which part.
+ */
+import { once } from 'node:events';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { Readable, type Writable } from 'node:stream';
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import { chunkText, localeOfVoice, type TextChunk } from '../../audio/chunks.js';
+import { EngineRejectedError, type SpeechEngine } from '../../audio/engine.js';
+import { FORMATS, startEncoder, type EncoderProcess } from '../../audio/formats.js';
+import { segmentChunks, type Segment } from '../../audio/segments.js';
+import { MAX_WAV_DATA_BYTES, wavHeader } from '../../audio/wav.js';
+import * as repo from '../../db/jobs-repo.js';
+import { ErrorType } from '../../shared/errors.js';
+import type { AudioActivityInput, AudioResult } from '../../shared/jobs.js';
+import type { ActivityDeps } from '../deps.js';
+import { ProgressReporter } from '../progress-reporter.js';
+
+export interface AudioDeps {
+  engine: SpeechEngine;
+  /** Segments one job works on at once, each with its own engine and encoder process. */
+  parallelism: number;
+}
+
+/** Encoded segment `s` is stored as part ENCODED_PART_BASE + s; chunk `i`'s samples as part `i`. */
+export const ENCODED_PART_BASE = 1_000_000;
+
+/** Heartbeat details: informative only, since the stored parts themselves are the checkpoint. */
+export interface AudioCheckpoint {
+  chunksStored: number;
+  segmentsEncoded: number;
+  chunks: number;
+  segments: number;
+}
+
+export function audioFileName(input: AudioActivityInput): string {
+  return input.request.fileName ?? `speech-${input.jobId}.${FORMATS[input.request.format].extension}`;
+}
+
+/** Write to an encoder's stdin, waiting while its pipe is full; fails if the encoder dies meanwhile. */
+async function feed(encoder: EncoderProcess, data: Buffer, signal: AbortSignal): Promise<void> {
+  const stdin: Writable = encoder.stdin;
+  if (stdin.write(data)) return;
+  await Promise.race([
+    once(stdin, 'drain', { signal }),
+    encoder.exited.then(() => {
+      throw new Error('the encoder exited before reading all its input');
+    }),
+  ]);
+}
+
+export function createAudioActivities(deps: ActivityDeps, audio: AudioDeps) {
+  const { database, storage } = deps;
+
+  async function synthesizeAudio(input: AudioActivityInput): Promise<AudioResult> {
+    const ctx = Context.current();
+    const { attempt } = ctx.info;
+    const log = deps.log.child({
+      jobId: input.jobId,
+      workflowId: ctx.info.workflowExecution?.workflowId,
+      attempt,
+    });
+    const { request } = input;
+    const spec = FORMATS[request.format];
+    if (!spec) {
+      throw ApplicationFailure.nonRetryable(`unknown format ${request.format}`, ErrorType.InvalidInput);
+    }
+    const job = await repo.markJobRunning(database.db, input.jobId, attempt);
+    if (!job) {
+      throw ApplicationFailure.nonRetryable(`job ${input.jobId} does not exist`, ErrorType.JobNotFound);
+    }
+
+    const chunks = chunkText(request.text, input.chunkChars, localeOfVoice(request.voice));
+    if (chunks.length === 0)
+      throw ApplicationFailure.nonRetryable('the text is empty', ErrorType.InvalidInput);
+    const segments = segmentChunks(chunks, spec.segmentable ? input.segmentChars : Infinity);
+    const total = request.text.length;
+
+    const parts = new Map<number, number>(); // part index -> bytes
+    for (const p of await storage.listParts(input.jobId)) parts.set(p.index, p.bytes);
+    const chunkStored = (c: TextChunk) => parts.has(c.index);
+    const segmentEncoded = (s: Segment) => parts.has(ENCODED_PART_BASE + s.index);
+    const resumedChars = chunks.filter(chunkStored).reduce((n, c) => n + c.text.length, 0);
+    // Progress counts characters whose audio is final: encoded (MP3, Ogg) or stored (WAV).
+    let doneChars = spec.encoder
+      ? segments.filter(segmentEncoded).reduce((n, s) => n + s.characters, 0)
+      : resumedChars;
+    await repo.recordAttemptStart(database.db, {
+      jobId: input.jobId,
+      attempt,
+      worker: deps.workerName,
+      resumedFromRows: resumedChars,
+    });
+    log.info(
+      {
+        chunks: chunks.length,
+        segments: segments.length,
+        chunksStored: chunks.filter(chunkStored).length,
+        segmentsEncoded: spec.encoder ? segments.filter(segmentEncoded).length : 0,
+        format: request.format,
+        voice: request.voice,
+      },
+      resumedChars > 0 ? 'audio resuming from stored parts' : 'audio starting',
+    );
+    const checkpoint = (): AudioCheckpoint => ({
+      chunksStored: chunks.filter(chunkStored).length,
+      segmentsEncoded: spec.encoder ? segments.filter(segmentEncoded).length : 0,
+      chunks: chunks.length,
+      segments: segments.length,
+    });
+    ctx.heartbeat(checkpoint());
+    const progress = new ProgressReporter(ctx, doneChars);
+    await progress.report(doneChars, total, true);
+
+    // One abort for everything this attempt started: engine and encoder processes stop on cancellation.
+    const abort = new AbortController();
+    const onCancel = () => abort.abort(ctx.cancellationSignal.reason);
+    ctx.cancellationSignal.addEventListener('abort', onCancel, { once: true });
+    const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+    loopDelay.enable();
+    let synthesized = 0;
+    let charsSynthesized = 0;
+
+    try {
+      const rate = await audio.engine.sampleRate(request.voice);
+
+      /** A chunk's samples: from storage, or synthesised now and stored. `null`: stored, not needed. */
+      async function chunkSamples(chunk: TextChunk, needed: boolean): Promise<Buffer | null> {
+        if (chunkStored(chunk)) {
+          if (!needed) return null;
+          return Buffer.concat(await storage.readPart(input.jobId, chunk.index).toArray());
+        }
+        const pcm = await audio.engine.synthesize(chunk.text, {
+          voice: request.voice,
+          rate: request.rate,
+          pitch: request.pitch,
+          signal: abort.signal,
+        });
+        if (pcm.sampleRate !== rate) {
+          throw new Error(`the engine spoke chunk ${chunk.index} at ${pcm.sampleRate} Hz, not ${rate} Hz`);
+        }
+        await storage.writePart(input.jobId, chunk.index, Readable.from([pcm.samples]));
+        parts.set(chunk.index, pcm.samples.length);
+        synthesized++;
+        charsSynthesized += chunk.text.length;
+        await repo.recordAudioChunk(database.db, {
+          jobId: input.jobId,
+          chunkIndex: chunk.index,
+          attempt,
+          worker: deps.workerName,
+          characters: chunk.text.length,
+          samples: pcm.samples.length / 2,
+        });
+        return pcm.samples;
+      }
+
+      async function runSegment(segment: Segment): Promise<void> {
+        if (spec.encoder && segmentEncoded(segment)) return;
+        const encoder = spec.encoder ? startEncoder(spec, rate) : undefined;
+        const encoded: Buffer[] = [];
+        encoder?.stdout.on('data', (c: Buffer) => encoded.push(c));
+        const needed = encoder !== undefined;
+        // One chunk of look-ahead: the engine speaks the next chunk while the encoder takes this one.
+        let next: Promise<Buffer | null> | undefined = chunkSamples(segment.chunks[0]!, needed);
+        try {
+          for (let k = 0; k < segment.chunks.length; k++) {
+            const chunk = segment.chunks[k]!;
+            const wasStored = chunkStored(chunk);
+            const samples = await next!;
+            next = k + 1 < segment.chunks.length ? chunkSamples(segment.chunks[k + 1]!, needed) : undefined;
+            if (encoder && samples) await feed(encoder, samples, abort.signal);
+            if (encoder || !wasStored) doneChars += chunk.text.length;
+            ctx.heartbeat(checkpoint());
+            await progress.report(doneChars, total);
+          }
+          if (encoder) {
+            encoder.stdin.end();
+            await encoder.exited;
+            // Stored only after a clean exit, so a stored segment is always complete.
+            const body = Buffer.concat(encoded);
+            await storage.writePart(input.jobId, ENCODED_PART_BASE + segment.index, Readable.from([body]));
+            parts.set(ENCODED_PART_BASE + segment.index, body.length);
+          }
+        } catch (err) {
+          encoder?.kill();
+          next?.catch(() => {});
+          throw err;
+        }
+      }
+
+      // `parallelism` lanes take the segments in text order.
+      let nextSegment = 0;
+      const lanes = Array.from({ length: Math.min(audio.parallelism, segments.length) }, async () => {
+        while (nextSegment < segments.length && !abort.signal.aborted) {
+          await runSegment(segments[nextSegment++]!);
+        }
+      });
+      const settled = await Promise.allSettled(
+        lanes.map((lane) =>
+          lane.catch((err: unknown) => {
+            abort.abort(err); // the other lanes stop their processes too
+            throw err;
+          }),
+        ),
+      );
+      const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+      if (failed) throw failed.reason;
+      if (abort.signal.aborted) throw abort.signal.reason;
+
+      const key = `${input.jobId}/${audioFileName(input).replace(/[^A-Za-z0-9._-]/g, '_')}`;
+      const pcmBytes = chunks.reduce((n, c) => n + parts.get(c.index)!, 0);
+      let published: { bytes: number; sha256: string };
+      if (spec.encoder) {
+        const encodedParts = async function* () {
+          for (const s of segments) yield* storage.readPart(input.jobId, ENCODED_PART_BASE + s.index);
+        };
+        published = await storage.writeObject(key, Readable.from(encodedParts()));
+      } else {
+        if (pcmBytes > MAX_WAV_DATA_BYTES) {
+          throw ApplicationFailure.nonRetryable(
+            'the audio is too long for a WAV file (4 GiB)',
+            ErrorType.InvalidInput,
+          );
+        }
+        published = await storage.publish(input.jobId, key, chunks.length, wavHeader(rate, pcmBytes));
+      }
+      const samples = pcmBytes / 2;
+      await repo.recordAttemptEnd(database.db, { jobId: input.jobId, attempt, rowsRead: charsSynthesized });
+      const result: AudioResult = {
+        storageKey: key,
+        fileName: audioFileName(input),
+        contentType: spec.contentType,
+        bytes: published.bytes,
+        sha256: published.sha256,
+        format: request.format,
+        durationSeconds: Math.round((samples / rate) * 1000) / 1000,
+        sampleRate: rate,
+        characters: total,
+        chunks: chunks.length,
+        engine: audio.engine.id,
+      };
+      loopDelay.disable();
+      log.info(
+        {
+          ...result,
+          segments: segments.length,
+          synthesized,
+          reused: chunks.length - synthesized,
+          eventLoopDelayP99Ms: Math.round(loopDelay.percentile(99) / 1e4) / 100,
+          eventLoopDelayMaxMs: Math.round(loopDelay.max / 1e4) / 100,
+        },
+        'audio published',
+      );
+      return result;
+    } catch (err) {
+      abort.abort(err);
+      if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason;
+      if (err instanceof EngineRejectedError) {
+        throw ApplicationFailure.nonRetryable(err.message, ErrorType.EngineRejected);
+      }
+      throw err;
+    } finally {
+      loopDelay.disable();
+      ctx.cancellationSignal.removeEventListener('abort', onCancel);
+    }
+  }
+
+  return { synthesizeAudio };
+}
+
+export type AudioActivities = ReturnType<typeof createAudioActivities>;

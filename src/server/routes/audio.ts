@@ -1,0 +1,157 @@
+/**
+ * POST /v1/audio: validate the text and voice, record the job, start its workflow, answer 202 at once.
+ * GET /v1/voices: the voices of the speech engine.
+ */
+import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
+import { EspeakNgEngine } from '../../audio/espeak-ng.js';
+import { voiceForLanguage, type SpeechEngine, type Voice } from '../../audio/engine.js';
+import { insertJob } from '../../db/jobs-repo.js';
+import { newJobId } from '../../lib/ids.js';
+import type { AudioRequest } from '../../shared/jobs.js';
+import { workflowIdForJob } from '../../shared/temporal.js';
+import type { AppDeps } from '../deps.js';
+import type { AppEnv } from '../env.js';
+import type { JobStarter } from '../job-starter.js';
+import { jobView, progressFromRow } from '../job-view.js';
+import { HttpProblem, problems } from '../problem.js';
+import { audioRequestSchema, JobSchema, problemResponses } from '../schemas.js';
+
+/** How long a submission waits for Temporal to confirm the start before answering anyway. */
+const START_WAIT_MS = 2000;
+const DEFAULT_VOICE = 'en-us';
+
+const VoiceSchema = z
+  .object({
+    id: z.string().openapi({ example: 'en-us' }),
+    name: z.string().openapi({ example: 'English (America)' }),
+    languages: z.array(z.string()),
+    gender: z.string().nullable(),
+    preferredFor: z
+      .array(z.string())
+      .openapi({ description: 'Languages for which this voice is chosen first.' }),
+  })
+  .openapi('Voice');
+
+const listVoices = createRoute({
+  method: 'get',
+  path: '/v1/voices',
+  operationId: 'voices.list',
+  tags: ['audio'],
+  summary: 'The voices the speech engine offers',
+  security: [{ bearer: [] }],
+  responses: {
+    200: {
+      description: 'Voices; use an `id` as `voice` in POST /v1/audio',
+      content: {
+        'application/json': { schema: z.object({ engine: z.string(), voices: z.array(VoiceSchema) }) },
+      },
+    },
+    ...problemResponses(401, 503),
+  },
+});
+
+function engineUnavailable(err: unknown): HttpProblem {
+  return new HttpProblem(
+    503,
+    'engine-unavailable',
+    'The speech engine is not available',
+    `the API cannot list the engine's voices: ${(err as Error).message}`,
+  );
+}
+
+export function registerAudioRoutes(
+  app: OpenAPIHono<AppEnv>,
+  deps: AppDeps,
+  starter: JobStarter,
+  engine: SpeechEngine = new EspeakNgEngine(),
+): void {
+  const schema = audioRequestSchema(deps.config.AUDIO_MAX_TEXT_CHARS);
+  const createAudio = createRoute({
+    method: 'post',
+    path: '/v1/audio',
+    operationId: 'audio.create',
+    tags: ['audio'],
+    summary: 'Start generating speech audio from text',
+    security: [{ bearer: [] }],
+    request: { body: { required: true, content: { 'application/json': { schema } } } },
+    responses: {
+      202: {
+        description: 'Accepted; follow the links',
+        content: { 'application/json': { schema: JobSchema } },
+      },
+      ...problemResponses(400, 401, 422, 503),
+    },
+  });
+
+  const voices = async (): Promise<Voice[]> => {
+    try {
+      return await engine.voices();
+    } catch (err) {
+      throw engineUnavailable(err);
+    }
+  };
+
+  app.openapi(listVoices, async (c) => {
+    const list = await voices();
+    return c.json({ engine: engine.id, voices: list }, 200);
+  });
+
+  app.openapi(createAudio, async (c) => {
+    const principal = c.get('principal');
+    const body = c.req.valid('json');
+    const catalog = await voices();
+    let voice: Voice | undefined;
+    if (body.voice !== undefined) {
+      voice = catalog.find((v) => v.id === body.voice!.toLowerCase());
+      if (!voice) {
+        throw problems.validation([
+          { field: 'voice', in: 'body', reason: 'unknown voice; GET /v1/voices lists the voices' },
+        ]);
+      }
+    } else if (body.language !== undefined) {
+      voice = voiceForLanguage(catalog, body.language);
+      if (!voice) {
+        throw problems.validation([
+          {
+            field: 'language',
+            in: 'body',
+            reason: 'no voice speaks this language; GET /v1/voices lists them',
+          },
+        ]);
+      }
+    } else {
+      voice = voiceForLanguage(catalog, DEFAULT_VOICE);
+      if (!voice) throw engineUnavailable(new Error(`the default voice ${DEFAULT_VOICE} is missing`));
+    }
+    const request: AudioRequest = {
+      text: body.text,
+      voice: voice.id,
+      rate: body.rate,
+      pitch: body.pitch,
+      format: body.format,
+      ...(body.fileName ? { fileName: body.fileName } : {}),
+    };
+    const id = newJobId();
+    const job = await insertJob(deps.database.db, {
+      id,
+      userId: principal.userId,
+      tenantId: principal.tenantId,
+      kind: 'audio',
+      request,
+      workflowId: workflowIdForJob(id),
+    });
+    const log = deps.log.child({ jobId: id, workflowId: job.workflowId, userId: principal.userId });
+    // As for exports: a slow or down Temporal leaves the job to the outbox sweeper.
+    const started = starter.start(job).then(
+      () =>
+        log.info(
+          { characters: request.text.length, voice: request.voice, format: request.format },
+          'audio accepted',
+        ),
+      (err: unknown) => log.error({ err }, 'workflow start failed; the outbox sweeper will retry'),
+    );
+    await Promise.race([started, new Promise((resolve) => setTimeout(resolve, START_WAIT_MS).unref())]);
+    c.header('location', `/v1/jobs/${id}`);
+    return c.json(jobView(job, progressFromRow(job)), 202);
+  });
+}
