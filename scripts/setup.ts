@@ -24,12 +24,14 @@ import {
 
 const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 const APT_PACKAGES: Record<string, string> = {
-  // package -> a binary it installs, to check presence without dpkg
+  // package -> a binary it installs (or an absolute path), to check presence without dpkg
   'espeak-ng': 'espeak-ng',
   lame: 'lame',
   ffmpeg: 'ffmpeg',
   sox: 'sox',
   'poppler-utils': 'pdftotext',
+  // openpyxl reads exported XLSX files back in the tests (an independent reader).
+  'python3-openpyxl': '/usr/lib/python3/dist-packages/openpyxl/__init__.py',
 };
 // C1 only, serial GC and no perf-data file: the JVM starts faster, which matters because the
 // Temporal SDK kills the test server if it does not accept connections within 5 s.
@@ -453,7 +455,7 @@ async function embeddedPostgres(): Promise<StepOutcome> {
 
 async function debianPackages(): Promise<StepOutcome> {
   const missing = Object.entries(APT_PACKAGES)
-    .filter(([, binary]) => !which(binary))
+    .filter(([, binary]) => (binary.startsWith('/') ? !existsSync(binary) : !which(binary)))
     .map(([pkg]) => pkg);
   if (missing.length === 0) return { detail: 'all present' };
   if (!canApt()) {

@@ -48,6 +48,9 @@ export const envSchema = z.object({
   EXPORT_RETRY_MAX_MS: int(30_000, 1),
   EXPORT_PART_ROWS: int(50_000, 1),
   EXPORT_MAX_ROWS_PER_SEC: int(0),
+  EXPORT_MAX_ROWS: int(10_000_000),
+  EXPORT_XLSX_SHEET_ROWS: int(1_048_576, 2).refine((n) => n <= 1_048_576, 'at most 1048576 (Excel)'),
+  EXPORT_PDF_ROWS_PER_PAGE: int(40, 1),
   OUTBOX_SWEEP_INTERVAL_MS: int(5000, 100),
   OUTBOX_SWEEP_AFTER_MS: int(5000, 0),
 });
