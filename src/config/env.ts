@@ -49,6 +49,7 @@ export const envSchema = z.object({
   EXPORT_PART_ROWS: int(50_000, 1),
   EXPORT_MAX_ROWS_PER_SEC: int(0),
   EXPORT_MAX_ROWS: int(10_000_000),
+  EXPORT_RETENTION_MS: int(7 * 24 * 60 * 60 * 1000, 1000),
   EXPORT_XLSX_SHEET_ROWS: int(1_048_576, 2).refine((n) => n <= 1_048_576, 'at most 1048576 (Excel)'),
   EXPORT_PDF_ROWS_PER_PAGE: int(40, 1),
   OUTBOX_SWEEP_INTERVAL_MS: int(5000, 100),

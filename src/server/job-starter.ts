@@ -32,6 +32,7 @@ export class JobStarter {
       tenantId: job.tenantId,
       request: job.request,
       policy: exportPolicy(this.deps.config),
+      retentionMs: this.deps.config.EXPORT_RETENTION_MS,
     };
     try {
       await this.deps.temporal.workflow.start(WorkflowType.export, {

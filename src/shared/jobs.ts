@@ -55,6 +55,14 @@ export interface ExportWorkflowInput {
   tenantId: string;
   request: ExportRequest;
   policy: HeavyActivityPolicy;
+  /** How long the result is kept once published; then the file is deleted and the job is `expired`. */
+  retentionMs?: number;
+}
+
+/** Input of the retention workflow that expires one job's result. */
+export interface RetentionWorkflowInput {
+  jobId: string;
+  retentionMs: number;
 }
 
 /** Input of the heavy export activity. */

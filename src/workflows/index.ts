@@ -1,2 +1,3 @@
 /** Entry point of the workflow bundle: every workflow type the `jobs` queue serves. */
 export { exportWorkflow } from './export.js';
+export { retentionWorkflow } from './retention.js';

@@ -34,7 +34,11 @@ describe('ExportRequestSchema', () => {
 
   it('names `dataset` and lists the allowed datasets for an unknown one', () => {
     const e = only(errorsFor({ dataset: 'invoices', format: 'csv' }));
-    expect(e).toEqual({ field: 'dataset', in: 'body', reason: 'unknown dataset; allowed: orders, customers' });
+    expect(e).toEqual({
+      field: 'dataset',
+      in: 'body',
+      reason: 'unknown dataset; allowed: orders, customers',
+    });
   });
 
   it.each(['toString', '__proto__', 'constructor', 'hasOwnProperty'])(
