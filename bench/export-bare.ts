@@ -84,7 +84,7 @@ if (format === 'ndjson') {
   const header = () => {
     doc.font('Helvetica-Bold').fontSize(14).text('Orders', 30, 30, { lineBreak: false });
     doc.font('Helvetica-Bold').fontSize(7);
-    COLUMNS.forEach((c, i) => doc.text(c, xs[i]!, 70, { lineBreak: false }));
+    COLUMNS.forEach((c, i) => doc.text(c, xs[i], 70, { lineBreak: false }));
     doc.moveTo(30, 80).lineTo(812, 80).stroke();
     doc.font('Helvetica').fontSize(7);
   };
@@ -100,8 +100,8 @@ if (format === 'ndjson') {
       }
       const y = 86 + onPage * 11.75;
       COLUMNS.forEach((c, i) => {
-        const v = r[c] instanceof Date ? (r[c] as Date).toISOString() : String(r[c]);
-        doc.text(v, xs[i]!, y, { lineBreak: false });
+        const v = r[c] instanceof Date ? (r[c]).toISOString() : String(r[c]);
+        doc.text(v, xs[i], y, { lineBreak: false });
       });
       onPage++;
       rows++;

@@ -106,13 +106,13 @@ async function startWorker(queues: string): Promise<WorkerHandle> {
   );
   let out = '';
   await new Promise<void>((resolve, reject) => {
-    child.stdout!.on('data', (c: Buffer) => {
+    child.stdout.on('data', (c: Buffer) => {
       out += c.toString();
       if (out.includes('"worker started"')) resolve();
     });
     child.once('exit', (code) => reject(new Error(`worker exited ${code}`)));
   });
-  child.stdout!.resume();
+  child.stdout.resume();
   return { child, probe };
 }
 function resetWorker(w: WorkerHandle): void {
@@ -206,8 +206,8 @@ async function bare(format: string): Promise<{ ms: number; rows: number; bytes: 
   );
   let out = '';
   let err = '';
-  child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
-  child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
+  child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+  child.stderr.on('data', (c: Buffer) => (err += c.toString()));
   const [code] = (await once(child, 'exit')) as [number];
   if (code !== 0) throw new Error(`bare ${format} failed: ${err}`);
   await fs.rm(file, { force: true });
