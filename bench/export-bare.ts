@@ -100,7 +100,7 @@ if (format === 'ndjson') {
       }
       const y = 86 + onPage * 11.75;
       COLUMNS.forEach((c, i) => {
-        const v = r[c] instanceof Date ? (r[c]).toISOString() : String(r[c]);
+        const v = r[c] instanceof Date ? r[c].toISOString() : String(r[c]);
         doc.text(v, xs[i], y, { lineBreak: false });
       });
       onPage++;

@@ -6,6 +6,8 @@
  */
 import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import process from 'node:process';
+import { setInterval } from 'node:timers';
 import { isMainThread } from 'node:worker_threads';
 
 const file = process.env.OFFLOAD_PROBE_FILE;
