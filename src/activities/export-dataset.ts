@@ -1,63 +1,47 @@
 /**
- * The heavy export activity. Rows are read in key order, one fixed key range per part; each part is
- * COPYed straight from PostgreSQL into storage and the heartbeat carries the checkpoint (parts done,
- * last key). A retry continues after the last checkpoint, and since part boundaries depend only on the
- * data, the published file is byte-identical to an uninterrupted run.
+ * The heavy export activity. Rows are read in the export's order (sort column, then key), one keyset
+ * range per part; each part is rendered by its format's writer straight into storage and the heartbeat
+ * carries the checkpoint (parts done, last sort key, writer state). A retry continues after the last
+ * checkpoint, and since part boundaries depend only on the data, the published file is the same as an
+ * uninterrupted run's (byte for byte for CSV, NDJSON and XLSX; PDF differs only in nothing visible).
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
-import { getDataset, selectColumns, type ColumnDef, type DatasetDef } from '../datasets/registry.js';
+import { checkExportRequest, cursorOf, ExportQuery } from '../datasets/query.js';
+import { getDataset, selectColumns, type ColumnDef } from '../datasets/registry.js';
 import * as repo from '../db/jobs-repo.js';
 import type { Sql } from '../db/client.js';
-import { copyOut } from '../db/copy-out.js';
 import { ErrorType } from '../shared/errors.js';
 import type { ExportActivityInput, ExportCheckpoint, ExportResult } from '../shared/jobs.js';
 import type { ActivityDeps } from './deps.js';
+import { csvWriter, ndjsonWriter } from './formats/copy-formats.js';
+import type { ExportSpec, FormatWriter } from './formats/format.js';
+import { pdfWriter } from './formats/pdf.js';
+import { xlsxWriter } from './formats/xlsx.js';
 import { ProgressReporter } from './progress-reporter.js';
-import { keyLiteral, quoteIdent, quoteLiteral } from './sql-text.js';
 
 interface PartPlan {
-  /** Last key of the part (inclusive), or undefined when no rows remain. */
+  /** Cursor of the part's last row (inclusive), or undefined when no rows remain. */
   upper: string | undefined;
   rows: number;
 }
 
-/** The key range of the next part: at most `partRows` rows after `cursor`. */
-async function planPart(sql: Sql, ds: DatasetDef, tenantId: string, cursor: string | null, partRows: number) {
-  const t = quoteIdent(ds.table);
-  const k = quoteIdent(ds.keyColumn);
-  const tc = quoteIdent(ds.tenantColumn);
-  const after = cursor === null ? '' : `and ${k} > ${keyLiteral(cursor)}`;
-  const [full] = await sql.unsafe<{ upper: string }[]>(
-    `select ${k}::text as upper from ${t} where ${tc} = $1 ${after} order by ${k} offset $2 limit 1`,
-    [tenantId, partRows - 1],
-  );
-  if (full) return { upper: full.upper, rows: partRows } satisfies PartPlan;
-  const [rest] = await sql.unsafe<{ upper: string | null; rows: number }[]>(
-    `select max(${k})::text as upper, count(*)::int as rows from ${t} where ${tc} = $1 ${after}`,
-    [tenantId],
-  );
-  return { upper: rest?.upper ?? undefined, rows: rest?.rows ?? 0 } satisfies PartPlan;
-}
-
-function copyStatement(
-  ds: DatasetDef,
-  cols: ColumnDef[],
-  tenantId: string,
+/** The range of the next part: at most `partRows` rows after `cursor`. */
+async function planPart(
+  sql: Sql,
+  q: ExportQuery,
   cursor: string | null,
-  upper: string,
-) {
-  const k = quoteIdent(ds.keyColumn);
-  const select = cols.map((c) => quoteIdent(c.column)).join(', ');
-  const after = cursor === null ? '' : ` and ${k} > ${keyLiteral(cursor)}`;
-  return (
-    `copy (select ${select} from ${quoteIdent(ds.table)} where ${quoteIdent(ds.tenantColumn)} = ${quoteLiteral(tenantId)}` +
-    `${after} and ${k} <= ${keyLiteral(upper)} order by ${k}) to stdout with (format csv)`
+  partRows: number,
+): Promise<PartPlan> {
+  const base = `select ${q.keySelect} from ${q.from} where ${q.where}${q.after(cursor)} order by ${q.orderBy}`;
+  const [full] = await sql.unsafe<Record<string, string>[]>(`${base} offset $1 limit 1`, [partRows - 1]);
+  if (full) return { upper: cursorOf(full), rows: partRows };
+  const [rest] = await sql.unsafe<{ n: number }[]>(
+    `select count(*)::int as n from ${q.from} where ${q.where}${q.after(cursor)}`,
   );
-}
-
-function csvHeader(cols: ColumnDef[]): Buffer {
-  const cell = (s: string) => (/[",\r\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s);
-  return Buffer.from(cols.map((c) => cell(c.name)).join(',') + '\n', 'utf8');
+  const rows = rest?.n ?? 0;
+  if (rows === 0) return { upper: undefined, rows: 0 };
+  const [last] = await sql.unsafe<Record<string, string>[]>(`${base} offset $1 limit 1`, [rows - 1]);
+  return { upper: last ? cursorOf(last) : undefined, rows };
 }
 
 export function resultFileName(input: ExportActivityInput): string {
@@ -66,6 +50,22 @@ export function resultFileName(input: ExportActivityInput): string {
 
 export function createExportActivities(deps: ActivityDeps) {
   const { database, storage } = deps;
+
+  function writerFor(spec: ExportSpec): FormatWriter {
+    switch (spec.request.format) {
+      case 'csv':
+        return csvWriter(spec);
+      case 'ndjson':
+        return ndjsonWriter(spec);
+      case 'xlsx':
+        return xlsxWriter(spec, deps.export.xlsxSheetRows);
+      case 'pdf':
+        return pdfWriter(spec, {
+          rowsPerPage: deps.export.pdfRowsPerPage,
+          databaseUrl: deps.export.databaseUrl,
+        });
+    }
+  }
 
   async function exportDataset(input: ExportActivityInput): Promise<ExportResult> {
     const ctx = Context.current();
@@ -81,23 +81,30 @@ export function createExportActivities(deps: ActivityDeps) {
         `unknown dataset ${input.request.dataset}`,
         ErrorType.UnknownDataset,
       );
-    let cols: ColumnDef[];
-    try {
-      cols = selectColumns(ds, input.request.columns);
-    } catch (err) {
-      throw ApplicationFailure.nonRetryable((err as Error).message, ErrorType.InvalidInput);
-    }
+    const issues = checkExportRequest(ds, input.request);
+    if (issues.length > 0)
+      throw ApplicationFailure.nonRetryable(
+        issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '),
+        ErrorType.InvalidInput,
+      );
+    const cols: ColumnDef[] = selectColumns(ds, input.request.columns);
+    const query = new ExportQuery(ds, input.tenantId, input.request);
 
     const job = await repo.markJobRunning(database.db, input.jobId, attempt);
     if (!job)
       throw ApplicationFailure.nonRetryable(`job ${input.jobId} does not exist`, ErrorType.JobNotFound);
 
     const previous = ctx.info.heartbeatDetails as ExportCheckpoint | undefined;
+    const startedAt = previous?.startedAt ?? new Date().toISOString();
+    const spec: ExportSpec = { ds, cols, query, request: input.request, generatedAt: startedAt };
+    const writer = writerFor(spec);
     let cp: ExportCheckpoint = previous ?? {
       partsDone: 0,
       cursor: null,
       rowsDone: 0,
-      total: await countRows(database.sql, ds, input.tenantId),
+      total: await countRows(database.sql, query),
+      startedAt,
+      render: writer.initialState(),
     };
     await repo.recordAttemptStart(database.db, {
       jobId: input.jobId,
@@ -105,12 +112,15 @@ export function createExportActivities(deps: ActivityDeps) {
       worker: deps.workerName,
       resumedFromRows: cp.rowsDone,
     });
-    log.info({ resumeFrom: cp }, previous ? 'export resuming from checkpoint' : 'export starting');
+    log.info(
+      { resumeFrom: { ...cp, render: undefined }, format: input.request.format },
+      previous ? 'export resuming from checkpoint' : 'export starting',
+    );
     ctx.heartbeat(cp);
 
     const progress = new ProgressReporter(ctx, cp.rowsDone);
     await progress.report(cp.rowsDone, cp.total, true);
-    const startedAt = Date.now();
+    const attemptStartedAt = Date.now();
     let rowsRead = 0;
 
     // One reserved connection for the whole read: no other query is pipelined onto it mid-COPY.
@@ -118,21 +128,31 @@ export function createExportActivities(deps: ActivityDeps) {
     try {
       for (;;) {
         if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason;
-        const plan = await planPart(conn, ds, input.tenantId, cp.cursor, deps.export.partRows);
+        const limit = writer.partRows(cp.rowsDone, deps.export.partRows);
+        const plan = await planPart(conn, query, cp.cursor, limit);
         if (plan.upper === undefined || plan.rows === 0) break;
-        const stream = await copyOut(conn, copyStatement(ds, cols, input.tenantId, cp.cursor, plan.upper));
-        await storage.writePart(input.jobId, cp.partsDone, stream);
+        const part = await writer.part({
+          conn,
+          lower: cp.cursor,
+          upper: plan.upper,
+          rowsBefore: cp.rowsDone,
+          rows: plan.rows,
+          state: cp.render,
+        });
+        await storage.writePart(input.jobId, cp.partsDone, part.body);
         rowsRead += plan.rows;
         cp = {
+          ...cp,
           partsDone: cp.partsDone + 1,
           cursor: plan.upper,
           rowsDone: cp.rowsDone + plan.rows,
           total: Math.max(cp.total, cp.rowsDone + plan.rows),
+          render: part.after(),
         };
         ctx.heartbeat(cp);
         await progress.report(cp.rowsDone, cp.total);
         if (deps.export.maxRowsPerSec > 0) {
-          const due = startedAt + (rowsRead / deps.export.maxRowsPerSec) * 1000;
+          const due = attemptStartedAt + (rowsRead / deps.export.maxRowsPerSec) * 1000;
           if (due > Date.now()) await ctx.sleep(due - Date.now());
         }
       }
@@ -140,13 +160,19 @@ export function createExportActivities(deps: ActivityDeps) {
       conn.release();
     }
     const key = `${input.jobId}/${resultFileName(input).replace(/[^A-Za-z0-9._-]/g, '_')}`;
-    const published = await storage.publish(input.jobId, key, cp.partsDone, csvHeader(cols));
+    const published = await storage.publish(
+      input.jobId,
+      key,
+      cp.partsDone,
+      writer.prefix(),
+      writer.suffix(cp.render, cp.rowsDone),
+    );
     await repo.recordAttemptEnd(database.db, { jobId: input.jobId, attempt, rowsRead });
     log.info({ rows: cp.rowsDone, bytes: published.bytes, rowsRead }, 'export published');
     return {
       storageKey: key,
       fileName: resultFileName(input),
-      contentType: 'text/csv; charset=utf-8',
+      contentType: writer.contentType,
       bytes: published.bytes,
       rows: cp.rowsDone,
       sha256: published.sha256,
@@ -156,12 +182,9 @@ export function createExportActivities(deps: ActivityDeps) {
   return { exportDataset };
 }
 
-async function countRows(sql: Sql, ds: DatasetDef, tenantId: string): Promise<number> {
-  const [row] = await sql.unsafe<{ n: number }[]>(
-    `select count(*)::int as n from ${quoteIdent(ds.table)} where ${quoteIdent(ds.tenantColumn)} = $1`,
-    [tenantId],
-  );
-  return row?.n ?? 0;
+async function countRows(sql: Sql, query: ExportQuery): Promise<number> {
+  const [row] = await sql.unsafe<{ n: string }[]>(query.count());
+  return Number(row?.n ?? 0);
 }
 
 export type ExportActivities = ReturnType<typeof createExportActivities>;

@@ -30,6 +30,14 @@ export function createJobRecordActivities(deps: ActivityDeps) {
       await repo.markJobCancelled(db, jobId);
       deps.log.info({ jobId, workflowId: job.workflowId }, 'job cancelled');
     },
+    /** Delete a succeeded job's file and mark it expired. Idempotent. */
+    async expireJob(jobId: string): Promise<void> {
+      const job = await requireJob(jobId);
+      if (job.state !== 'succeeded' || !job.result) return;
+      await deps.storage.delete(job.result.storageKey);
+      await repo.markJobExpired(db, jobId);
+      deps.log.info({ jobId, workflowId: job.workflowId }, 'job expired; file deleted');
+    },
     async discardParts(jobId: string): Promise<void> {
       await deps.storage.deleteParts(jobId);
     },

@@ -24,6 +24,15 @@ export const envSchema = z.object({
     .optional(),
   DATABASE_POOL_MAX: int(10, 1),
   STORAGE_DIR: z.string().min(1).default('.data/storage'),
+  STORAGE_DRIVER: z.enum(['local', 's3'], { error: 'must be local or s3' }).default('local'),
+  S3_BUCKET: z.string().min(1).optional(),
+  S3_ENDPOINT: z.url().optional(),
+  S3_REGION: z.string().min(1).default('us-east-1'),
+  S3_ACCESS_KEY_ID: z.string().min(1).optional(),
+  S3_SECRET_ACCESS_KEY: z.string().min(1).optional(),
+  S3_FORCE_PATH_STYLE: z
+    .preprocess((v) => (v === '' ? undefined : v), z.enum(['true', 'false']).default('true'))
+    .transform((v) => v === 'true'),
   WORKER_QUEUES: z
     .string()
     .default('jobs,exports,audio')
@@ -60,6 +69,10 @@ export const envSchema = z.object({
   AUDIO_MAX_ATTEMPTS: int(5, 1),
   AUDIO_RETRY_INITIAL_MS: int(1000, 1),
   AUDIO_RETRY_MAX_MS: int(30_000, 1),
+  EXPORT_MAX_ROWS: int(10_000_000),
+  EXPORT_RETENTION_MS: int(7 * 24 * 60 * 60 * 1000, 1000),
+  EXPORT_XLSX_SHEET_ROWS: int(1_048_576, 2).refine((n) => n <= 1_048_576, 'at most 1048576 (Excel)'),
+  EXPORT_PDF_ROWS_PER_PAGE: int(40, 1),
   OUTBOX_SWEEP_INTERVAL_MS: int(5000, 100),
   OUTBOX_SWEEP_AFTER_MS: int(5000, 0),
 });
@@ -106,6 +119,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     .safeParse(env);
   if (audioRetry.success && audioRetry.data.AUDIO_RETRY_MAX_MS < audioRetry.data.AUDIO_RETRY_INITIAL_MS) {
     problems.push('AUDIO_RETRY_MAX_MS: must be at least AUDIO_RETRY_INITIAL_MS');
+  }
+  if (parsed.success && parsed.data.STORAGE_DRIVER === 's3' && !parsed.data.S3_BUCKET) {
+    problems.push('S3_BUCKET: required when STORAGE_DRIVER is s3');
   }
   let temporal: TemporalSettings | undefined;
   try {

@@ -126,6 +126,20 @@ export function markJobCancelled(db: Db, id: string) {
   return transition(db, id, { state: 'cancelled', set: { finishedAt: new Date() } });
 }
 
+/** A succeeded job whose file retention deleted. Only a succeeded job expires; returns the row or undefined. */
+export async function markJobExpired(db: Db, id: string): Promise<JobRow | undefined> {
+  return db.transaction(async (tx) => {
+    const [row] = await tx
+      .update(jobs)
+      .set({ state: 'expired', updatedAt: new Date() })
+      .where(and(eq(jobs.id, id), eq(jobs.state, 'succeeded')))
+      .returning();
+    if (row)
+      await tx.insert(jobEvents).values({ jobId: id, state: 'expired', detail: 'retention period over' });
+    return row;
+  });
+}
+
 export async function listJobEvents(db: Db, id: string) {
   return db.select().from(jobEvents).where(eq(jobEvents.jobId, id)).orderBy(jobEvents.id);
 }

@@ -146,3 +146,19 @@ export const orders = pgTable(
   },
   (t) => [index('orders_tenant_id_idx').on(t.tenantId, t.id)],
 );
+
+/** Demo dataset: a tenant-scoped customers table (the second exportable dataset). */
+export const customers = pgTable(
+  'customers',
+  {
+    id: bigint({ mode: 'number' }).primaryKey(),
+    tenantId: text().notNull(),
+    name: text().notNull(),
+    email: text().notNull(),
+    country: text().notNull(),
+    signedUpAt: timestamp({ withTimezone: true }).notNull(),
+    lifetimeValue: numeric({ precision: 12, scale: 2 }).notNull(),
+    note: text(),
+  },
+  (t) => [index('customers_tenant_id_idx').on(t.tenantId, t.id)],
+);

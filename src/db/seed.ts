@@ -34,3 +34,31 @@ export async function seedOrders(
   await sql`analyze orders`;
   return { from, to };
 }
+
+/**
+ * Demo customers: appends N rows over the tenants, a pure function of the id like the orders. Some
+ * notes are null, some hold a line break or markup characters, so every format's escaping is exercised.
+ */
+export async function seedCustomers(
+  sql: Sql,
+  rows: number,
+  tenants: readonly string[] = DEMO_TENANTS,
+): Promise<{ from: number; to: number }> {
+  const [row] = await sql<{ max: string | null }[]>`select max(id)::text as max from customers`;
+  const from = Number(row?.max ?? 0) + 1;
+  const to = from + rows - 1;
+  if (rows <= 0) return { from, to: from - 1 };
+  await sql`
+    insert into customers (id, tenant_id, name, email, country, signed_up_at, lifetime_value, note)
+    select g,
+      (${sql.array([...tenants])}::text[])[1 + (g % ${tenants.length})],
+      case when g % 7 = 0 then 'Müller & Söhne <GmbH> ' || g else 'Client ' || g end,
+      'client' || g || '@example.org',
+      (array['US','DE','FR','GB','VN','JP','BR','IN','CA','AU'])[1 + (g * 3 % 10)],
+      timestamptz '2023-01-01 00:00:00+00' + make_interval(secs => (g * 7919) % 63072000),
+      ((g * 104729) % 1000000) / 100.0,
+      case when g % 3 = 0 then null when g % 5 = 0 then E'two\nlines, "quoted"' else 'note ' || g end
+    from generate_series(${from}::bigint, ${to}::bigint) as g`;
+  await sql`analyze customers`;
+  return { from, to };
+}

@@ -9,6 +9,12 @@ export const TEMPORAL_CLI_VERSION = '1.5.1';
 /** Maven version of io.temporal:temporal-test-server (the Java time-skipping server). */
 export const TEST_SERVER_VERSION = '1.38.0';
 
+/**
+ * MinIO (a real S3-compatible server) for the S3 storage tests: the Go module pseudo-version built
+ * by `go install`. MinIO publishes no semver tags, so the commit pins it.
+ */
+export const MINIO_VERSION = 'v0.0.0-20260212201848-7aac2a2c5b7c';
+
 /** `${XDG_CACHE_HOME:-$HOME/.cache}/offload`. */
 export function cacheDir(): string {
   const base = process.env.XDG_CACHE_HOME || path.join(process.env.HOME || os.homedir(), '.cache');
@@ -59,6 +65,27 @@ export function findTestServer(): string | undefined {
   if (fromEnv && isExecutableFile(fromEnv)) return fromEnv;
   const cached = path.join(testServerCacheDir(), 'run.sh');
   return isExecutableFile(cached) ? cached : undefined;
+}
+
+/** Directory holding the MinIO server built by `npm run setup`. */
+export function minioCacheDir(): string {
+  return path.join(cacheDir(), `minio-${MINIO_VERSION}`);
+}
+
+/** MINIO_PATH (if executable), then the setup cache. */
+export function findMinio(): string | undefined {
+  const fromEnv = process.env.MINIO_PATH;
+  if (fromEnv && isExecutableFile(fromEnv)) return fromEnv;
+  const cached = path.join(minioCacheDir(), 'minio');
+  return isExecutableFile(cached) ? cached : undefined;
+}
+
+export function requireMinio(): string {
+  const found = findMinio();
+  if (found) return found;
+  throw new Error(
+    `MinIO not found: looked at $MINIO_PATH and ${path.join(minioCacheDir(), 'minio')}. Run \`npm run setup\`.`,
+  );
 }
 
 export function requireTemporalCli(): string {

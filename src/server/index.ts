@@ -4,7 +4,7 @@ import { ConfigError, loadConfig } from '../config/env.js';
 import { createDatabase } from '../db/client.js';
 import { migrateDatabase } from '../db/migrate.js';
 import { createLogger } from '../lib/logger.js';
-import { LocalStorage } from '../storage/local.js';
+import { createStorage } from '../storage/index.js';
 import { connectTemporal } from '../temporal/client.js';
 import { createApp } from './app.js';
 
@@ -22,7 +22,7 @@ async function main(): Promise<void> {
     config,
     database,
     temporal: temporal.client,
-    storage: new LocalStorage(config.storageDir),
+    storage: createStorage(config),
     log,
   });
   const stopSweeper = starter.runSweeper(config.OUTBOX_SWEEP_INTERVAL_MS, config.OUTBOX_SWEEP_AFTER_MS);

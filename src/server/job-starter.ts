@@ -61,6 +61,7 @@ function workflowFor(job: JobRow, config: Config) {
     tenantId: job.tenantId,
     request,
     policy: exportPolicy(config),
+    retentionMs: config.EXPORT_RETENTION_MS,
   };
   return {
     type: WorkflowType.export,

@@ -1,6 +1,7 @@
 /** zod schemas of the API's bodies and responses; the OpenAPI document is generated from these. */
 import { z } from '@hono/zod-openapi';
 import { DATASETS, getDataset } from '../datasets/registry.js';
+import { checkExportRequest } from '../datasets/query.js';
 import {
   AUDIO_FORMATS,
   AUDIO_PITCH_RANGE,
@@ -8,6 +9,7 @@ import {
   EXPORT_FORMATS,
   JOB_KINDS,
   JOB_STATES,
+  type ExportFilters,
 } from '../shared/jobs.js';
 
 // eslint-disable-next-line no-control-regex -- rejecting control characters is the point
@@ -28,6 +30,26 @@ export const ExportRequestSchema = z
       .max(100)
       .optional()
       .openapi({ description: 'Columns in output order; all columns when omitted.' }),
+    filters: z
+      .record(z.string(), z.unknown())
+      .optional()
+      .openapi({
+        description:
+          'Filters by name: `{"from": …, "to": …}` (from inclusive, to exclusive) for date and amount ranges, ' +
+          'or a list of values (e.g. `"status": ["paid"]`). Each dataset lists its filters.',
+        example: { created_at: { from: '2024-01-01', to: '2024-02-01' }, status: ['paid', 'shipped'] },
+      }),
+    sort: z
+      .strictObject({
+        column: z.string(),
+        direction: z.enum(['asc', 'desc'], { error: 'must be asc or desc' }).default('asc'),
+      })
+      .optional()
+      .openapi({
+        description: 'Sort column and direction; the key breaks ties. Default: by key, ascending.',
+      }),
+    bom: z.boolean().optional().openapi({ description: 'CSV only: start with a UTF-8 BOM (for Excel).' }),
+    title: z.string().min(1).max(200).optional().openapi({ description: 'PDF only: title on every page.' }),
     fileName: z
       .string()
       .min(1)
@@ -38,20 +60,13 @@ export const ExportRequestSchema = z
   .superRefine((body, ctx) => {
     const ds = getDataset(body.dataset);
     if (!ds) return;
-    const allowed = ds.columns.map((c) => c.name);
-    const seen = new Set<string>();
-    body.columns?.forEach((name, i) => {
-      if (!allowed.includes(name)) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['columns', i],
-          message: `unknown column; allowed: ${allowed.join(', ')}`,
-        });
-      } else if (seen.has(name)) {
-        ctx.addIssue({ code: 'custom', path: ['columns', i], message: 'column listed twice' });
-      }
-      seen.add(name);
-    });
+    const request = { ...body, filters: body.filters as ExportFilters | undefined };
+    for (const issue of checkExportRequest(ds, request))
+      ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });
+    if (body.bom !== undefined && body.format !== 'csv')
+      ctx.addIssue({ code: 'custom', path: ['bom'], message: 'only for format csv' });
+    if (body.title !== undefined && body.format !== 'pdf')
+      ctx.addIssue({ code: 'custom', path: ['title'], message: 'only for format pdf' });
   })
   .openapi('ExportRequest');
 
@@ -135,6 +150,10 @@ export const JobSchema = z
         dataset: z.string(),
         format: z.enum(EXPORT_FORMATS),
         columns: z.array(z.string()).optional(),
+        filters: z.record(z.string(), z.unknown()).optional(),
+        sort: z.object({ column: z.string(), direction: z.enum(['asc', 'desc']) }).optional(),
+        bom: z.boolean().optional(),
+        title: z.string().optional(),
         fileName: z.string().optional(),
       }),
       z.object({

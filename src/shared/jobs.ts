@@ -8,14 +8,34 @@ export type JobState = (typeof JOB_STATES)[number];
 
 export const TERMINAL_STATES: readonly JobState[] = ['succeeded', 'failed', 'cancelled', 'expired'];
 
-export const EXPORT_FORMATS = ['csv'] as const;
+export const EXPORT_FORMATS = ['csv', 'ndjson', 'xlsx', 'pdf'] as const;
 export type ExportFormat = (typeof EXPORT_FORMATS)[number];
+
+/** A half-open range filter: `from` <= value < `to`; either end may be left open. */
+export interface RangeFilter {
+  from?: string | number;
+  to?: string | number;
+}
+
+/** Filters by name: a range, or a list of allowed values. */
+export type ExportFilters = Record<string, RangeFilter | string[]>;
+
+export interface ExportSort {
+  column: string;
+  direction: 'asc' | 'desc';
+}
 
 /** What a user asked for when creating an export. */
 export interface ExportRequest {
   dataset: string;
   format: ExportFormat;
   columns?: string[];
+  filters?: ExportFilters;
+  sort?: ExportSort;
+  /** CSV only: start the file with a UTF-8 byte-order mark, for Excel. */
+  bom?: boolean;
+  /** PDF only: the title on every page; the dataset's title when omitted. */
+  title?: string;
   fileName?: string;
 }
 
@@ -56,6 +76,14 @@ export interface ExportWorkflowInput {
   tenantId: string;
   request: ExportRequest;
   policy: HeavyActivityPolicy;
+  /** How long the result is kept once published; then the file is deleted and the job is `expired`. */
+  retentionMs?: number;
+}
+
+/** Input of the retention workflow that expires one job's result. */
+export interface RetentionWorkflowInput {
+  jobId: string;
+  retentionMs: number;
 }
 
 /** Input of the heavy export activity. */
@@ -115,12 +143,47 @@ export interface AudioResult {
 /** What a job produced, by kind. */
 export type JobResult = ExportResult | AudioResult;
 
-/** Checkpoint carried in heartbeat details: parts 0..partsDone-1 are stored, rows after `cursor` remain. */
+/** One file inside a ZIP container (XLSX), as its central directory needs it. */
+export interface ZipEntryState {
+  name: string;
+  offset: number;
+  crc: number;
+  compressedSize: number;
+  size: number;
+}
+
+/** XLSX writer state after the stored parts: bytes so far, closed sheets and the open one. */
+export interface XlsxState {
+  kind: 'xlsx';
+  bytes: number;
+  sheets: ZipEntryState[];
+  open: ZipEntryState;
+}
+
+/** PDF writer state after the stored parts: each part is an incremental update with its own xref. */
+export interface PdfState {
+  kind: 'pdf';
+  bytes: number;
+  nextObject: number;
+  pages: number;
+  /** Byte offset of the newest xref section, for the next section's /Prev. */
+  lastXref: number;
+  /** Object numbers of the per-part page-tree nodes, in order. */
+  partNodes: number[];
+}
+
+/**
+ * Checkpoint carried in heartbeat details: parts 0..partsDone-1 are stored, rows after `cursor` remain.
+ * `cursor` is opaque text (the last row's sort key); `render` is the binary formats' writer state.
+ */
 export interface ExportCheckpoint {
   partsDone: number;
   cursor: string | null;
   rowsDone: number;
   total: number;
+  /** When the first attempt started (ISO); printed as the generation time in PDFs. */
+  startedAt?: string;
+  render?: XlsxState | PdfState;
 }
 
 /** Live progress of a job, answered by the workflow's progress query. */

@@ -13,6 +13,7 @@ export const AUDIO_QUEUE: TaskQueue = 'audio';
 export const WorkflowType = {
   export: 'exportWorkflow',
   audio: 'audioWorkflow',
+  retention: 'retentionWorkflow',
 } as const;
 
 /** Query answering the job's live progress. */
@@ -23,6 +24,11 @@ export const PROGRESS_SIGNAL = 'reportProgress';
 /** The workflow id is derived from the job id so the Temporal UI and the API name the same thing. */
 export function workflowIdForJob(jobId: string): string {
   return `offload-${jobId}`;
+}
+
+/** The retention workflow of a job: started by the export workflow, it outlives it. */
+export function retentionWorkflowId(jobId: string): string {
+  return `offload-${jobId}-retention`;
 }
 
 export function jobIdFromWorkflowId(workflowId: string): string | undefined {

@@ -58,7 +58,13 @@ export class LocalStorage implements Storage {
     return { bytes };
   }
 
-  async publish(jobId: string, key: string, partCount: number, prefix?: Buffer): Promise<PublishResult> {
+  async publish(
+    jobId: string,
+    key: string,
+    partCount: number,
+    prefix?: Buffer,
+    suffix?: Buffer,
+  ): Promise<PublishResult> {
     const target = this.objectPath(key);
     await fs.mkdir(path.dirname(target), { recursive: true });
     const tmp = LocalStorage.tmpName(target);
@@ -75,6 +81,7 @@ export class LocalStorage implements Storage {
       for (let i = 0; i < partCount; i++) {
         for await (const chunk of createReadStream(this.partPath(jobId, i))) await write(chunk as Buffer);
       }
+      if (suffix && suffix.length > 0) await write(suffix);
       await new Promise<void>((resolve, reject) =>
         out.end((err?: Error | null) => (err ? reject(err) : resolve())),
       );

@@ -17,8 +17,14 @@ export interface PublishResult {
 export interface Storage {
   /** Store part `index` of a job, replacing any earlier copy. */
   writePart(jobId: string, index: number, body: Readable): Promise<{ bytes: number }>;
-  /** Concatenate `prefix` and parts 0..partCount-1 into the object `key`, atomically. Parts stay. */
-  publish(jobId: string, key: string, partCount: number, prefix?: Buffer): Promise<PublishResult>;
+  /** Concatenate `prefix`, parts 0..partCount-1 and `suffix` into the object `key`, atomically. Parts stay. */
+  publish(
+    jobId: string,
+    key: string,
+    partCount: number,
+    prefix?: Buffer,
+    suffix?: Buffer,
+  ): Promise<PublishResult>;
   /** Parts of a job that are stored (whole), by index, with their sizes. */
   listParts(jobId: string): Promise<{ index: number; bytes: number }[]>;
   /** Read one stored part. */

@@ -62,7 +62,13 @@ export async function createWorkers(opts: WorkerSetOptions): Promise<Worker[]> {
     storage: opts.storage,
     log: opts.log,
     workerName: opts.workerName ?? `${os.hostname()}:${process.pid}`,
-    export: { partRows: config.EXPORT_PART_ROWS, maxRowsPerSec: config.EXPORT_MAX_ROWS_PER_SEC },
+    export: {
+      partRows: config.EXPORT_PART_ROWS,
+      maxRowsPerSec: config.EXPORT_MAX_ROWS_PER_SEC,
+      xlsxSheetRows: config.EXPORT_XLSX_SHEET_ROWS,
+      pdfRowsPerPage: config.EXPORT_PDF_ROWS_PER_PAGE,
+      databaseUrl: config.DATABASE_URL ?? '',
+    },
   };
   const common: Partial<WorkerOptions> = {
     connection: opts.connection,

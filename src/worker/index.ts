@@ -10,7 +10,7 @@ import { createDatabase } from '../db/client.js';
 import { migrateDatabase } from '../db/migrate.js';
 import { createLogger } from '../lib/logger.js';
 import { TASK_QUEUES, type TaskQueue } from '../shared/temporal.js';
-import { LocalStorage } from '../storage/local.js';
+import { createStorage } from '../storage/index.js';
 import { createWorkers } from './create-workers.js';
 
 function parseQueues(value: string | undefined, fallback: TaskQueue[]): TaskQueue[] {
@@ -46,7 +46,7 @@ async function main(): Promise<void> {
     appName: 'offload-worker',
   });
   const connection = await NativeConnection.connect(config.temporal.connection as NativeConnectionOptions);
-  const storage = new LocalStorage(config.storageDir);
+  const storage = createStorage(config);
   try {
     const workers = await createWorkers({ config, queues, connection, database, storage, log });
     if (workers.length === 0) {

@@ -8,17 +8,20 @@ import {
   ApplicationFailure,
   CancellationScope,
   isCancellation,
+  ParentClosePolicy,
   proxyActivities,
+  startChild,
   setHandler,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { ExportActivities, JobRecordActivities } from '../activities/index.js';
 import { NON_RETRYABLE_ERROR_TYPES } from '../shared/errors.js';
 import type { ExportResult, ExportWorkflowInput, Progress } from '../shared/jobs.js';
-import { EXPORTS_QUEUE, JOBS_QUEUE } from '../shared/temporal.js';
+import { EXPORTS_QUEUE, JOBS_QUEUE, retentionWorkflowId } from '../shared/temporal.js';
 import { progressQuery, progressSignal } from './definitions.js';
 import { publishProgress, publishState } from './observability.js';
 import { applyReport, finish, initialProgress } from './progress-state.js';
+import { retentionWorkflow } from './retention.js';
 
 // Record-keeping retries until the database is back: losing a job's outcome is not an option.
 const records = proxyActivities<JobRecordActivities>({
@@ -72,6 +75,14 @@ export async function exportWorkflow(input: ExportWorkflowInput): Promise<Export
     publishState('succeeded');
     publishProgress(progress);
     await records.discardParts(input.jobId);
+    if (input.retentionMs !== undefined) {
+      // An abandoned child: the export completes now, the retention timer runs on by itself.
+      await startChild(retentionWorkflow, {
+        workflowId: retentionWorkflowId(input.jobId),
+        args: [{ jobId: input.jobId, retentionMs: input.retentionMs }],
+        parentClosePolicy: ParentClosePolicy.ABANDON,
+      });
+    }
     return result;
   } catch (err) {
     if (isCancellation(err)) {

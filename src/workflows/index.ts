@@ -1,3 +1,4 @@
 /** Entry point of the workflow bundle: every workflow type the `jobs` queue serves. */
 export { exportWorkflow } from './export.js';
 export { audioWorkflow } from './audio.js';
+export { retentionWorkflow } from './retention.js';

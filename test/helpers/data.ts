@@ -1,8 +1,11 @@
 /** Test data helpers: a unique tenant with seeded orders, and the tenant's rows as PostgreSQL prints them. */
 import { parse } from 'csv-parse/sync';
+import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import type { Sql } from '../../src/db/client.js';
-import { seedOrders } from '../../src/db/seed.js';
+import { seedCustomers, seedOrders } from '../../src/db/seed.js';
 
 export async function seedTenant(sql: Sql, rows: number): Promise<string> {
   const tenant = `t-${randomUUID().slice(0, 8)}`;
@@ -40,4 +43,29 @@ export async function tenantCsvViaCopy(sql: Sql, tenant: string): Promise<Buffer
 export function parseCsv(text: string): string[][] {
   const records: unknown = parse(text);
   return records as string[][];
+}
+
+/** A unique tenant with seeded customers. */
+export async function seedCustomerTenant(sql: Sql, rows: number): Promise<string> {
+  const tenant = `c-${randomUUID().slice(0, 8)}`;
+  await seedCustomers(sql, rows, [tenant]);
+  return tenant;
+}
+
+/** Reads an exported file back with Python's csv/json modules or openpyxl (not the code that wrote it). */
+export function readBack(kind: 'csv' | 'ndjson' | 'xlsx', file: string): unknown {
+  // The Debian python3, where setup installs python3-openpyxl (a pyenv python on PATH may lack it).
+  const python = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
+  const out = execFileSync(python, [path.join(import.meta.dirname, 'read-back.py'), kind, file], {
+    maxBuffer: 512 * 1024 * 1024,
+  });
+  return JSON.parse(out.toString('utf8'));
+}
+
+/** The text of a PDF as poppler's pdftotext lays it out, one string per page. */
+export function pdfPages(file: string): string[] {
+  const out = execFileSync('pdftotext', ['-layout', file, '-'], { maxBuffer: 512 * 1024 * 1024 });
+  const pages = out.toString('utf8').split('\f');
+  if (pages.at(-1)?.trim() === '') pages.pop();
+  return pages;
 }

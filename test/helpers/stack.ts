@@ -14,7 +14,7 @@ import { createApiKey, ensureUser } from '../../src/db/users-repo.js';
 import { createLogger } from '../../src/lib/logger.js';
 import { createApp, type App } from '../../src/server/app.js';
 import type { TaskQueue } from '../../src/shared/temporal.js';
-import { LocalStorage } from '../../src/storage/local.js';
+import { createStorage } from '../../src/storage/index.js';
 import { connectTemporal, type TemporalHandle } from '../../src/temporal/client.js';
 import { startWorkerProcess, type WorkerProcess } from './worker-process.js';
 
@@ -55,7 +55,7 @@ export async function startStack(
   const log = createLogger({ level: config.LOG_LEVEL, name: 'offload-test' });
   const database = createDatabase(config.DATABASE_URL!, { max: 5 });
   const temporal = await connectTemporal(config.temporal);
-  const storage = new LocalStorage(config.storageDir);
+  const storage = createStorage(config);
   const app = createApp({ config, database, temporal: temporal.client, storage, log });
   const server: ServerType = await new Promise((resolve) => {
     const s = serve({ fetch: app.app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(s));

@@ -156,7 +156,7 @@ describe('request errors', () => {
     });
     const body = await expectProblem(res, 422, '/v1/exports');
     expect(body.errors).toEqual([
-      { field: 'dataset', in: 'body', reason: 'unknown dataset; allowed: orders' },
+      { field: 'dataset', in: 'body', reason: 'unknown dataset; allowed: orders, customers' },
     ]);
   });
 

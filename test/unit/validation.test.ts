@@ -34,7 +34,11 @@ describe('ExportRequestSchema', () => {
 
   it('names `dataset` and lists the allowed datasets for an unknown one', () => {
     const e = only(errorsFor({ dataset: 'invoices', format: 'csv' }));
-    expect(e).toEqual({ field: 'dataset', in: 'body', reason: 'unknown dataset; allowed: orders' });
+    expect(e).toEqual({
+      field: 'dataset',
+      in: 'body',
+      reason: 'unknown dataset; allowed: orders, customers',
+    });
   });
 
   it.each(['toString', '__proto__', 'constructor', 'hasOwnProperty'])(
@@ -45,10 +49,10 @@ describe('ExportRequestSchema', () => {
   );
 
   it('names `format` for an unknown format and lists the allowed ones', () => {
-    expect(only(errorsFor({ dataset: 'orders', format: 'xlsx' }))).toEqual({
+    expect(only(errorsFor({ dataset: 'orders', format: 'xml' }))).toEqual({
       field: 'format',
       in: 'body',
-      reason: 'must be one of: csv',
+      reason: 'must be one of: csv, ndjson, xlsx, pdf',
     });
   });
 
@@ -90,10 +94,10 @@ describe('ExportRequestSchema', () => {
   });
 
   it('reports each unknown field, next to other errors', () => {
-    const errors = errorsFor({ dataset: 'orders', format: 'pdf', a: 1, b: 2 });
+    const errors = errorsFor({ dataset: 'orders', format: 'docx', a: 1, b: 2 });
     expect(errors).toEqual(
       expect.arrayContaining([
-        { field: 'format', in: 'body', reason: 'must be one of: csv' },
+        { field: 'format', in: 'body', reason: 'must be one of: csv, ndjson, xlsx, pdf' },
         { field: 'a', in: 'body', reason: 'unknown field' },
         { field: 'b', in: 'body', reason: 'unknown field' },
       ]),

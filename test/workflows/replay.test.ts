@@ -40,6 +40,7 @@ beforeAll(async () => {
     completeJob: () => Promise.resolve(),
     failJob: () => Promise.resolve(),
     cancelJob: () => Promise.resolve(),
+    expireJob: () => Promise.resolve(),
     discardParts: () => Promise.resolve(),
   };
   let signalled!: () => void;

@@ -1,6 +1,9 @@
 /** POST /v1/exports: validate, record the job, start its workflow, answer 202 in milliseconds. */
 import { createRoute, type OpenAPIHono } from '@hono/zod-openapi';
+import { ExportQuery } from '../../datasets/query.js';
+import { getDataset } from '../../datasets/registry.js';
 import { insertJob } from '../../db/jobs-repo.js';
+import type { ExportFilters, ExportRequest } from '../../shared/jobs.js';
 import { newJobId } from '../../lib/ids.js';
 import { workflowIdForJob } from '../../shared/temporal.js';
 import type { AppDeps } from '../deps.js';
@@ -8,6 +11,28 @@ import type { AppEnv } from '../env.js';
 import type { JobStarter } from '../job-starter.js';
 import { jobView, progressFromRow } from '../job-view.js';
 import { ExportRequestSchema, JobSchema, problemResponses } from '../schemas.js';
+import { problems } from '../problem.js';
+
+/** A request whose filters match more rows than EXPORT_MAX_ROWS is refused before any work starts. */
+async function checkRowLimit(deps: AppDeps, tenantId: string, request: ExportRequest): Promise<void> {
+  const limit = deps.config.EXPORT_MAX_ROWS;
+  const ds = getDataset(request.dataset);
+  if (limit <= 0 || !ds) return;
+  const query = new ExportQuery(ds, tenantId, request);
+  // Counting stops at limit + 1: the answer is only "over or not", and a huge table costs no more.
+  const [row] = await deps.database.sql.unsafe<{ n: string }[]>(
+    `select count(*)::bigint as n from (select 1 from ${query.from} where ${query.where} limit ${limit + 1}) x`,
+  );
+  if (Number(row?.n ?? 0) > limit) {
+    throw problems.validation([
+      {
+        field: 'filters',
+        in: 'body',
+        reason: `matches more than the limit of ${limit} rows per export; narrow the filters`,
+      },
+    ]);
+  }
+}
 
 /** How long a submission waits for Temporal to confirm the start before answering anyway. */
 const START_WAIT_MS = 2000;
@@ -32,7 +57,9 @@ const createExport = createRoute({
 export function registerExportRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps, starter: JobStarter): void {
   app.openapi(createExport, async (c) => {
     const principal = c.get('principal');
-    const request = c.req.valid('json');
+    const body = c.req.valid('json');
+    const request: ExportRequest = { ...body, filters: body.filters as ExportFilters | undefined };
+    await checkRowLimit(deps, principal.tenantId, request);
     const id = newJobId();
     const job = await insertJob(deps.database.db, {
       id,

@@ -78,6 +78,8 @@ export function registerJobRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): void
 
   app.get('/v1/jobs/:id/download', async (c) => {
     const job = await ownJob(c.req.param('id'), c.get('principal').userId);
+    if (job.state === 'expired')
+      throw new HttpProblem(410, 'gone', 'The result file no longer exists', 'the retention period is over');
     if (job.state !== 'succeeded' || !job.result) {
       throw new HttpProblem(409, 'not-ready', 'The result is not available', `the job is ${job.state}`, {
         state: job.state,

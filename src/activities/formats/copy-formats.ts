@@ -1,0 +1,60 @@
+/**
+ * CSV and NDJSON: PostgreSQL writes every byte (`COPY … TO STDOUT`), Node only streams it to storage.
+ * NDJSON uses COPY's CSV mode with a quote and delimiter byte that JSON text never contains raw, so
+ * each JSON document comes out verbatim, one per line.
+ */
+import { copyOut } from '../../db/copy-out.js';
+import { quoteIdent, quoteLiteral } from '../../db/sql-text.js';
+import type { ExportSpec, FormatWriter } from './format.js';
+
+const BOM = Buffer.from([0xef, 0xbb, 0xbf]);
+
+function csvCell(s: string): string {
+  return /[",\r\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
+}
+
+export function csvWriter(spec: ExportSpec): FormatWriter {
+  const select = spec.cols.map((c) => quoteIdent(c.column)).join(', ');
+  return {
+    contentType: 'text/csv; charset=utf-8',
+    extension: 'csv',
+    initialState: () => undefined,
+    prefix: () => {
+      const header = Buffer.from(spec.cols.map((c) => csvCell(c.name)).join(',') + '\n', 'utf8');
+      return spec.request.bom ? Buffer.concat([BOM, header]) : header;
+    },
+    partRows: (_before, configured) => configured,
+    async part({ conn, lower, upper }) {
+      const body = await copyOut(
+        conn,
+        `copy (${spec.query.range(select, lower, upper)}) to stdout with (format csv)`,
+      );
+      return { body, after: () => undefined };
+    },
+    suffix: () => Buffer.alloc(0),
+  };
+}
+
+export function ndjsonWriter(spec: ExportSpec): FormatWriter {
+  const pairs = spec.cols.map((c) => `${quoteLiteral(c.name)}, ${quoteIdent(c.column)}`).join(', ');
+  // json_build_object takes at most 100 arguments; a longer row is built from pieces.
+  const select =
+    spec.cols.length <= 50
+      ? `json_build_object(${pairs})::text`
+      : `(${spec.cols.map((c) => `jsonb_build_object(${quoteLiteral(c.name)}, ${quoteIdent(c.column)})`).join(' || ')})::text`;
+  return {
+    contentType: 'application/x-ndjson',
+    extension: 'ndjson',
+    initialState: () => undefined,
+    prefix: () => Buffer.alloc(0),
+    partRows: (_before, configured) => configured,
+    async part({ conn, lower, upper }) {
+      const body = await copyOut(
+        conn,
+        `copy (${spec.query.range(select, lower, upper)}) to stdout with (format csv, quote e'\\x01', delimiter e'\\x02')`,
+      );
+      return { body, after: () => undefined };
+    },
+    suffix: () => Buffer.alloc(0),
+  };
+}

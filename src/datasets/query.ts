@@ -1,0 +1,198 @@
+/**
+ * SQL for an export request, built from the dataset registry: the tenant and filter condition, the
+ * keyset order (sort column, then the key as tie-breaker) and the cursor condition. Values are typed
+ * literals rather than bind parameters because COPY takes none; every value was validated first
+ * (checkExportRequest) and is quoted here.
+ */
+import { keyLiteral, quoteIdent, quoteLiteral } from '../db/sql-text.js';
+import type { ExportRequest, RangeFilter } from '../shared/jobs.js';
+import { getColumn, type ColumnDef, type ColumnType, type DatasetDef } from './registry.js';
+
+const SQL_TYPE: Record<ColumnType, string> = {
+  text: 'text',
+  integer: 'bigint',
+  decimal: 'numeric',
+  timestamp: 'timestamptz',
+};
+
+export function typedLiteral(type: ColumnType, value: string | number): string {
+  if (type === 'integer') return keyLiteral(String(value));
+  return `${quoteLiteral(String(value))}::${SQL_TYPE[type]}`;
+}
+
+/** One problem with a request, by path in the request body. */
+export interface RequestIssue {
+  path: (string | number)[];
+  message: string;
+}
+
+const TIMESTAMP =
+  /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?(?:Z|[+-]\d{2}(?::?\d{2})?)?)?$/;
+const NUMBER = /^-?\d{1,15}(?:\.\d{1,6})?$/;
+
+function rangeBound(type: ColumnType, v: unknown): number | undefined {
+  if (type === 'timestamp') {
+    if (typeof v !== 'string' || !TIMESTAMP.test(v)) return undefined;
+    const t = Date.parse(v.includes('T') || v.length === 10 ? v : v.replace(' ', 'T'));
+    return Number.isNaN(t) ? undefined : t;
+  }
+  const s = typeof v === 'number' ? String(v) : v;
+  if (typeof s !== 'string' || !NUMBER.test(s)) return undefined;
+  if (type === 'integer' && s.includes('.')) return undefined;
+  return Number(s);
+}
+
+/** Everything wrong with an export request's columns, filters and sort for its dataset. */
+export function checkExportRequest(ds: DatasetDef, req: Omit<ExportRequest, 'format'>): RequestIssue[] {
+  const issues: RequestIssue[] = [];
+  const columnNames = ds.columns.map((c) => c.name);
+  const seen = new Set<string>();
+  req.columns?.forEach((name, i) => {
+    if (!columnNames.includes(name))
+      issues.push({ path: ['columns', i], message: `unknown column; allowed: ${columnNames.join(', ')}` });
+    else if (seen.has(name)) issues.push({ path: ['columns', i], message: 'column listed twice' });
+    seen.add(name);
+  });
+  const filterNames = ds.filters.map((f) => f.name);
+  for (const [name, value] of Object.entries(req.filters ?? {})) {
+    const def = ds.filters.find((f) => f.name === name);
+    const path = ['filters', name];
+    if (!def) {
+      issues.push({ path, message: `unknown filter; allowed: ${filterNames.join(', ')}` });
+      continue;
+    }
+    if (def.kind === 'in') {
+      if (!Array.isArray(value) || value.length === 0 || value.some((v) => typeof v !== 'string')) {
+        issues.push({ path, message: 'must be a non-empty list of strings' });
+      } else if (value.length > 100) {
+        issues.push({ path, message: 'at most 100 values' });
+      } else if (def.values) {
+        value.forEach((v, i) => {
+          if (!def.values!.includes(v))
+            issues.push({ path: [...path, i], message: `unknown value; allowed: ${def.values!.join(', ')}` });
+        });
+      }
+      continue;
+    }
+    const shape = def.type === 'timestamp' ? 'ISO 8601 date or time' : 'number';
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+      issues.push({ path, message: `must be an object {from?, to?} of ${shape}s` });
+      continue;
+    }
+    const extra = Object.keys(value).filter((k) => k !== 'from' && k !== 'to');
+    if (extra.length > 0) {
+      issues.push({ path, message: `unknown field(s) ${extra.join(', ')}; allowed: from, to` });
+      continue;
+    }
+    const range: RangeFilter = value;
+    if (range.from === undefined && range.to === undefined) {
+      issues.push({ path, message: 'empty range: give from, to or both' });
+      continue;
+    }
+    const bounds: Partial<Record<'from' | 'to', number>> = {};
+    for (const end of ['from', 'to'] as const) {
+      if (range[end] === undefined) continue;
+      const b = rangeBound(def.type, range[end]);
+      if (b === undefined) issues.push({ path: [...path, end], message: `must be a ${shape}` });
+      else bounds[end] = b;
+    }
+    if (bounds.from !== undefined && bounds.to !== undefined && bounds.from >= bounds.to)
+      issues.push({ path, message: 'empty or inverted range: from must be before to (to is exclusive)' });
+  }
+  if (req.sort) {
+    const col = getColumn(ds, req.sort.column);
+    const allowed = [...new Set([keyName(ds), ...ds.sorts])];
+    if (!col || !allowed.includes(req.sort.column))
+      issues.push({
+        path: ['sort', 'column'],
+        message: `cannot sort by this; allowed: ${allowed.join(', ')}`,
+      });
+  }
+  return issues;
+}
+
+/** The SQL pieces of one export: which rows, in which order, and where a cursor continues. */
+export class ExportQuery {
+  private readonly keys: { expr: string; type: ColumnType }[];
+  readonly desc: boolean;
+
+  constructor(
+    readonly ds: DatasetDef,
+    readonly tenantId: string,
+    readonly request: Pick<ExportRequest, 'filters' | 'sort'>,
+  ) {
+    const key = { expr: quoteIdent(ds.keyColumn), type: 'integer' as ColumnType };
+    const sortCol = request.sort ? getColumn(ds, request.sort.column) : undefined;
+    this.keys =
+      sortCol && sortCol.column !== ds.keyColumn
+        ? [{ expr: quoteIdent(sortCol.column), type: sortCol.type }, key]
+        : [key];
+    this.desc = request.sort?.direction === 'desc';
+  }
+
+  get from(): string {
+    return quoteIdent(this.ds.table);
+  }
+
+  /** Tenant and filters (no cursor). */
+  get where(): string {
+    const parts = [`${quoteIdent(this.ds.tenantColumn)} = ${quoteLiteral(this.tenantId)}`];
+    for (const [name, value] of Object.entries(this.request.filters ?? {})) {
+      const def = this.ds.filters.find((f) => f.name === name);
+      if (!def) throw new Error(`unknown filter ${name}`);
+      const col = quoteIdent(def.column);
+      if (Array.isArray(value)) {
+        parts.push(`${col} in (${value.map((v) => typedLiteral(def.type, v)).join(', ')})`);
+      } else {
+        if (value.from !== undefined) parts.push(`${col} >= ${typedLiteral(def.type, value.from)}`);
+        if (value.to !== undefined) parts.push(`${col} < ${typedLiteral(def.type, value.to)}`);
+      }
+    }
+    return parts.join(' and ');
+  }
+
+  get orderBy(): string {
+    return this.keys.map((k) => `${k.expr}${this.desc ? ' desc' : ''}`).join(', ');
+  }
+
+  /** The sort key of a row as text, one column per key part (k0, k1...). */
+  get keySelect(): string {
+    return this.keys.map((k, i) => `${k.expr}::text as k${i}`).join(', ');
+  }
+
+  /** Rows strictly after `cursor` in the export's order, as ` and (...)`, or '' for the start. */
+  after(cursor: string | null): string {
+    if (cursor === null) return '';
+    const values = JSON.parse(cursor) as string[];
+    if (!Array.isArray(values) || values.length !== this.keys.length) throw new Error(`bad cursor ${cursor}`);
+    const lhs = this.keys.map((k) => k.expr).join(', ');
+    const rhs = this.keys.map((k, i) => typedLiteral(k.type, values[i]!)).join(', ');
+    return ` and (${lhs}) ${this.desc ? '<' : '>'} (${rhs})`;
+  }
+
+  /** `select <select> from ... where ... and after(lower) and not after(upper) order by ...`. */
+  range(select: string, lower: string | null, upper: string): string {
+    return (
+      `select ${select} from ${this.from} where ${this.where}${this.after(lower)}` +
+      ` and not (true${this.after(upper)}) order by ${this.orderBy}`
+    );
+  }
+
+  count(): string {
+    return `select count(*)::bigint as n from ${this.from} where ${this.where}`;
+  }
+}
+
+/** A cursor from the k0, k1... text columns of a row. */
+export function cursorOf(row: Record<string, string>): string {
+  const values: string[] = [];
+  for (let i = 0; `k${i}` in row; i++) values.push(row[`k${i}`]!);
+  return JSON.stringify(values);
+}
+
+export type { ColumnDef };
+
+/** The API name of the key column. */
+function keyName(ds: DatasetDef): string {
+  return ds.columns.find((c) => c.column === ds.keyColumn)?.name ?? ds.keyColumn;
+}

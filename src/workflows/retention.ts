@@ -1,0 +1,19 @@
+/**
+ * Retention of one job's result: wait the retention period (a durable timer), then delete the file and
+ * mark the job `expired`. Started by the export workflow as an abandoned child, so the export itself
+ * completes at once and this timer outlives it.
+ */
+import { proxyActivities, sleep } from '@temporalio/workflow';
+import type { JobRecordActivities } from '../activities/index.js';
+import { NON_RETRYABLE_ERROR_TYPES } from '../shared/errors.js';
+import type { RetentionWorkflowInput } from '../shared/jobs.js';
+
+const records = proxyActivities<JobRecordActivities>({
+  startToCloseTimeout: '5m',
+  retry: { initialInterval: '1s', maximumInterval: '5m', nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES },
+});
+
+export async function retentionWorkflow(input: RetentionWorkflowInput): Promise<void> {
+  await sleep(input.retentionMs);
+  await records.expireJob(input.jobId);
+}
