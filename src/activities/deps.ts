@@ -2,6 +2,7 @@
 import type { Database } from '../db/client.js';
 import type { Logger } from '../lib/logger.js';
 import type { Storage } from '../storage/storage.js';
+import type { NotifyConfig } from './notify.js';
 
 export interface ActivityDeps {
   database: Database;
@@ -15,4 +16,6 @@ export interface ActivityDeps {
     /** Read-rate cap protecting the database; 0 = unlimited. */
     maxRowsPerSec: number;
   };
+  /** Webhook and e-mail settings. */
+  notify: NotifyConfig;
 }

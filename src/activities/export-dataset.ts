@@ -92,7 +92,9 @@ export function createExportActivities(deps: ActivityDeps) {
     if (!job)
       throw ApplicationFailure.nonRetryable(`job ${input.jobId} does not exist`, ErrorType.JobNotFound);
 
-    const previous = ctx.info.heartbeatDetails as ExportCheckpoint | undefined;
+    const previous =
+      (ctx.info.heartbeatDetails as ExportCheckpoint | undefined) ?? input.resumeFrom ?? undefined;
+    const partsId = input.partsId ?? input.jobId;
     let cp: ExportCheckpoint = previous ?? {
       partsDone: 0,
       cursor: null,
@@ -115,13 +117,16 @@ export function createExportActivities(deps: ActivityDeps) {
 
     // One reserved connection for the whole read: no other query is pipelined onto it mid-COPY.
     const conn = await database.sql.reserve();
+    // Heartbeat between parts too, so that a cancellation (which only arrives in a heartbeat response)
+    // reaches a slow or throttled part within about a second.
+    const ticker = setInterval(() => ctx.heartbeat(cp), 500);
     try {
       for (;;) {
         if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason;
         const plan = await planPart(conn, ds, input.tenantId, cp.cursor, deps.export.partRows);
         if (plan.upper === undefined || plan.rows === 0) break;
         const stream = await copyOut(conn, copyStatement(ds, cols, input.tenantId, cp.cursor, plan.upper));
-        await storage.writePart(input.jobId, cp.partsDone, stream);
+        await storage.writePart(partsId, cp.partsDone, stream);
         rowsRead += plan.rows;
         cp = {
           partsDone: cp.partsDone + 1,
@@ -130,6 +135,7 @@ export function createExportActivities(deps: ActivityDeps) {
           total: Math.max(cp.total, cp.rowsDone + plan.rows),
         };
         ctx.heartbeat(cp);
+        await repo.saveCheckpoint(database.db, input.jobId, partsId, cp);
         await progress.report(cp.rowsDone, cp.total);
         if (deps.export.maxRowsPerSec > 0) {
           const due = startedAt + (rowsRead / deps.export.maxRowsPerSec) * 1000;
@@ -137,10 +143,11 @@ export function createExportActivities(deps: ActivityDeps) {
         }
       }
     } finally {
+      clearInterval(ticker);
       conn.release();
     }
     const key = `${input.jobId}/${resultFileName(input).replace(/[^A-Za-z0-9._-]/g, '_')}`;
-    const published = await storage.publish(input.jobId, key, cp.partsDone, csvHeader(cols));
+    const published = await storage.publish(partsId, key, cp.partsDone, csvHeader(cols));
     await repo.recordAttemptEnd(database.db, { jobId: input.jobId, attempt, rowsRead });
     log.info({ rows: cp.rowsDone, bytes: published.bytes, rowsRead }, 'export published');
     return {

@@ -2,3 +2,4 @@
 export { createJobRecordActivities, type JobRecordActivities } from './job-records.js';
 export { createExportActivities, type ExportActivities } from './export-dataset.js';
 export type { ActivityDeps } from './deps.js';
+export { createNotifyActivities, type NotifyActivities, type NotifyConfig } from './notify.js';

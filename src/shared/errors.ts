@@ -4,6 +4,10 @@ export const ErrorType = {
   UnknownDataset: 'UnknownDataset',
   JobNotFound: 'JobNotFound',
   WorkerShutdown: 'WorkerShutdown',
+  /** A webhook destination in a private or special address range, not allowed by configuration. */
+  DestinationRefused: 'DestinationRefused',
+  /** A feature the job asked for is not configured (e.g. e-mail without SMTP_URL). */
+  NotConfigured: 'NotConfigured',
 } as const;
 export type ErrorType = (typeof ErrorType)[keyof typeof ErrorType];
 
@@ -11,4 +15,6 @@ export const NON_RETRYABLE_ERROR_TYPES: string[] = [
   ErrorType.InvalidInput,
   ErrorType.UnknownDataset,
   ErrorType.JobNotFound,
+  ErrorType.DestinationRefused,
+  ErrorType.NotConfigured,
 ];

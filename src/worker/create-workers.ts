@@ -4,7 +4,12 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { NativeConnection } from '@temporalio/worker';
 import { Worker, type WorkerOptions } from '@temporalio/worker';
-import { createExportActivities, createJobRecordActivities, type ActivityDeps } from '../activities/index.js';
+import {
+  createExportActivities,
+  createJobRecordActivities,
+  createNotifyActivities,
+  type ActivityDeps,
+} from '../activities/index.js';
 import type { Config } from '../config/env.js';
 import type { Database } from '../db/client.js';
 import type { Logger } from '../lib/logger.js';
@@ -34,6 +39,14 @@ export async function createWorkers(opts: WorkerSetOptions): Promise<Worker[]> {
     log: opts.log,
     workerName: opts.workerName ?? `${os.hostname()}:${process.pid}`,
     export: { partRows: config.EXPORT_PART_ROWS, maxRowsPerSec: config.EXPORT_MAX_ROWS_PER_SEC },
+    notify: {
+      publicUrl: config.PUBLIC_URL ?? `http://${config.HOST}:${config.PORT}`,
+      linkTtlSeconds: config.DOWNLOAD_LINK_TTL_SECONDS,
+      net: { allowPrivate: config.WEBHOOK_ALLOW_PRIVATE, allowHosts: config.WEBHOOK_ALLOW_HOSTS },
+      webhookTimeoutMs: config.WEBHOOK_TIMEOUT_MS,
+      smtpUrl: config.SMTP_URL,
+      mailFrom: config.MAIL_FROM,
+    },
   };
   const common: Partial<WorkerOptions> = {
     connection: opts.connection,
@@ -55,7 +68,7 @@ export async function createWorkers(opts: WorkerSetOptions): Promise<Worker[]> {
           ...common,
           ...bundle,
           taskQueue: queue,
-          activities: createJobRecordActivities(deps),
+          activities: { ...createJobRecordActivities(deps), ...createNotifyActivities(deps) },
           maxConcurrentActivityTaskExecutions: config.JOBS_CONCURRENCY,
         }),
       );

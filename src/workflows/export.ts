@@ -17,6 +17,7 @@ import { NON_RETRYABLE_ERROR_TYPES } from '../shared/errors.js';
 import type { ExportResult, ExportWorkflowInput, Progress } from '../shared/jobs.js';
 import { EXPORTS_QUEUE, JOBS_QUEUE } from '../shared/temporal.js';
 import { progressQuery, progressSignal } from './definitions.js';
+import { notifyJobEnd } from './notify.js';
 import { applyReport, finish, initialProgress } from './progress-state.js';
 
 // Record-keeping retries until the database is back: losing a job's outcome is not an option.
@@ -62,25 +63,29 @@ export async function exportWorkflow(input: ExportWorkflowInput): Promise<Export
       jobId: input.jobId,
       tenantId: input.tenantId,
       request: input.request,
+      ...(input.resume ? { partsId: input.resume.partsId, resumeFrom: input.resume.checkpoint } : {}),
     });
     await records.completeJob(input.jobId, result);
     progress = finish(progress, 'succeeded', null);
     await records.discardParts(input.jobId);
+    await notifyJobEnd(input.jobId, 'job.succeeded');
     return result;
   } catch (err) {
     if (isCancellation(err)) {
       await CancellationScope.nonCancellable(async () => {
         await records.cancelJob(input.jobId);
         await records.discardParts(input.jobId);
+        progress = finish(progress, 'cancelled', 'cancelled');
+        await notifyJobEnd(input.jobId, 'job.cancelled');
       });
-      progress = finish(progress, 'cancelled', 'cancelled');
       throw err;
     }
     const failure = describeFailure(err);
     progress = finish(progress, 'failed', failure.message);
     if (failure.type !== 'JobNotFound') {
+      // The parts stay: a redrive (POST /v1/jobs/{id}/retry) resumes from the stored checkpoint.
       await records.failJob(input.jobId, failure);
-      await records.discardParts(input.jobId);
+      await notifyJobEnd(input.jobId, 'job.failed');
     }
     throw ApplicationFailure.nonRetryable(`${workflowInfo().workflowId}: ${failure.message}`, failure.type);
   }
