@@ -41,4 +41,4 @@ ALTER TABLE "idempotency_keys" ADD CONSTRAINT "idempotency_keys_user_id_users_id
 CREATE INDEX "deliveries_job_idx" ON "deliveries" USING btree ("job_id","id");--> statement-breakpoint
 CREATE INDEX "jobs_user_id_idx" ON "jobs" USING btree ("user_id","id" DESC NULLS LAST);--> statement-breakpoint
 CREATE INDEX "jobs_state_idx" ON "jobs" USING btree ("state","id" DESC NULLS LAST);--> statement-breakpoint
-CREATE INDEX "jobs_retry_of_idx" ON "jobs" USING btree ("retry_of");
+CREATE UNIQUE INDEX "jobs_retry_of_idx" ON "jobs" USING btree ("retry_of");

@@ -85,7 +85,8 @@ export const jobs = pgTable(
     index('jobs_user_created_idx').on(t.userId, t.createdAt.desc(), t.id.desc()),
     index('jobs_user_id_idx').on(t.userId, t.id.desc()),
     index('jobs_state_idx').on(t.state, t.id.desc()),
-    index('jobs_retry_of_idx').on(t.retryOf),
+    // One redrive per job: a second concurrent retry of the same job conflicts here.
+    uniqueIndex('jobs_retry_of_idx').on(t.retryOf),
     index('jobs_unstarted_idx')
       .on(t.createdAt)
       .where(sql`${t.workflowStartedAt} is null and ${t.state} = 'queued'`),

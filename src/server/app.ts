@@ -7,17 +7,25 @@ import { bearerAuth } from './auth.js';
 import { HttpProblem, problemResponse } from './problem.js';
 import { registerExportRoutes } from './routes/exports.js';
 import { registerJobRoutes } from './routes/jobs.js';
+import { registerJobActionRoutes } from './routes/job-actions.js';
+import { registerDownloadRoutes } from './routes/downloads.js';
+import { registerNotificationRoutes } from './routes/notifications.js';
+import { registerDocs } from './docs.js';
+import { JobWatchHub } from './job-watch.js';
 import { JobStarter } from './job-starter.js';
 import { validationHook } from './validation.js';
 
 export interface App {
   app: OpenAPIHono<AppEnv>;
   starter: JobStarter;
+  /** Shared pollers behind SSE and WebSocket watchers. */
+  hub: JobWatchHub;
 }
 
 export function createApp(deps: AppDeps): App {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
   const starter = new JobStarter(deps);
+  const hub = new JobWatchHub(deps, deps.config.EVENTS_POLL_INTERVAL_MS);
 
   app.onError((err, c) => {
     if (err instanceof HttpProblem) return problemResponse(c, err);
@@ -44,7 +52,10 @@ export function createApp(deps: AppDeps): App {
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer' });
   app.use('/v1/*', bearerAuth(deps.database.db));
   registerExportRoutes(app, deps, starter);
-  registerJobRoutes(app, deps);
+  registerJobRoutes(app, deps, hub);
+  registerJobActionRoutes(app, deps, starter);
+  registerDownloadRoutes(app, deps);
+  registerNotificationRoutes(app, deps);
 
   app.doc31('/openapi.json', {
     openapi: '3.1.0',
@@ -54,5 +65,6 @@ export function createApp(deps: AppDeps): App {
       description: 'Heavy requests off the request path, on Temporal.',
     },
   });
-  return { app, starter };
+  registerDocs(app);
+  return { app, starter, hub };
 }

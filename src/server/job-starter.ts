@@ -32,6 +32,8 @@ export class JobStarter {
       tenantId: job.tenantId,
       request: job.request,
       policy: exportPolicy(this.deps.config),
+      // A redrive continues the earlier run's parts from its last stored checkpoint.
+      ...(job.retryOf && job.partsId ? { resume: { partsId: job.partsId, checkpoint: job.checkpoint } } : {}),
     };
     try {
       await this.deps.temporal.workflow.start(WorkflowType.export, {

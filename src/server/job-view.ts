@@ -4,7 +4,14 @@ import type { Progress } from '../shared/jobs.js';
 
 export function jobLinks(id: string) {
   const self = `/v1/jobs/${id}`;
-  return { self, events: `${self}/events`, download: `${self}/download` };
+  return {
+    self,
+    events: `${self}/events`,
+    download: `${self}/download`,
+    cancel: `${self}/cancel`,
+    retry: `${self}/retry`,
+    deliveries: `${self}/deliveries`,
+  };
 }
 
 /** Progress for a job whose workflow cannot answer (not started, finished, or no worker up). */
@@ -44,6 +51,8 @@ export function jobView(job: JobRow, progress: Progress) {
         }
       : null,
     error: job.error ?? null,
+    notify: { callbackUrl: job.notify?.callbackUrl ?? null, email: job.notify?.email ?? null },
+    retryOf: job.retryOf ?? null,
     workflowId: job.workflowId,
     links: jobLinks(job.id),
   };

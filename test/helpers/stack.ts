@@ -62,6 +62,8 @@ export async function startStack(
   });
   const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
+  // Links in webhooks and e-mails point at this API.
+  childEnv.PUBLIC_URL ??= baseUrl;
   let workers: WorkerProcess[] = [];
   const queues = opts.queues ?? ['jobs', 'exports'];
   if (queues.length > 0) workers.push(await startWorkerProcess(queues, childEnv));
