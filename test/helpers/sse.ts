@@ -20,7 +20,7 @@ export async function readSse(
   timeoutMs = 30_000,
 ): Promise<SseRead> {
   const out: SseRead = { events: [], comments: [], closed: false };
-  const reader = res.body!.getReader();
+  const reader = (res.body as ReadableStream<Uint8Array>).getReader();
   const decoder = new TextDecoder();
   let buf = '';
   const deadline = Date.now() + timeoutMs;
@@ -43,10 +43,16 @@ export async function readSse(
         const ev: SseEvent = { event: 'message', data: '' };
         let isEvent = false;
         for (const line of block.split('\n')) {
-          if (line.startsWith(':')) out.comments.push(line.slice(1).trim());
-          else if (line.startsWith('id:')) ((ev.id = line.slice(3).trim()), (isEvent = true));
-          else if (line.startsWith('event:')) ((ev.event = line.slice(6).trim()), (isEvent = true));
-          else if (line.startsWith('data:')) ((ev.data += line.slice(5).trim()), (isEvent = true));
+          if (line.startsWith(':')) {
+            out.comments.push(line.slice(1).trim());
+            continue;
+          }
+          const m = /^(id|event|data):\s?(.*)$/.exec(line);
+          if (!m) continue;
+          isEvent = true;
+          if (m[1] === 'id') ev.id = m[2];
+          else if (m[1] === 'event') ev.event = m[2]!;
+          else ev.data += m[2];
         }
         if (isEvent) out.events.push(ev);
       }
