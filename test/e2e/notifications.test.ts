@@ -215,7 +215,10 @@ describe('e-mail', () => {
     const tenant = await seedTenant(stack.database.sql, 120);
     const { key } = await stack.newUser(tenant);
     const job = await submit(key, { notifyEmail: 'ada@example.test' });
-    const mail = await eventually(async () => mails.find((m) => m.subject?.includes(job.id)), 60_000);
+    const mail = await eventually(
+      () => Promise.resolve(mails.find((m) => m.subject?.includes(job.id))),
+      60_000,
+    );
     expect(mail.from?.value[0]).toMatchObject({ name: 'offload', address: 'noreply@offload.test' });
     expect((Array.isArray(mail.to) ? mail.to[0] : mail.to)?.text).toBe('ada@example.test');
     expect(mail.subject).toBe(`offload: export succeeded (${job.id})`);
