@@ -3,7 +3,7 @@
  * after this id" is stable under concurrent inserts: a new job sorts before the first page, never between
  * two pages, and no row is repeated or skipped.
  */
-import { and, desc, eq, gte, inArray, lt, type SQL } from 'drizzle-orm';
+import { and, desc, eq, gt, gte, inArray, lt, or, type SQL } from 'drizzle-orm';
 import type { JobKind, JobState } from '../shared/jobs.js';
 import type { Db } from './client.js';
 import type { JobRow } from './jobs-repo.js';
@@ -51,4 +51,16 @@ export function decodeCursor(cursor: string): string | undefined {
   const text = Buffer.from(cursor, 'base64url').toString('utf8');
   const m = /^v1:(job_[0-9a-z]{26})$/.exec(text);
   return m?.[1];
+}
+
+/** A user's jobs worth following: every active one, and any that changed after `since`. */
+export async function listFollowable(db: Db, userId: string, since: Date, limit = 500): Promise<JobRow[]> {
+  return db
+    .select()
+    .from(jobs)
+    .where(
+      and(eq(jobs.userId, userId), or(inArray(jobs.state, ['queued', 'running']), gt(jobs.updatedAt, since))),
+    )
+    .orderBy(desc(jobs.id))
+    .limit(limit);
 }

@@ -12,6 +12,8 @@ import { registerDownloadRoutes } from './routes/downloads.js';
 import { registerNotificationRoutes } from './routes/notifications.js';
 import { registerDocs } from './docs.js';
 import { JobWatchHub } from './job-watch.js';
+import { attachJobSocket } from './ws.js';
+import type { Server } from 'node:http';
 import { JobStarter } from './job-starter.js';
 import { validationHook } from './validation.js';
 
@@ -20,6 +22,8 @@ export interface App {
   starter: JobStarter;
   /** Shared pollers behind SSE and WebSocket watchers. */
   hub: JobWatchHub;
+  /** Serve the job WebSocket (`/v1/ws`) on the HTTP server; returns a function closing its connections. */
+  attachWebSocket: (server: Server) => () => void;
 }
 
 export function createApp(deps: AppDeps): App {
@@ -66,5 +70,5 @@ export function createApp(deps: AppDeps): App {
     },
   });
   registerDocs(app);
-  return { app, starter, hub };
+  return { app, starter, hub, attachWebSocket: (server) => attachJobSocket(server, deps, hub) };
 }

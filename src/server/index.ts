@@ -1,4 +1,5 @@
 /** API process entry: `npm start`. Migrates, serves HTTP, sweeps the job outbox, stops cleanly on SIGTERM. */
+import type { Server } from 'node:http';
 import { serve } from '@hono/node-server';
 import { ConfigError, loadConfig } from '../config/env.js';
 import { createDatabase } from '../db/client.js';
@@ -18,7 +19,7 @@ async function main(): Promise<void> {
     appName: 'offload-api',
   });
   const temporal = await connectTemporal(config.temporal);
-  const { app, starter } = createApp({
+  const { app, starter, attachWebSocket } = createApp({
     config,
     database,
     temporal: temporal.client,
@@ -30,9 +31,12 @@ async function main(): Promise<void> {
     log.info({ url: `http://${config.HOST}:${info.port}` }, 'API listening');
   });
 
+  const closeSockets = attachWebSocket(server as Server);
+
   const shutdown = (signal: string) => {
     log.info({ signal }, 'shutting down');
     stopSweeper();
+    closeSockets();
     server.close(() => {
       void Promise.allSettled([temporal.close(), database.close()]).then(() => process.exit(0));
     });
