@@ -77,6 +77,8 @@ beforeAll(async () => {
   stack = await startStack({
     env: {
       WEBHOOK_ALLOW_HOSTS: '127.0.0.1',
+      EXPORT_PART_ROWS: '1000',
+      EXPORT_MAX_ROWS_PER_SEC: '20000',
       SMTP_URL: `smtp://127.0.0.1:${smtpPort}`,
       MAIL_FROM: 'offload <noreply@offload.test>',
     },
@@ -183,6 +185,29 @@ describe('webhooks', () => {
       body: JSON.stringify({ webhookUrl: 'ftp://example.com/x' }),
     });
     expect(bad.status).toBe(422);
+  });
+
+  it('announces a cancellation with job.cancelled', async () => {
+    const tenant = await seedTenant(stack.database.sql, 100_000);
+    const { key } = await stack.newUser(tenant);
+    const job = await submit(key, { callbackUrl: `${receiverUrl}/hooks/cancel` });
+    await eventually(async () => {
+      const j = (await (await api(stack, key)(`/v1/jobs/${job.id}`)).json()) as { state: string };
+      return j.state === 'running' ? j : undefined;
+    });
+    expect((await api(stack, key)(`/v1/jobs/${job.id}/cancel`, { method: 'POST' })).status).toBe(202);
+    const log = await eventually(async () => {
+      const d = await deliveries(key, job.id);
+      return d.some((x) => x.ok) ? d : undefined;
+    }, 30_000);
+    expect(log[0]?.eventType).toBe('job.cancelled');
+    const hit = received.find((r) => r.path === '/hooks/cancel');
+    const event = JSON.parse(hit!.body) as WebhookEvent;
+    expect(event).toMatchObject({
+      type: 'job.cancelled',
+      data: { id: job.id, state: 'cancelled', result: null },
+    });
+    expect(event.data.links.download).toBeNull();
   });
 
   it('refuses private, loopback and link-local destinations unless configured (SSRF)', async () => {
