@@ -12,7 +12,7 @@ import { registerDownloadRoutes } from './routes/downloads.js';
 import { registerNotificationRoutes } from './routes/notifications.js';
 import { registerDocs } from './docs.js';
 import { JobWatchHub } from './job-watch.js';
-import { attachJobSocket } from './ws.js';
+import { attachJobSocket, registerSocketRoute } from './ws.js';
 import type { Server } from 'node:http';
 import { JobStarter } from './job-starter.js';
 import { validationHook } from './validation.js';
@@ -60,6 +60,7 @@ export function createApp(deps: AppDeps): App {
   registerJobActionRoutes(app, deps, starter);
   registerDownloadRoutes(app, deps);
   registerNotificationRoutes(app, deps);
+  registerSocketRoute(app);
 
   app.doc31('/openapi.json', {
     openapi: '3.1.0',

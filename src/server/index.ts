@@ -3,6 +3,7 @@ import type { Server } from 'node:http';
 import { serve } from '@hono/node-server';
 import { ConfigError, loadConfig } from '../config/env.js';
 import { createDatabase } from '../db/client.js';
+import { purgeExpiredIdempotencyKeys } from '../db/idempotency-repo.js';
 import { migrateDatabase } from '../db/migrate.js';
 import { createLogger } from '../lib/logger.js';
 import { LocalStorage } from '../storage/local.js';
@@ -32,6 +33,13 @@ async function main(): Promise<void> {
   });
 
   const closeSockets = attachWebSocket(server as Server);
+  // Idempotency keys expire after 24 h; expired ones are also replaced on use, this keeps the table small.
+  const purge = setInterval(() => {
+    purgeExpiredIdempotencyKeys(database.db).catch((err: unknown) =>
+      log.warn({ err }, 'idempotency purge failed'),
+    );
+  }, 3_600_000);
+  purge.unref();
 
   const shutdown = (signal: string) => {
     log.info({ signal }, 'shutting down');

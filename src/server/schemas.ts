@@ -132,6 +132,7 @@ export function problemResponses(...statuses: number[]) {
     409: 'The job is not in a state that allows this',
     410: 'The result file has expired',
     416: 'The requested range is not satisfiable',
+    426: 'This route needs a WebSocket upgrade',
     422: 'Validation failed; `errors` names each field',
   };
   return Object.fromEntries(

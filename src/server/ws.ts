@@ -11,6 +11,7 @@
  */
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { createRoute, type OpenAPIHono } from '@hono/zod-openapi';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { z } from 'zod';
 import { listFollowable } from '../db/jobs-list.js';
@@ -18,7 +19,10 @@ import { getJobForUser } from '../db/jobs-repo.js';
 import { authenticate, type Principal } from '../db/users-repo.js';
 import { isJobId } from '../lib/ids.js';
 import type { AppDeps } from './deps.js';
+import type { AppEnv } from './env.js';
 import type { JobSnapshot, JobWatchHub } from './job-watch.js';
+import { HttpProblem } from './problem.js';
+import { problemResponses } from './schemas.js';
 
 export const WS_PATH = '/v1/ws';
 const AUTH_TIMEOUT_MS = 10_000;
@@ -218,4 +222,38 @@ export function attachJobSocket(server: Server, deps: AppDeps, hub: JobWatchHub)
     for (const ws of wss.clients) ws.close(1001, 'server shutting down');
     wss.close();
   };
+}
+
+const wsRoute = createRoute({
+  method: 'get',
+  path: WS_PATH,
+  operationId: 'jobs.socket',
+  tags: ['jobs'],
+  summary: 'WebSocket: follow all your jobs, or the ones you subscribe to (needs an Upgrade request)',
+  description:
+    'Authenticate with `Authorization: Bearer` on the upgrade or with the first message ' +
+    '`{"type":"auth","key":"…","jobs?":[…]|"all","since?":"<ISO time>"}`. Then send ' +
+    '`{"type":"subscribe","jobs":[…]|"all"}` or `{"type":"unsubscribe","jobs":[…]}`. The server sends ' +
+    '`ready`, `job` (on every change), `end` and `error` messages.',
+  security: [{ bearer: [] }],
+  responses: {
+    101: { description: 'Switching to the WebSocket protocol' },
+    ...problemResponses(401, 426),
+  },
+});
+
+/** Document the socket in the OpenAPI document; a plain GET (no Upgrade) gets a 426 problem. */
+export function registerSocketRoute(app: OpenAPIHono<AppEnv>): void {
+  app.openapi(wsRoute, () => {
+    throw new HttpProblem(
+      426,
+      'upgrade-required',
+      'Upgrade Required',
+      'connect with a WebSocket client',
+      {},
+      {
+        upgrade: 'websocket',
+      },
+    );
+  });
 }

@@ -73,8 +73,9 @@ export async function exportWorkflow(input: ExportWorkflowInput): Promise<Export
   } catch (err) {
     if (isCancellation(err)) {
       await CancellationScope.nonCancellable(async () => {
-        await records.cancelJob(input.jobId);
+        // Parts first: once the job reads `cancelled`, its partial output is already gone.
         await records.discardParts(input.jobId);
+        await records.cancelJob(input.jobId);
         progress = finish(progress, 'cancelled', 'cancelled');
         await notifyJobEnd(input.jobId, 'job.cancelled');
       });
