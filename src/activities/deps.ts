@@ -2,6 +2,7 @@
 import type { Database } from '../db/client.js';
 import type { Logger } from '../lib/logger.js';
 import type { Storage } from '../storage/storage.js';
+import type { NotifyConfig } from './notify.js';
 
 export interface ActivityDeps {
   database: Database;
@@ -20,4 +21,6 @@ export interface ActivityDeps {
     /** For the PDF render thread's own connection. */
     databaseUrl: string;
   };
+  /** Webhook and e-mail settings. */
+  notify: NotifyConfig;
 }

@@ -94,7 +94,9 @@ export function createExportActivities(deps: ActivityDeps) {
     if (!job)
       throw ApplicationFailure.nonRetryable(`job ${input.jobId} does not exist`, ErrorType.JobNotFound);
 
-    const previous = ctx.info.heartbeatDetails as ExportCheckpoint | undefined;
+    const previous =
+      (ctx.info.heartbeatDetails as ExportCheckpoint | undefined) ?? input.resumeFrom ?? undefined;
+    const partsId = input.partsId ?? input.jobId;
     const startedAt = previous?.startedAt ?? new Date().toISOString();
     const spec: ExportSpec = { ds, cols, query, request: input.request, generatedAt: startedAt };
     const writer = writerFor(spec);
@@ -125,6 +127,9 @@ export function createExportActivities(deps: ActivityDeps) {
 
     // One reserved connection for the whole read: no other query is pipelined onto it mid-COPY.
     const conn = await database.sql.reserve();
+    // Heartbeat between parts too, so that a cancellation (which only arrives in a heartbeat response)
+    // reaches a slow or throttled part within about a second.
+    const ticker = setInterval(() => ctx.heartbeat(cp), 500);
     try {
       for (;;) {
         if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason;
@@ -139,7 +144,7 @@ export function createExportActivities(deps: ActivityDeps) {
           rows: plan.rows,
           state: cp.render,
         });
-        await storage.writePart(input.jobId, cp.partsDone, part.body);
+        await storage.writePart(partsId, cp.partsDone, part.body);
         rowsRead += plan.rows;
         cp = {
           ...cp,
@@ -150,6 +155,7 @@ export function createExportActivities(deps: ActivityDeps) {
           render: part.after(),
         };
         ctx.heartbeat(cp);
+        await repo.saveCheckpoint(database.db, input.jobId, partsId, cp);
         await progress.report(cp.rowsDone, cp.total);
         if (deps.export.maxRowsPerSec > 0) {
           const due = attemptStartedAt + (rowsRead / deps.export.maxRowsPerSec) * 1000;
@@ -157,11 +163,12 @@ export function createExportActivities(deps: ActivityDeps) {
         }
       }
     } finally {
+      clearInterval(ticker);
       conn.release();
     }
     const key = `${input.jobId}/${resultFileName(input).replace(/[^A-Za-z0-9._-]/g, '_')}`;
     const published = await storage.publish(
-      input.jobId,
+      partsId,
       key,
       cp.partsDone,
       writer.prefix(),

@@ -3,3 +3,4 @@ export { createJobRecordActivities, type JobRecordActivities } from './job-recor
 export { createExportActivities, type ExportActivities } from './export-dataset.js';
 export type { ActivityDeps } from './deps.js';
 export { createAudioActivities, type AudioActivities, type AudioDeps } from './audio/synthesize-audio.js';
+export { createNotifyActivities, type NotifyActivities, type NotifyConfig } from './notify.js';

@@ -39,7 +39,8 @@ export function createJobRecordActivities(deps: ActivityDeps) {
       deps.log.info({ jobId, workflowId: job.workflowId }, 'job expired; file deleted');
     },
     async discardParts(jobId: string): Promise<void> {
-      await deps.storage.deleteParts(jobId);
+      const job = await repo.getJob(db, jobId);
+      await deps.storage.deleteParts(job?.partsId ?? jobId);
     },
   };
 }

@@ -11,6 +11,24 @@ import { z } from 'zod';
 const int = (def: number, min = 0) =>
   z.preprocess((v) => (v === '' ? undefined : v), z.coerce.number().int().min(min).default(def));
 
+const bool = (def: boolean) =>
+  z.preprocess(
+    (v) => (v === '' || v === undefined ? String(def) : v),
+    z
+      .enum(['true', 'false', '1', '0'], { error: 'must be true or false' })
+      .transform((v) => v === 'true' || v === '1'),
+  );
+
+const list = z
+  .string()
+  .default('')
+  .transform((s) =>
+    s
+      .split(',')
+      .map((x) => x.trim().toLowerCase())
+      .filter(Boolean),
+  );
+
 /** The schema of offload's own variables (Temporal's connection variables are read by envconfig). */
 export const envSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
@@ -75,6 +93,18 @@ export const envSchema = z.object({
   EXPORT_PDF_ROWS_PER_PAGE: int(40, 1),
   OUTBOX_SWEEP_INTERVAL_MS: int(5000, 100),
   OUTBOX_SWEEP_AFTER_MS: int(5000, 0),
+  EVENTS_POLL_INTERVAL_MS: int(1000, 50),
+  EVENTS_KEEPALIVE_MS: int(15_000, 100),
+  DOWNLOAD_LINK_TTL_SECONDS: int(7 * 24 * 3600, 1),
+  WEBHOOK_ALLOW_PRIVATE: bool(false),
+  WEBHOOK_ALLOW_HOSTS: list,
+  WEBHOOK_TIMEOUT_MS: int(10_000, 100),
+  SMTP_URL: z
+    .string()
+    .regex(/^smtps?:\/\//, 'must be an smtp:// or smtps:// URL')
+    .optional()
+    .or(z.literal('').transform(() => undefined)),
+  MAIL_FROM: z.string().min(3).default('offload <offload@localhost>'),
 });
 
 export type Env = z.infer<typeof envSchema>;

@@ -1,6 +1,14 @@
 /** Job records: creation, state transitions (each recorded in job_events) and attempt accounting. */
 import { and, eq, isNull, lt, sql } from 'drizzle-orm';
-import type { JobError, JobKind, JobRequest, JobResult, JobState } from '../shared/jobs.js';
+import type {
+  ExportCheckpoint,
+  JobError,
+  JobKind,
+  JobNotify,
+  JobRequest,
+  JobResult,
+  JobState,
+} from '../shared/jobs.js';
 import type { Db } from './client.js';
 import { audioChunks, jobAttempts, jobEvents, jobs } from './schema.js';
 
@@ -13,6 +21,10 @@ export interface NewJob {
   kind: JobKind;
   request: JobRequest;
   workflowId: string;
+  notify?: JobNotify | null;
+  retryOf?: string | null;
+  partsId?: string | null;
+  checkpoint?: ExportCheckpoint | null;
 }
 
 export async function insertJob(db: Db, job: NewJob): Promise<JobRow> {
@@ -123,7 +135,21 @@ export function markJobFailed(db: Db, id: string, error: JobError) {
 }
 
 export function markJobCancelled(db: Db, id: string) {
-  return transition(db, id, { state: 'cancelled', set: { finishedAt: new Date() } });
+  // Cancelling deletes the partial output, so the checkpoint no longer points at anything.
+  return transition(db, id, { state: 'cancelled', set: { finishedAt: new Date(), checkpoint: null } });
+}
+
+/** Persist the heavy activity's last checkpoint, so that a redrive of a failed job can resume from it. */
+export async function saveCheckpoint(db: Db, id: string, partsId: string, checkpoint: ExportCheckpoint) {
+  await db
+    .update(jobs)
+    .set({ checkpoint, partsId })
+    .where(and(eq(jobs.id, id), eq(jobs.state, 'running')));
+}
+
+/** The job that redrives this one, if any. */
+export async function findRetryOf(db: Db, id: string): Promise<JobRow | undefined> {
+  return db.query.jobs.findFirst({ where: eq(jobs.retryOf, id) });
 }
 
 /** A succeeded job whose file retention deleted. Only a succeeded job expires; returns the row or undefined. */

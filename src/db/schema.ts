@@ -2,6 +2,7 @@
 import { sql } from 'drizzle-orm';
 import {
   bigint,
+  boolean,
   index,
   integer,
   jsonb,
@@ -14,7 +15,7 @@ import {
   uniqueIndex,
 } from 'drizzle-orm/pg-core';
 import { JOB_KINDS, JOB_STATES } from '../shared/jobs.js';
-import type { JobError, JobRequest, JobResult } from '../shared/jobs.js';
+import type { ExportCheckpoint, JobError, JobNotify, JobRequest, JobResult } from '../shared/jobs.js';
 
 export const jobKind = pgEnum('job_kind', JOB_KINDS);
 export const jobState = pgEnum('job_state', JOB_STATES);
@@ -24,6 +25,10 @@ export const users = pgTable('users', {
   id: text().primaryKey(),
   name: text().notNull().unique(),
   tenantId: text().notNull(),
+  /** Default webhook destination for the user's jobs. */
+  webhookUrl: text(),
+  /** Standard Webhooks signing secret (`whsec_…`), created on first use. */
+  webhookSecret: text(),
   createdAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
 });
 
@@ -63,6 +68,14 @@ export const jobs = pgTable(
     attempts: integer().notNull().default(0),
     result: jsonb().$type<JobResult>(),
     error: jsonb().$type<JobError>(),
+    /** Where to tell the user about the end of the job (webhook URL, e-mail address). */
+    notify: jsonb().$type<JobNotify>(),
+    /** Last stored checkpoint of the heavy activity, so a redrive can resume from it. */
+    checkpoint: jsonb().$type<ExportCheckpoint>(),
+    /** Storage id under which the job's parts live (the original job's id for a redrive). */
+    partsId: text(),
+    /** The job this one redrives. */
+    retryOf: text(),
     createdAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
     startedAt: timestamp({ withTimezone: true }),
     finishedAt: timestamp({ withTimezone: true }),
@@ -70,6 +83,10 @@ export const jobs = pgTable(
   },
   (t) => [
     index('jobs_user_created_idx').on(t.userId, t.createdAt.desc(), t.id.desc()),
+    index('jobs_user_id_idx').on(t.userId, t.id.desc()),
+    index('jobs_state_idx').on(t.state, t.id.desc()),
+    // One redrive per job: a second concurrent retry of the same job conflicts here.
+    uniqueIndex('jobs_retry_of_idx').on(t.retryOf),
     index('jobs_unstarted_idx')
       .on(t.createdAt)
       .where(sql`${t.workflowStartedAt} is null and ${t.state} = 'queued'`),
@@ -128,6 +145,42 @@ export const audioChunks = pgTable(
   },
   (t) => [primaryKey({ columns: [t.jobId, t.chunkIndex, t.attempt] })],
 );
+
+/** Idempotency keys of job submissions, scoped to the user and the route, kept for 24 hours. */
+export const idempotencyKeys = pgTable(
+  'idempotency_keys',
+    userId: text()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    scope: text().notNull(),
+    key: text().notNull(),
+    /** SHA-256 of the canonical request body. */
+    requestHash: text().notNull(),
+    jobId: text().notNull(),
+    createdAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
+    expiresAt: timestamp({ withTimezone: true }).notNull(),
+  (t) => [primaryKey({ columns: [t.userId, t.scope, t.key] })],
+
+/** Every attempt to deliver a notification (webhook or e-mail) about a job. */
+export const deliveries = pgTable(
+  'deliveries',
+    id: bigint({ mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
+    channel: text().$type<'webhook' | 'email'>().notNull(),
+    /** The webhook-id (Standard Webhooks), the same for every attempt of one event. */
+    eventId: text().notNull(),
+    eventType: text().notNull(),
+    target: text().notNull(),
+    ok: boolean().notNull(),
+    statusCode: integer(),
+    error: text(),
+    durationMs: integer(),
+    at: timestamp({ withTimezone: true }).notNull().defaultNow(),
+  (t) => [index('deliveries_job_idx').on(t.jobId, t.id)],
+
+/** Secrets shared by every API and worker process (e.g. the download-link signing key), created once. */
+export const appSecrets = pgTable('app_secrets', {
+  name: text().primaryKey(),
+  value: text().notNull(),
+});
 
 /** Demo dataset: a tenant-scoped orders table. */
 export const orders = pgTable(

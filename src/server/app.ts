@@ -9,6 +9,13 @@ import { registerAudioRoutes } from './routes/audio.js';
 import { registerExportRoutes } from './routes/exports.js';
 import { registerJobRoutes } from './routes/jobs.js';
 import { checkReadiness } from './health.js';
+import { registerJobActionRoutes } from './routes/job-actions.js';
+import { registerDownloadRoutes } from './routes/downloads.js';
+import { registerNotificationRoutes } from './routes/notifications.js';
+import { registerDocs } from './docs.js';
+import { JobWatchHub } from './job-watch.js';
+import { attachJobSocket, registerSocketRoute } from './ws.js';
+import type { Server } from 'node:http';
 import { JobStarter } from './job-starter.js';
 import { createApiMetrics } from './metrics.js';
 import { validationHook } from './validation.js';
@@ -16,6 +23,10 @@ import { validationHook } from './validation.js';
 export interface App {
   app: OpenAPIHono<AppEnv>;
   starter: JobStarter;
+  /** Shared pollers behind SSE and WebSocket watchers. */
+  hub: JobWatchHub;
+  /** Serve the job WebSocket (`/v1/ws`) on the HTTP server; returns a function closing its connections. */
+  attachWebSocket: (server: Server) => () => void;
 }
 
 export function createApp(deps: AppDeps): App {
@@ -23,6 +34,7 @@ export function createApp(deps: AppDeps): App {
   const starter = new JobStarter(deps);
   const metrics = createApiMetrics(deps.database.sql);
   app.use('*', metrics.middleware);
+  const hub = new JobWatchHub(deps, deps.config.EVENTS_POLL_INTERVAL_MS);
 
   app.onError((err, c) => {
     if (err instanceof HttpProblem) return problemResponse(c, err);
@@ -59,7 +71,11 @@ export function createApp(deps: AppDeps): App {
   app.use('/v1/*', bearerAuth(deps.database.db));
   registerExportRoutes(app, deps, starter);
   registerAudioRoutes(app, deps, starter);
-  registerJobRoutes(app, deps);
+  registerJobRoutes(app, deps, hub);
+  registerJobActionRoutes(app, deps, starter);
+  registerDownloadRoutes(app, deps);
+  registerNotificationRoutes(app, deps);
+  registerSocketRoute(app);
 
   app.doc31('/openapi.json', {
     openapi: '3.1.0',
@@ -69,5 +85,6 @@ export function createApp(deps: AppDeps): App {
       description: 'Heavy requests off the request path, on Temporal.',
     },
   });
-  return { app, starter };
+  registerDocs(app);
+  return { app, starter, hub, attachWebSocket: (server) => attachJobSocket(server, deps, hub) };
 }

@@ -1,7 +1,9 @@
 /** API process entry: `npm start`. Migrates, serves HTTP, sweeps the job outbox, stops cleanly on SIGTERM. */
+import type { Server } from 'node:http';
 import { serve } from '@hono/node-server';
 import { ConfigError, loadConfig } from '../config/env.js';
 import { createDatabase } from '../db/client.js';
+import { purgeExpiredIdempotencyKeys } from '../db/idempotency-repo.js';
 import { migrateDatabase } from '../db/migrate.js';
 import { createLogger } from '../lib/logger.js';
 import { createStorage } from '../storage/index.js';
@@ -18,7 +20,7 @@ async function main(): Promise<void> {
     appName: 'offload-api',
   });
   const temporal = await connectTemporal(config.temporal);
-  const { app, starter } = createApp({
+  const { app, starter, attachWebSocket } = createApp({
     config,
     database,
     temporal: temporal.client,
@@ -30,9 +32,19 @@ async function main(): Promise<void> {
     log.info({ url: `http://${config.HOST}:${info.port}` }, 'API listening');
   });
 
+  const closeSockets = attachWebSocket(server as Server);
+  // Idempotency keys expire after 24 h; expired ones are also replaced on use, this keeps the table small.
+  const purge = setInterval(() => {
+    purgeExpiredIdempotencyKeys(database.db).catch((err: unknown) =>
+      log.warn({ err }, 'idempotency purge failed'),
+    );
+  }, 3_600_000);
+  purge.unref();
+
   const shutdown = (signal: string) => {
     log.info({ signal }, 'shutting down');
     stopSweeper();
+    closeSockets();
     server.close(() => {
       void Promise.allSettled([temporal.close(), database.close()]).then(() => process.exit(0));
     });

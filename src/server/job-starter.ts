@@ -62,6 +62,8 @@ function workflowFor(job: JobRow, config: Config) {
     request,
     policy: exportPolicy(config),
     retentionMs: config.EXPORT_RETENTION_MS,
+    // A redrive continues the earlier run's parts from its last stored checkpoint.
+    ...(job.retryOf && job.partsId ? { resume: { partsId: job.partsId, checkpoint: job.checkpoint } } : {}),
   };
   return {
     type: WorkflowType.export,

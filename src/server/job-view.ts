@@ -11,7 +11,14 @@ import type {
 
 export function jobLinks(id: string) {
   const self = `/v1/jobs/${id}`;
-  return { self, events: `${self}/events`, download: `${self}/download` };
+  return {
+    self,
+    events: `${self}/events`,
+    download: `${self}/download`,
+    cancel: `${self}/cancel`,
+    retry: `${self}/retry`,
+    deliveries: `${self}/deliveries`,
+  };
 }
 
 /** Progress for a job whose workflow cannot answer (not started, finished, or no worker up). */
@@ -68,6 +75,8 @@ export function jobView(job: JobRow, progress: Progress) {
     finishedAt: job.finishedAt?.toISOString() ?? null,
     result: job.result ? resultView(job.result) : null,
     error: job.error ?? null,
+    notify: { callbackUrl: job.notify?.callbackUrl ?? null, email: job.notify?.email ?? null },
+    retryOf: job.retryOf ?? null,
     workflowId: job.workflowId,
     links: jobLinks(job.id),
   };

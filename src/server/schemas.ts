@@ -11,6 +11,7 @@ import {
   JOB_STATES,
   type ExportFilters,
 } from '../shared/jobs.js';
+import { notifyFields } from './notify-fields.js';
 
 // eslint-disable-next-line no-control-regex -- rejecting control characters is the point
 const SAFE_FILE_NAME = /^[^/\\\u0000-\u001f\u007f]+$/;
@@ -56,6 +57,7 @@ export const ExportRequestSchema = z
       .max(200)
       .regex(SAFE_FILE_NAME, 'must not contain slashes or control characters')
       .optional(),
+    ...notifyFields,
   })
   .superRefine((body, ctx) => {
     const ds = getDataset(body.dataset);
@@ -186,8 +188,17 @@ export const JobSchema = z
       })
       .nullable(),
     error: z.object({ type: z.string(), message: z.string(), attempts: z.number() }).nullable(),
+    notify: z.object({ callbackUrl: z.string().nullable(), email: z.string().nullable() }),
+    retryOf: z.string().nullable().openapi({ description: 'The failed or cancelled job this one redrives' }),
     workflowId: z.string(),
-    links: z.object({ self: z.string(), events: z.string(), download: z.string() }),
+    links: z.object({
+      self: z.string(),
+      events: z.string(),
+      download: z.string(),
+      cancel: z.string(),
+      retry: z.string(),
+      deliveries: z.string(),
+    }),
   })
   .openapi('Job');
 
@@ -215,7 +226,11 @@ export function problemResponses(...statuses: number[]) {
     400: 'Malformed request',
     401: 'Missing or invalid API key',
     404: 'No such job (or not yours)',
+    403: 'Not allowed for this key, or a tampered or expired link',
     409: 'The job is not in a state that allows this',
+    410: 'The result file has expired',
+    416: 'The requested range is not satisfiable',
+    426: 'This route needs a WebSocket upgrade',
     503: 'A service the request needs is not available',
     422: 'Validation failed; `errors` names each field',
   };
@@ -229,3 +244,13 @@ export function problemResponses(...statuses: number[]) {
     ]),
   );
 }
+
+export const IdempotencyHeader = z.object({
+  'idempotency-key': z
+    .string()
+    .optional()
+    .openapi({
+      param: { name: 'idempotency-key', in: 'header' },
+      description: 'Same key and body within 24 hours: the same job, no second workflow',
+    }),
+});

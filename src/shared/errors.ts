@@ -6,6 +6,10 @@ export const ErrorType = {
   WorkerShutdown: 'WorkerShutdown',
   /** The speech engine refused the input (e.g. a voice this worker does not have). */
   EngineRejected: 'EngineRejected',
+  /** A webhook destination in a private or special address range, not allowed by configuration. */
+  DestinationRefused: 'DestinationRefused',
+  /** A feature the job asked for is not configured (e.g. e-mail without SMTP_URL). */
+  NotConfigured: 'NotConfigured',
 } as const;
 export type ErrorType = (typeof ErrorType)[keyof typeof ErrorType];
 
@@ -14,4 +18,6 @@ export const NON_RETRYABLE_ERROR_TYPES: string[] = [
   ErrorType.UnknownDataset,
   ErrorType.JobNotFound,
   ErrorType.EngineRejected,
+  ErrorType.DestinationRefused,
+  ErrorType.NotConfigured,
 ];

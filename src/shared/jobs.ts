@@ -78,6 +78,14 @@ export interface ExportWorkflowInput {
   policy: HeavyActivityPolicy;
   /** How long the result is kept once published; then the file is deleted and the job is `expired`. */
   retentionMs?: number;
+  /** A redrive: where the parts of the earlier run are and the checkpoint to resume from. */
+  resume?: ResumeFrom;
+}
+
+/** A checkpoint persisted by an earlier run, used when the activity has no heartbeat details. */
+export interface ResumeFrom {
+  partsId: string;
+  checkpoint: ExportCheckpoint | null;
 }
 
 /** Input of the retention workflow that expires one job's result. */
@@ -91,6 +99,10 @@ export interface ExportActivityInput {
   jobId: string;
   tenantId: string;
   request: ExportRequest;
+  /** Storage id of the parts (defaults to jobId; a redrive continues the earlier run's parts). */
+  partsId?: string;
+  /** Checkpoint to resume from when there are no heartbeat details (a redrive). */
+  resumeFrom?: ExportCheckpoint | null;
 }
 
 /** What the heavy export activity produces. */
@@ -209,6 +221,15 @@ export interface ProgressReport {
   /** Rows per second over the current attempt, for the ETA. */
   rate: number | null;
 }
+
+/** Where the end of a job is announced. */
+export interface JobNotify {
+  callbackUrl?: string;
+  email?: string;
+}
+
+/** The outcome a notification announces. */
+export type JobEventType = 'job.succeeded' | 'job.failed' | 'job.cancelled';
 
 /** Error recorded on a failed job. */
 export interface JobError {

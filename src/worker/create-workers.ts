@@ -8,6 +8,7 @@ import {
   createAudioActivities,
   createExportActivities,
   createJobRecordActivities,
+  createNotifyActivities,
   type ActivityDeps,
 } from '../activities/index.js';
 import type { SpeechEngine } from '../audio/engine.js';
@@ -69,6 +70,14 @@ export async function createWorkers(opts: WorkerSetOptions): Promise<Worker[]> {
       pdfRowsPerPage: config.EXPORT_PDF_ROWS_PER_PAGE,
       databaseUrl: config.DATABASE_URL ?? '',
     },
+    notify: {
+      publicUrl: config.PUBLIC_URL ?? `http://${config.HOST}:${config.PORT}`,
+      linkTtlSeconds: config.DOWNLOAD_LINK_TTL_SECONDS,
+      net: { allowPrivate: config.WEBHOOK_ALLOW_PRIVATE, allowHosts: config.WEBHOOK_ALLOW_HOSTS },
+      webhookTimeoutMs: config.WEBHOOK_TIMEOUT_MS,
+      smtpUrl: config.SMTP_URL,
+      mailFrom: config.MAIL_FROM,
+    },
   };
   const common: Partial<WorkerOptions> = {
     connection: opts.connection,
@@ -90,7 +99,7 @@ export async function createWorkers(opts: WorkerSetOptions): Promise<Worker[]> {
           ...common,
           ...bundle,
           taskQueue: queue,
-          activities: createJobRecordActivities(deps),
+          activities: { ...createJobRecordActivities(deps), ...createNotifyActivities(deps) },
           maxConcurrentActivityTaskExecutions: config.JOBS_CONCURRENCY,
         }),
       );

@@ -19,6 +19,7 @@ import { NON_RETRYABLE_ERROR_TYPES } from '../shared/errors.js';
 import type { ExportResult, ExportWorkflowInput, Progress } from '../shared/jobs.js';
 import { EXPORTS_QUEUE, JOBS_QUEUE, retentionWorkflowId } from '../shared/temporal.js';
 import { progressQuery, progressSignal } from './definitions.js';
+import { notifyJobEnd } from './notify.js';
 import { publishProgress, publishState } from './observability.js';
 import { applyReport, finish, initialProgress } from './progress-state.js';
 import { retentionWorkflow } from './retention.js';
@@ -69,6 +70,7 @@ export async function exportWorkflow(input: ExportWorkflowInput): Promise<Export
       jobId: input.jobId,
       tenantId: input.tenantId,
       request: input.request,
+      ...(input.resume ? { partsId: input.resume.partsId, resumeFrom: input.resume.checkpoint } : {}),
     });
     await records.completeJob(input.jobId, result);
     progress = finish(progress, 'succeeded', null);
@@ -83,16 +85,19 @@ export async function exportWorkflow(input: ExportWorkflowInput): Promise<Export
         parentClosePolicy: ParentClosePolicy.ABANDON,
       });
     }
+    await notifyJobEnd(input.jobId, 'job.succeeded');
     return result;
   } catch (err) {
     if (isCancellation(err)) {
       await CancellationScope.nonCancellable(async () => {
-        await records.cancelJob(input.jobId);
+        // Parts first: once the job reads `cancelled`, its partial output is already gone.
         await records.discardParts(input.jobId);
+        await records.cancelJob(input.jobId);
+        progress = finish(progress, 'cancelled', 'cancelled');
+        publishState('cancelled');
+        publishProgress(progress);
+        await notifyJobEnd(input.jobId, 'job.cancelled');
       });
-      progress = finish(progress, 'cancelled', 'cancelled');
-      publishState('cancelled');
-      publishProgress(progress);
       throw err;
     }
     const failure = describeFailure(err);
@@ -100,8 +105,9 @@ export async function exportWorkflow(input: ExportWorkflowInput): Promise<Export
     publishState('failed');
     publishProgress(progress);
     if (failure.type !== 'JobNotFound') {
+      // The parts stay: a redrive (POST /v1/jobs/{id}/retry) resumes from the stored checkpoint.
       await records.failJob(input.jobId, failure);
-      await records.discardParts(input.jobId);
+      await notifyJobEnd(input.jobId, 'job.failed');
     }
     throw ApplicationFailure.nonRetryable(`${workflowInfo().workflowId}: ${failure.message}`, failure.type);
   }

@@ -47,6 +47,9 @@ describe('POST /v1/exports → download', () => {
       self: `/v1/jobs/${job.id}`,
       events: `/v1/jobs/${job.id}/events`,
       download: `/v1/jobs/${job.id}/download`,
+      cancel: `/v1/jobs/${job.id}/cancel`,
+      retry: `/v1/jobs/${job.id}/retry`,
+      deliveries: `/v1/jobs/${job.id}/deliveries`,
     });
 
     const seen: number[] = [];

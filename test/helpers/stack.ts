@@ -5,6 +5,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { serve, type ServerType } from '@hono/node-server';
 import { inject } from 'vitest';
@@ -61,7 +62,10 @@ export async function startStack(
     const s = serve({ fetch: app.app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(s));
   });
   const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const closeSockets = app.attachWebSocket(server as Server);
 
+  // Links in webhooks and e-mails point at this API.
+  childEnv.PUBLIC_URL ??= baseUrl;
   let workers: WorkerProcess[] = [];
   const queues = opts.queues ?? ['jobs', 'exports'];
   if (queues.length > 0) workers.push(await startWorkerProcess(queues, childEnv));
@@ -87,6 +91,7 @@ export async function startStack(
     stopWorkers,
     async stop() {
       await stopWorkers();
+      closeSockets();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await temporal.close();
       await database.close();

@@ -15,7 +15,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { startTimeSkippingEnv } from '../helpers/time-skipping.js';
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, it, vi } from 'vitest';
-import type { ExportActivities, JobRecordActivities } from '../../src/activities/index.js';
+import type { ExportActivities, JobRecordActivities, NotifyActivities } from '../../src/activities/index.js';
 import type {
   ExportActivityInput,
   ExportResult,
@@ -40,6 +40,9 @@ const records = {
   failJob: vi.fn<JobRecordActivities['failJob']>(),
   cancelJob: vi.fn<JobRecordActivities['cancelJob']>(),
   discardParts: vi.fn<JobRecordActivities['discardParts']>(),
+  planNotifications: vi.fn<NotifyActivities['planNotifications']>(),
+  deliverWebhook: vi.fn<NotifyActivities['deliverWebhook']>(),
+  sendJobEmail: vi.fn<NotifyActivities['sendJobEmail']>(),
 };
 const heavy = { exportDataset: vi.fn<ExportActivities['exportDataset']>() };
 
@@ -78,7 +81,8 @@ afterAll(async () => {
 
 beforeEach(() => {
   vi.resetAllMocks();
-  for (const fn of Object.values(records)) fn.mockResolvedValue(undefined);
+  for (const fn of Object.values(records)) fn.mockResolvedValue(undefined as never);
+  records.planNotifications.mockResolvedValue({ webhook: false, email: false });
 });
 
 function resultFor(input: ExportActivityInput): ExportResult {
@@ -230,8 +234,8 @@ describe('exportWorkflow on the time-skipping server', () => {
       type: 'DiskFull',
       message: 'disk full on attempt 3',
     });
-    expect(records.discardParts).toHaveBeenCalledTimes(1);
-    expect(records.discardParts).toHaveBeenCalledWith(input.jobId);
+    // The parts stay for a redrive from the checkpoint.
+    expect(records.discardParts).not.toHaveBeenCalled();
     expect(records.completeJob).not.toHaveBeenCalled();
     expect(records.cancelJob).not.toHaveBeenCalled();
 
@@ -261,7 +265,7 @@ describe('exportWorkflow on the time-skipping server', () => {
       type: 'UnknownDataset',
       message: 'dataset "payroll" does not exist',
     });
-    expect(records.discardParts).toHaveBeenCalledWith(input.jobId);
+    expect(records.discardParts).not.toHaveBeenCalled();
     expect((err.cause as ApplicationFailure).type).toBe('UnknownDataset');
   });
 
@@ -370,5 +374,58 @@ describe('exportWorkflow on the time-skipping server', () => {
     expect(events?.some((e) => e.activityTaskTimedOutEventAttributes != null)).toBe(false);
     expect(events?.at(-1)?.workflowExecutionCanceledEventAttributes).toBeTruthy();
     expect(await handle.query(progressQuery)).toMatchObject({ state: 'cancelled', message: 'cancelled' });
+  });
+});
+
+describe('job notifications on the time-skipping server', () => {
+  it('retries a failing webhook with backoff for hours, durably, until the receiver answers', async () => {
+    heavy.exportDataset.mockImplementation((input) => Promise.resolve(resultFor(input)));
+    records.planNotifications.mockResolvedValue({ webhook: true, email: false });
+    const serverStart = await env.currentTimeMs();
+    const attemptsAt: number[] = [];
+    // The receiver is down for the first five hours of server time.
+    records.deliverWebhook.mockImplementation(async () => {
+      const now = await env.currentTimeMs();
+      attemptsAt.push(now - serverStart);
+      if (now - serverStart < 5 * HOUR) {
+        throw ApplicationFailure.retryable('HTTP 503', 'WebhookDeliveryFailed');
+      }
+    });
+    const input = makeInput();
+    const handle = await start(input);
+    await handle.result();
+
+    expect(records.deliverWebhook.mock.calls.length).toBe(attemptsAt.length);
+    expect(attemptsAt.length).toBeGreaterThan(5);
+    expect(attemptsAt.at(-1)).toBeGreaterThanOrEqual(5 * HOUR);
+    // Exponential backoff: every gap at least the one before it (2 s, 4 s, 8 s … capped at one hour).
+    const gaps = attemptsAt.slice(1).map((t, i) => t - attemptsAt[i]!);
+    for (let i = 1; i < gaps.length; i++) expect(gaps[i]! + 1000).toBeGreaterThanOrEqual(gaps[i - 1]!);
+    expect(Math.max(...gaps)).toBeLessThanOrEqual(HOUR + 1000);
+    // Every attempt carries the same event id (the webhook-id), so receivers can deduplicate.
+    const ids = new Set(records.deliverWebhook.mock.calls.map(([d]) => d.eventId));
+    expect([...ids]).toEqual([`evt_${input.jobId.replace(/^job_/, '')}_succeeded`]);
+    expect(records.sendJobEmail).not.toHaveBeenCalled();
+  });
+
+  it('gives up after 24 hours without changing the job outcome', async () => {
+    heavy.exportDataset.mockImplementation((input) => Promise.resolve(resultFor(input)));
+    records.planNotifications.mockResolvedValue({ webhook: true, email: true });
+    const serverStart = await env.currentTimeMs();
+    const attemptsAt: number[] = [];
+    records.deliverWebhook.mockImplementation(async () => {
+      attemptsAt.push((await env.currentTimeMs()) - serverStart);
+      throw ApplicationFailure.retryable('HTTP 500', 'WebhookDeliveryFailed');
+    });
+    const input = makeInput();
+    const handle = await start(input);
+    const result = await handle.result();
+    expect(result.rows).toBe(200);
+    // Hourly attempts for a day, then no more.
+    expect(attemptsAt.at(-1)).toBeGreaterThanOrEqual(22 * HOUR);
+    expect(attemptsAt.at(-1)).toBeLessThanOrEqual(24 * HOUR);
+    expect(attemptsAt.length).toBeGreaterThan(20);
+    expect(records.sendJobEmail).toHaveBeenCalledTimes(1);
+    expect(records.completeJob).toHaveBeenCalledTimes(1);
   });
 });

@@ -13,7 +13,7 @@ import { Worker } from '@temporalio/worker';
 import { DeterminismViolationError } from '@temporalio/workflow';
 import { startTimeSkippingEnv } from '../helpers/time-skipping.js';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import type { ExportActivities, JobRecordActivities } from '../../src/activities/index.js';
+import type { ExportActivities, JobRecordActivities, NotifyActivities } from '../../src/activities/index.js';
 import type { ExportResult, ExportWorkflowInput } from '../../src/shared/jobs.js';
 import { EXPORTS_QUEUE, JOBS_QUEUE, WorkflowType } from '../../src/shared/temporal.js';
 import { progressQuery, progressSignal } from '../../src/workflows/definitions.js';
@@ -36,7 +36,10 @@ const RESULT: ExportResult = {
 beforeAll(async () => {
   codePath = inject('workflowBundlePath');
   env = await startTimeSkippingEnv();
-  const records: JobRecordActivities = {
+  const records: JobRecordActivities & NotifyActivities = {
+    planNotifications: () => Promise.resolve({ webhook: false, email: false }),
+    deliverWebhook: () => Promise.resolve(),
+    sendJobEmail: () => Promise.resolve(),
     completeJob: () => Promise.resolve(),
     failJob: () => Promise.resolve(),
     cancelJob: () => Promise.resolve(),

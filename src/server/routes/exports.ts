@@ -4,14 +4,15 @@ import { ExportQuery } from '../../datasets/query.js';
 import { getDataset } from '../../datasets/registry.js';
 import { insertJob } from '../../db/jobs-repo.js';
 import type { ExportFilters, ExportRequest } from '../../shared/jobs.js';
-import { newJobId } from '../../lib/ids.js';
 import { workflowIdForJob } from '../../shared/temporal.js';
 import type { AppDeps } from '../deps.js';
 import type { AppEnv } from '../env.js';
 import type { JobStarter } from '../job-starter.js';
 import { jobView, progressFromRow } from '../job-view.js';
-import { ExportRequestSchema, JobSchema, problemResponses } from '../schemas.js';
+import { createIdempotently } from '../idempotency.js';
+import { splitNotify } from '../notify-fields.js';
 import { problems } from '../problem.js';
+import { ExportRequestSchema, IdempotencyHeader, JobSchema, problemResponses } from '../schemas.js';
 
 /** A request whose filters match more rows than EXPORT_MAX_ROWS is refused before any work starts. */
 async function checkRowLimit(deps: AppDeps, tenantId: string, request: ExportRequest): Promise<void> {
@@ -44,13 +45,20 @@ const createExport = createRoute({
   tags: ['exports'],
   summary: 'Start an export of a dataset to a file',
   security: [{ bearer: [] }],
-  request: { body: { required: true, content: { 'application/json': { schema: ExportRequestSchema } } } },
+  request: {
+    headers: IdempotencyHeader,
+    body: { required: true, content: { 'application/json': { schema: ExportRequestSchema } } },
+  },
   responses: {
+    200: {
+      description: 'The job an earlier request with the same Idempotency-Key created',
+      content: { 'application/json': { schema: JobSchema } },
+    },
     202: {
       description: 'Accepted; follow the links',
       content: { 'application/json': { schema: JobSchema } },
     },
-    ...problemResponses(400, 401, 422),
+    ...problemResponses(400, 401, 409, 422),
   },
 });
 
@@ -58,17 +66,26 @@ export function registerExportRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps, st
   app.openapi(createExport, async (c) => {
     const principal = c.get('principal');
     const body = c.req.valid('json');
-    const request: ExportRequest = { ...body, filters: body.filters as ExportFilters | undefined };
+    const { request: fields, notify } = splitNotify(body);
+    const request: ExportRequest = { ...fields, filters: fields.filters as ExportFilters | undefined };
     await checkRowLimit(deps, principal.tenantId, request);
-    const id = newJobId();
-    const job = await insertJob(deps.database.db, {
-      id,
-      userId: principal.userId,
-      tenantId: principal.tenantId,
-      kind: 'export',
-      request,
-      workflowId: workflowIdForJob(id),
-    });
+    const { job, replayed } = await createIdempotently(c, deps.database.db, 'exports.create', body, (id) =>
+      insertJob(deps.database.db, {
+        id,
+        userId: principal.userId,
+        tenantId: principal.tenantId,
+        kind: 'export',
+        request,
+        notify,
+        workflowId: workflowIdForJob(id),
+      }),
+    );
+    const id = job.id;
+    c.header('location', `/v1/jobs/${id}`);
+    if (replayed) {
+      c.header('idempotent-replayed', 'true');
+      return c.json(jobView(job, progressFromRow(job)), 200);
+    }
     const log = deps.log.child({ jobId: id, workflowId: job.workflowId, userId: principal.userId });
     // The start is bounded: if Temporal is slow or down the job stays recorded and the outbox sweeper
     // starts it later, so the caller still gets its answer at once.
@@ -77,7 +94,6 @@ export function registerExportRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps, st
       (err: unknown) => log.error({ err }, 'workflow start failed; the outbox sweeper will retry'),
     );
     await Promise.race([started, new Promise((resolve) => setTimeout(resolve, START_WAIT_MS).unref())]);
-    c.header('location', `/v1/jobs/${id}`);
     return c.json(jobView(job, progressFromRow(job)), 202);
   });
 }

@@ -1,0 +1,70 @@
+/** Idempotency keys: one job per (user, scope, key) for 24 hours, bound to the hash of the request. */
+import { and, eq, lt } from 'drizzle-orm';
+import type { Db } from './client.js';
+import { idempotencyKeys } from './schema.js';
+
+export type IdempotencyRow = typeof idempotencyKeys.$inferSelect;
+
+/**
+ * Claim a key for a new job. Returns undefined when this call claimed it, or the existing claim. Two
+ * concurrent claims of the same key serialize on the primary key: exactly one inserts.
+ */
+export async function claimIdempotencyKey(
+  db: Db,
+  claim: { userId: string; scope: string; key: string; requestHash: string; jobId: string; ttlMs: number },
+): Promise<IdempotencyRow | undefined> {
+  const { ttlMs, ...values } = claim;
+  for (let i = 0; i < 2; i++) {
+    const inserted = await db
+      .insert(idempotencyKeys)
+      .values({ ...values, expiresAt: new Date(Date.now() + ttlMs) })
+      .onConflictDoNothing()
+      .returning();
+    if (inserted.length > 0) return undefined;
+    const [existing] = await db
+      .select()
+      .from(idempotencyKeys)
+      .where(
+        and(
+          eq(idempotencyKeys.userId, claim.userId),
+          eq(idempotencyKeys.scope, claim.scope),
+          eq(idempotencyKeys.key, claim.key),
+        ),
+      );
+    if (existing && existing.expiresAt.getTime() > Date.now()) return existing;
+    // Expired (or deleted meanwhile): remove the stale claim and try once more.
+    await db
+      .delete(idempotencyKeys)
+      .where(
+        and(
+          eq(idempotencyKeys.userId, claim.userId),
+          eq(idempotencyKeys.scope, claim.scope),
+          eq(idempotencyKeys.key, claim.key),
+          lt(idempotencyKeys.expiresAt, new Date()),
+        ),
+      );
+  }
+  throw new Error('idempotency key could not be claimed');
+}
+
+/** Give a claim back, when the job it was for could not be recorded. */
+export async function releaseIdempotencyKey(db: Db, c: { userId: string; scope: string; key: string }) {
+  await db
+    .delete(idempotencyKeys)
+    .where(
+      and(
+        eq(idempotencyKeys.userId, c.userId),
+        eq(idempotencyKeys.scope, c.scope),
+        eq(idempotencyKeys.key, c.key),
+      ),
+    );
+}
+
+/** Delete expired keys; returns how many. */
+export async function purgeExpiredIdempotencyKeys(db: Db): Promise<number> {
+  const rows = await db
+    .delete(idempotencyKeys)
+    .where(lt(idempotencyKeys.expiresAt, new Date()))
+    .returning({ key: idempotencyKeys.key });
+  return rows.length;
+}

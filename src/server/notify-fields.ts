@@ -1,0 +1,31 @@
+/** Optional notification fields any job-creating body accepts, and how they are stored on the job. */
+import { z } from '@hono/zod-openapi';
+import type { JobNotify } from '../shared/jobs.js';
+
+export const notifyFields = {
+  callbackUrl: z
+    .url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' })
+    .max(2000)
+    .optional()
+    .openapi({
+      description:
+        'Webhook for the end of the job (Standard Webhooks signature); overrides the default in /v1/settings/notifications',
+    }),
+  notifyEmail: z
+    .email({ error: 'must be an e-mail address' })
+    .max(254)
+    .optional()
+    .openapi({ description: 'Send an e-mail with the download link when the job ends' }),
+};
+
+/** Split the notification fields off a validated body: what to store as the job's request, and its notify. */
+export function splitNotify<T extends { callbackUrl?: string; notifyEmail?: string }>(
+  body: T,
+): { request: Omit<T, 'callbackUrl' | 'notifyEmail'>; notify: JobNotify | null } {
+  const { callbackUrl, notifyEmail, ...request } = body;
+  const notify: JobNotify = {
+    ...(callbackUrl ? { callbackUrl } : {}),
+    ...(notifyEmail ? { email: notifyEmail } : {}),
+  };
+  return { request, notify: Object.keys(notify).length > 0 ? notify : null };
+}
