@@ -48,6 +48,12 @@ export const envSchema = z.object({
   EXPORT_RETRY_MAX_MS: int(30_000, 1),
   EXPORT_PART_ROWS: int(50_000, 1),
   EXPORT_MAX_ROWS_PER_SEC: int(0),
+  RATE_LIMIT_PER_SEC: int(20),
+  RATE_LIMIT_BURST: int(60, 1),
+  USER_MAX_ACTIVE_JOBS: int(100, 1),
+  USER_MAX_RUNNING_HEAVY: int(2, 1),
+  USER_HIGHEST_PRIORITY: int(2, 1).refine((p) => p <= 5, 'must be a priority key from 1 to 5'),
+  HEAVY_BACKLOG_MAX: int(1000, 1),
   OUTBOX_SWEEP_INTERVAL_MS: int(5000, 100),
   OUTBOX_SWEEP_AFTER_MS: int(5000, 0),
 });

@@ -2,6 +2,8 @@
 import { sql } from 'drizzle-orm';
 import {
   bigint,
+  boolean,
+  doublePrecision,
   index,
   integer,
   jsonb,
@@ -24,6 +26,12 @@ export const users = pgTable('users', {
   id: text().primaryKey(),
   name: text().notNull().unique(),
   tenantId: text().notNull(),
+  /** Jobs this user may have queued or running at once; null = the API's USER_MAX_ACTIVE_JOBS. */
+  maxActiveJobs: integer(),
+  /** Heavy activities (exports, audio) this user may run at once; null = USER_MAX_RUNNING_HEAVY. */
+  maxRunningHeavy: integer(),
+  /** Best (lowest) Temporal priority key this user may ask for; null = USER_HIGHEST_PRIORITY. */
+  highestPriority: integer(),
   createdAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
 });
 
@@ -56,6 +64,8 @@ export const jobs = pgTable(
     tenantId: text().notNull(),
     kind: jobKind().notNull(),
     state: jobState().notNull().default('queued'),
+    /** Temporal priority key of the job's tasks (1 = first). */
+    priority: integer().notNull().default(3),
     request: jsonb().$type<ExportRequest>().notNull(),
     workflowId: text().notNull(),
     /** Set once the workflow is known to exist; a queued job without it is picked up by the outbox sweeper. */
@@ -70,10 +80,42 @@ export const jobs = pgTable(
   },
   (t) => [
     index('jobs_user_created_idx').on(t.userId, t.createdAt.desc(), t.id.desc()),
+    // Admission counts: a user's active jobs, and the backlog of queued jobs per kind.
+    index('jobs_user_active_idx')
+      .on(t.userId)
+      .where(sql`${t.state} in ('queued', 'running')`),
+    index('jobs_queued_kind_idx')
+      .on(t.kind)
+      .where(sql`${t.state} = 'queued'`),
     index('jobs_unstarted_idx')
       .on(t.createdAt)
       .where(sql`${t.workflowStartedAt} is null and ${t.state} = 'queued'`),
   ],
+);
+
+/**
+ * Request-rate token buckets, one row per user, shared by every API process. A request takes one token;
+ * tokens refill continuously. `allowed` is the outcome of the last take, returned by the same UPDATE.
+ */
+export const rateLimitBuckets = pgTable('rate_limit_buckets', {
+  key: text().primaryKey(),
+  tokens: doublePrecision().notNull(),
+  refreshedAt: timestamp({ withTimezone: true }).notNull(),
+  allowed: boolean().notNull(),
+});
+
+/** Heavy-activity slots held by running jobs: a user's rows are capped by their maxRunningHeavy. */
+export const heavySlots = pgTable(
+  'heavy_slots',
+  {
+    jobId: text()
+      .primaryKey()
+      .references(() => jobs.id, { onDelete: 'cascade' }),
+    userId: text().notNull(),
+    kind: jobKind().notNull(),
+    acquiredAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [index('heavy_slots_user_idx').on(t.userId)],
 );
 
 /** Every state change of a job, with its time. */

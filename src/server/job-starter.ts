@@ -8,7 +8,7 @@ import type { Config } from '../config/env.js';
 import type { Database } from '../db/client.js';
 import { findUnstartedJobs, markWorkflowStarted, type JobRow } from '../db/jobs-repo.js';
 import type { Logger } from '../lib/logger.js';
-import type { ExportWorkflowInput, HeavyActivityPolicy } from '../shared/jobs.js';
+import type { ExportWorkflowInput, HeavyActivityPolicy, Scheduling } from '../shared/jobs.js';
 import { JOBS_QUEUE, WorkflowType } from '../shared/temporal.js';
 
 export function exportPolicy(config: Config): HeavyActivityPolicy {
@@ -21,17 +21,28 @@ export function exportPolicy(config: Config): HeavyActivityPolicy {
   };
 }
 
+/** Priority and fairness of a job's tasks: the fairness key is the user, so users take turns. */
+export function schedulingFor(config: Config, job: JobRow): Scheduling {
+  return {
+    priority: job.priority,
+    fairnessKey: job.userId,
+    defaultMaxRunningHeavy: config.USER_MAX_RUNNING_HEAVY,
+  };
+}
+
 export class JobStarter {
   constructor(private readonly deps: { config: Config; database: Database; temporal: Client; log: Logger }) {}
 
   /** Start the workflow of a recorded job. Safe to call any number of times. */
   async start(job: JobRow): Promise<void> {
+    const scheduling = schedulingFor(this.deps.config, job);
     const input: ExportWorkflowInput = {
       jobId: job.id,
       userId: job.userId,
       tenantId: job.tenantId,
       request: job.request,
       policy: exportPolicy(this.deps.config),
+      scheduling,
     };
     try {
       await this.deps.temporal.workflow.start(WorkflowType.export, {
@@ -40,6 +51,8 @@ export class JobStarter {
         args: [input],
         workflowIdConflictPolicy: 'USE_EXISTING',
         workflowIdReusePolicy: 'REJECT_DUPLICATE',
+        // Inherited by the workflow's activities; the heavy activity also sets it explicitly.
+        priority: { priorityKey: scheduling.priority, fairnessKey: scheduling.fairnessKey },
         staticSummary: `${job.kind} ${job.request.dataset} as ${job.request.format} for ${job.userId}`,
       });
     } catch (err) {

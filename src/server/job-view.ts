@@ -28,6 +28,7 @@ export function jobView(job: JobRow, progress: Progress) {
     id: job.id,
     kind: job.kind,
     state: job.state,
+    priority: job.priority,
     request: job.request,
     progress,
     attempts: job.attempts,

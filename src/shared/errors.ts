@@ -4,6 +4,8 @@ export const ErrorType = {
   UnknownDataset: 'UnknownDataset',
   JobNotFound: 'JobNotFound',
   WorkerShutdown: 'WorkerShutdown',
+  /** The user already runs as many heavy activities as allowed; retried until a slot frees up. */
+  HeavySlotBusy: 'HeavySlotBusy',
 } as const;
 export type ErrorType = (typeof ErrorType)[keyof typeof ErrorType];
 

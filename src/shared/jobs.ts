@@ -28,6 +28,19 @@ export interface HeavyActivityPolicy {
   maxRetryIntervalMs: number;
 }
 
+/** Priority keys of Temporal's task queues: 1 runs first, 5 last; jobs default to 3. */
+export const PRIORITY_KEYS = { highest: 1, default: 3, lowest: 5 } as const;
+
+/** How a job's heavy activity is scheduled among other users' work. */
+export interface Scheduling {
+  /** Temporal priority key of the job's tasks (1..5). */
+  priority: number;
+  /** Temporal fairness key: tasks are dispatched in turn across keys, so one key cannot starve another. */
+  fairnessKey: string;
+  /** Heavy activities the user may run at once unless their own limit says otherwise. */
+  defaultMaxRunningHeavy: number;
+}
+
 /** Input of the export workflow. Everything the workflow needs is here, so it never reads config. */
 export interface ExportWorkflowInput {
   jobId: string;
@@ -35,6 +48,16 @@ export interface ExportWorkflowInput {
   tenantId: string;
   request: ExportRequest;
   policy: HeavyActivityPolicy;
+  /** Absent on workflows started before scheduling existed: then no slot is taken. */
+  scheduling?: Scheduling;
+}
+
+/** A request for one of the user's heavy-activity slots. */
+export interface HeavySlotRequest {
+  jobId: string;
+  userId: string;
+  kind: JobKind;
+  defaultLimit: number;
 }
 
 /** Input of the heavy export activity. */

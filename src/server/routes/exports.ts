@@ -1,11 +1,11 @@
 /** POST /v1/exports: validate, record the job, start its workflow, answer 202 in milliseconds. */
 import { createRoute, type OpenAPIHono } from '@hono/zod-openapi';
-import { insertJob } from '../../db/jobs-repo.js';
 import { newJobId } from '../../lib/ids.js';
 import { workflowIdForJob } from '../../shared/temporal.js';
 import type { AppDeps } from '../deps.js';
 import type { AppEnv } from '../env.js';
 import type { JobStarter } from '../job-starter.js';
+import { admitHeavyJob } from '../limits.js';
 import { jobView, progressFromRow } from '../job-view.js';
 import { ExportRequestSchema, JobSchema, problemResponses } from '../schemas.js';
 
@@ -25,21 +25,20 @@ const createExport = createRoute({
       description: 'Accepted; follow the links',
       content: { 'application/json': { schema: JobSchema } },
     },
-    ...problemResponses(400, 401, 422),
+    ...problemResponses(400, 401, 422, 429, 503),
   },
 });
 
 export function registerExportRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps, starter: JobStarter): void {
   app.openapi(createExport, async (c) => {
     const principal = c.get('principal');
-    const request = c.req.valid('json');
+    const { priority, ...request } = c.req.valid('json');
     const id = newJobId();
-    const job = await insertJob(deps.database.db, {
+    const job = await admitHeavyJob(deps.database.db, deps.config, principal, {
       id,
-      userId: principal.userId,
-      tenantId: principal.tenantId,
       kind: 'export',
       request,
+      priority,
       workflowId: workflowIdForJob(id),
     });
     const log = deps.log.child({ jobId: id, workflowId: job.workflowId, userId: principal.userId });

@@ -2,7 +2,8 @@ import { Readable } from 'node:stream';
 /** Reading jobs: status with live progress, server-sent events, and the result file. */
 import { createRoute, type OpenAPIHono } from '@hono/zod-openapi';
 import { streamSSE } from 'hono/streaming';
-import { getJobForUser, type JobRow } from '../../db/jobs-repo.js';
+import { getJobFor, type JobRow } from '../../db/jobs-repo.js';
+import type { Principal } from '../../db/users-repo.js';
 import { isJobId } from '../../lib/ids.js';
 import { TERMINAL_STATES } from '../../shared/jobs.js';
 import type { AppDeps } from '../deps.js';
@@ -33,26 +34,27 @@ const KEEPALIVE_MS = 15_000;
 export function registerJobRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): void {
   const { db } = deps.database;
 
-  async function ownJob(id: string, userId: string): Promise<JobRow> {
-    const job = isJobId(id) ? await getJobForUser(db, id, userId) : undefined;
+  /** The job if the caller may see it (their own, or any for an admin key); else 404, as if missing. */
+  async function ownJob(id: string, principal: Principal): Promise<JobRow> {
+    const job = isJobId(id) ? await getJobFor(db, id, principal) : undefined;
     if (!job) throw problems.notFound(`job ${id}`);
     return job;
   }
 
   app.openapi(getJobRoute, async (c) => {
-    const job = await ownJob(c.req.valid('param').id, c.get('principal').userId);
+    const job = await ownJob(c.req.valid('param').id, c.get('principal'));
     return c.json(jobView(job, await liveProgress(deps.temporal, job)), 200);
   });
 
   app.get('/v1/jobs/:id/events', async (c) => {
     const principal = c.get('principal');
-    await ownJob(c.req.param('id'), principal.userId);
+    await ownJob(c.req.param('id'), principal);
     return streamSSE(c, async (stream) => {
       let last = '';
       let lastSentAt = Date.now();
       let seq = 0;
       while (!stream.aborted) {
-        const job = await ownJob(c.req.param('id'), principal.userId);
+        const job = await ownJob(c.req.param('id'), principal);
         const progress = await liveProgress(deps.temporal, job);
         const payload = JSON.stringify(progress);
         if (payload !== last) {
@@ -77,7 +79,7 @@ export function registerJobRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): void
   });
 
   app.get('/v1/jobs/:id/download', async (c) => {
-    const job = await ownJob(c.req.param('id'), c.get('principal').userId);
+    const job = await ownJob(c.req.param('id'), c.get('principal'));
     if (job.state !== 'succeeded' || !job.result) {
       throw new HttpProblem(409, 'not-ready', 'The result is not available', `the job is ${job.state}`, {
         state: job.state,
