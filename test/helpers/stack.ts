@@ -27,7 +27,9 @@ export interface Stack {
   storageDir: string;
   /** Environment for worker child processes pointed at the same services. */
   childEnv: Record<string, string>;
-  newUser(tenant: string): Promise<{ userId: string; key: string }>;
+  newUser(tenant: string, scope?: 'user' | 'admin'): Promise<{ userId: string; key: string }>;
+  /** Ids of the users newUser made, for cleaning up their jobs. */
+  createdUsers(): string[];
   stopWorkers(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -63,6 +65,7 @@ export async function startStack(
   const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
   let workers: WorkerProcess[] = [];
+  const users: string[] = [];
   const queues = opts.queues ?? ['jobs', 'exports'];
   if (queues.length > 0) workers.push(await startWorkerProcess(queues, childEnv));
 
@@ -79,11 +82,13 @@ export async function startStack(
     app,
     storageDir,
     childEnv,
-    async newUser(tenant: string) {
+    async newUser(tenant: string, scope: 'user' | 'admin' = 'user') {
       const user = await ensureUser(database.db, `user-${randomUUID().slice(0, 8)}`, tenant);
-      const { key } = await createApiKey(database.db, user.id);
+      const { key } = await createApiKey(database.db, user.id, scope);
+      users.push(user.id);
       return { userId: user.id, key };
     },
+    createdUsers: () => [...users],
     stopWorkers,
     async stop() {
       await stopWorkers();
