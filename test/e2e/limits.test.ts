@@ -30,7 +30,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   // Nothing here may run later on another file's workers, nor count as backlog there.
-  const users = (await Promise.all(stacks.map((s) => s.createdUsers()))).flat();
+  const users = stacks.flatMap((s) => s.createdUsers());
   if (main && users.length > 0) {
     const rows = await main.database.db.select().from(jobs).where(inArray(jobs.userId, users));
     await Promise.all(
