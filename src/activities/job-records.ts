@@ -1,8 +1,10 @@
 /** Light activities on the `jobs` queue: the workflow records outcomes in PostgreSQL through these. */
 import { ApplicationFailure } from '@temporalio/activity';
+import { ApplicationFailureCategory } from '@temporalio/common';
 import * as repo from '../db/jobs-repo.js';
+import { acquireHeavySlot, releaseHeavySlot } from '../db/limits-repo.js';
 import { ErrorType } from '../shared/errors.js';
-import type { JobResult } from '../shared/jobs.js';
+import type { HeavySlotRequest, JobResult } from '../shared/jobs.js';
 import type { ActivityDeps } from './deps.js';
 
 export function createJobRecordActivities(deps: ActivityDeps) {
@@ -41,6 +43,23 @@ export function createJobRecordActivities(deps: ActivityDeps) {
     async discardParts(jobId: string): Promise<void> {
       const job = await repo.getJob(db, jobId);
       await deps.storage.deleteParts(job?.partsId ?? jobId);
+    },
+    /**
+     * Take one of the user's heavy-activity slots, or fail with the retryable HeavySlotBusy: the
+     * workflow's retry policy polls until a slot frees up, without a history event per try.
+     */
+    async acquireHeavySlot(req: HeavySlotRequest): Promise<void> {
+      const got = await acquireHeavySlot(db, req);
+      if (!got.acquired) {
+        throw ApplicationFailure.create({
+          type: ErrorType.HeavySlotBusy,
+          message: `user ${req.userId} runs ${got.held} of ${got.limit} heavy jobs`,
+          category: ApplicationFailureCategory.BENIGN,
+        });
+      }
+    },
+    async releaseHeavySlot(jobId: string): Promise<void> {
+      await releaseHeavySlot(db, jobId);
     },
   };
 }

@@ -80,7 +80,9 @@ export function createNotifyActivities(deps: ActivityDeps) {
               fileName: job.result.fileName,
               contentType: job.result.contentType,
               bytes: job.result.bytes,
-              rows: job.result.rows,
+              ...('rows' in job.result
+                ? { rows: job.result.rows }
+                : { durationSeconds: job.result.durationSeconds }),
               sha256: job.result.sha256,
             }
           : null,

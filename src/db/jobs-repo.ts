@@ -14,6 +14,9 @@ import { audioChunks, jobAttempts, jobEvents, jobs } from './schema.js';
 
 export type JobRow = typeof jobs.$inferSelect;
 
+/** The database handle or an open transaction on it. */
+export type DbOrTx = Db | Parameters<Parameters<Db['transaction']>[0]>[0];
+
 export interface NewJob {
   id: string;
   userId: string;
@@ -25,9 +28,11 @@ export interface NewJob {
   retryOf?: string | null;
   partsId?: string | null;
   checkpoint?: ExportCheckpoint | null;
+  /** Temporal priority key (1..5); 3 when omitted. */
+  priority?: number;
 }
 
-export async function insertJob(db: Db, job: NewJob): Promise<JobRow> {
+export async function insertJob(db: DbOrTx, job: NewJob): Promise<JobRow> {
   return db.transaction(async (tx) => {
     const [row] = await tx
       .insert(jobs)
@@ -45,6 +50,15 @@ export async function getJob(db: Db, id: string): Promise<JobRow | undefined> {
 /** A job as its owner sees it: another user's job is indistinguishable from a missing one. */
 export async function getJobForUser(db: Db, id: string, userId: string): Promise<JobRow | undefined> {
   return db.query.jobs.findFirst({ where: and(eq(jobs.id, id), eq(jobs.userId, userId)) });
+}
+
+/** A job as a caller sees it: admins see every job, users only their own. */
+export async function getJobFor(
+  db: Db,
+  id: string,
+  who: { userId: string; scope: 'user' | 'admin' },
+): Promise<JobRow | undefined> {
+  return who.scope === 'admin' ? getJob(db, id) : getJobForUser(db, id, who.userId);
 }
 
 export async function markWorkflowStarted(db: Db, id: string): Promise<void> {

@@ -3,6 +3,7 @@ import { sql } from 'drizzle-orm';
 import {
   bigint,
   boolean,
+  doublePrecision,
   index,
   integer,
   jsonb,
@@ -29,6 +30,12 @@ export const users = pgTable('users', {
   webhookUrl: text(),
   /** Standard Webhooks signing secret (`whsec_…`), created on first use. */
   webhookSecret: text(),
+  /** Jobs this user may have queued or running at once; null = the API's USER_MAX_ACTIVE_JOBS. */
+  maxActiveJobs: integer(),
+  /** Heavy activities (exports, audio) this user may run at once; null = USER_MAX_RUNNING_HEAVY. */
+  maxRunningHeavy: integer(),
+  /** Best (lowest) Temporal priority key this user may ask for; null = USER_HIGHEST_PRIORITY. */
+  highestPriority: integer(),
   createdAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
 });
 
@@ -61,6 +68,8 @@ export const jobs = pgTable(
     tenantId: text().notNull(),
     kind: jobKind().notNull(),
     state: jobState().notNull().default('queued'),
+    /** Temporal priority key of the job's tasks (1 = first). */
+    priority: integer().notNull().default(3),
     request: jsonb().$type<JobRequest>().notNull(),
     workflowId: text().notNull(),
     /** Set once the workflow is known to exist; a queued job without it is picked up by the outbox sweeper. */
@@ -87,10 +96,42 @@ export const jobs = pgTable(
     index('jobs_state_idx').on(t.state, t.id.desc()),
     // One redrive per job: a second concurrent retry of the same job conflicts here.
     uniqueIndex('jobs_retry_of_idx').on(t.retryOf),
+    // Admission counts: a user's active jobs, and the backlog of queued jobs per kind.
+    index('jobs_user_active_idx')
+      .on(t.userId)
+      .where(sql`${t.state} in ('queued', 'running')`),
+    index('jobs_queued_kind_idx')
+      .on(t.kind)
+      .where(sql`${t.state} = 'queued'`),
     index('jobs_unstarted_idx')
       .on(t.createdAt)
       .where(sql`${t.workflowStartedAt} is null and ${t.state} = 'queued'`),
   ],
+);
+
+/**
+ * Request-rate token buckets, one row per user, shared by every API process. A request takes one token;
+ * tokens refill continuously. `allowed` is the outcome of the last take, returned by the same UPDATE.
+ */
+export const rateLimitBuckets = pgTable('rate_limit_buckets', {
+  key: text().primaryKey(),
+  tokens: doublePrecision().notNull(),
+  refreshedAt: timestamp({ withTimezone: true }).notNull(),
+  allowed: boolean().notNull(),
+});
+
+/** Heavy-activity slots held by running jobs: a user's rows are capped by their maxRunningHeavy. */
+export const heavySlots = pgTable(
+  'heavy_slots',
+  {
+    jobId: text()
+      .primaryKey()
+      .references(() => jobs.id, { onDelete: 'cascade' }),
+    userId: text().notNull(),
+    kind: jobKind().notNull(),
+    acquiredAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [index('heavy_slots_user_idx').on(t.userId)],
 );
 
 /** Every state change of a job, with its time. */
@@ -149,7 +190,9 @@ export const audioChunks = pgTable(
 /** Idempotency keys of job submissions, scoped to the user and the route, kept for 24 hours. */
 export const idempotencyKeys = pgTable(
   'idempotency_keys',
+  {
     userId: text()
+      .notNull()
       .references(() => users.id, { onDelete: 'cascade' }),
     scope: text().notNull(),
     key: text().notNull(),
@@ -158,28 +201,38 @@ export const idempotencyKeys = pgTable(
     jobId: text().notNull(),
     createdAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
     expiresAt: timestamp({ withTimezone: true }).notNull(),
+  },
   (t) => [primaryKey({ columns: [t.userId, t.scope, t.key] })],
+);
 
 /** Every attempt to deliver a notification (webhook or e-mail) about a job. */
 export const deliveries = pgTable(
   'deliveries',
+  {
     id: bigint({ mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
+    jobId: text()
+      .notNull()
+      .references(() => jobs.id, { onDelete: 'cascade' }),
     channel: text().$type<'webhook' | 'email'>().notNull(),
     /** The webhook-id (Standard Webhooks), the same for every attempt of one event. */
     eventId: text().notNull(),
     eventType: text().notNull(),
     target: text().notNull(),
+    attempt: integer().notNull(),
     ok: boolean().notNull(),
     statusCode: integer(),
     error: text(),
     durationMs: integer(),
     at: timestamp({ withTimezone: true }).notNull().defaultNow(),
+  },
   (t) => [index('deliveries_job_idx').on(t.jobId, t.id)],
+);
 
 /** Secrets shared by every API and worker process (e.g. the download-link signing key), created once. */
 export const appSecrets = pgTable('app_secrets', {
   name: text().primaryKey(),
   value: text().notNull(),
+  createdAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
 });
 
 /** Demo dataset: a tenant-scoped orders table. */

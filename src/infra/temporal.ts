@@ -29,10 +29,24 @@ export interface TemporalDevServer {
 const START_TIMEOUT_MS = 60_000;
 const STOP_GRACE_MS = 5_000;
 
-// Same values @temporalio/testing passes, so code tested here behaves like under createLocal().
+/**
+ * Task-queue priority and fairness, off by default in Temporal server 1.29 (the CLI 1.5.1 dev server):
+ * the new matcher dispatches backlogged tasks by priority key, then in turn across fairness keys.
+ * Fairness is computed per partition, so a small deployment uses one read and one write partition per
+ * task queue. docker-compose.yml sets the same values in the server's dynamic config file.
+ */
+export const FAIRNESS_DYNAMIC_CONFIG: Record<string, string | number | boolean> = {
+  'matching.useNewMatcher': true,
+  'matching.enableFairness': true,
+  'matching.numTaskqueueReadPartitions': 1,
+  'matching.numTaskqueueWritePartitions': 1,
+};
+
+// The first two are what @temporalio/testing passes, so code tested here behaves like under createLocal().
 const DEFAULT_DYNAMIC_CONFIG: Record<string, string | number | boolean> = {
   'frontend.enableUpdateWorkflowExecution': true,
   'frontend.enableUpdateWorkflowExecutionAsyncAccepted': true,
+  ...FAIRNESS_DYNAMIC_CONFIG,
 };
 
 /** Spawns `temporal server start-dev` on 127.0.0.1 and resolves once its gRPC port accepts connections. */

@@ -4,6 +4,7 @@ import { HTTPException } from 'hono/http-exception';
 import type { AppDeps } from './deps.js';
 import type { AppEnv } from './env.js';
 import { bearerAuth } from './auth.js';
+import { rateLimit } from './limits.js';
 import { HttpProblem, problemResponse } from './problem.js';
 import { registerAudioRoutes } from './routes/audio.js';
 import { registerExportRoutes } from './routes/exports.js';
@@ -69,6 +70,7 @@ export function createApp(deps: AppDeps): App {
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer' });
   app.use('/v1/*', bearerAuth(deps.database.db));
+  app.use('/v1/*', rateLimit(deps.database.db, deps.config));
   registerExportRoutes(app, deps, starter);
   registerAudioRoutes(app, deps, starter);
   registerJobRoutes(app, deps, hub);

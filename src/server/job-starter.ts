@@ -14,6 +14,7 @@ import type {
   ExportRequest,
   ExportWorkflowInput,
   HeavyActivityPolicy,
+  Scheduling,
 } from '../shared/jobs.js';
 import { jobSearchAttributes } from '../shared/search-attributes.js';
 import { JOBS_QUEUE, WorkflowType } from '../shared/temporal.js';
@@ -25,6 +26,15 @@ export function exportPolicy(config: Config): HeavyActivityPolicy {
     maxAttempts: config.EXPORT_MAX_ATTEMPTS,
     initialRetryIntervalMs: config.EXPORT_RETRY_INITIAL_MS,
     maxRetryIntervalMs: config.EXPORT_RETRY_MAX_MS,
+  };
+}
+
+/** Priority and fairness of a job's tasks: the fairness key is the user, so users take turns. */
+export function schedulingFor(config: Config, job: JobRow): Scheduling {
+  return {
+    priority: job.priority,
+    fairnessKey: job.userId,
+    defaultMaxRunningHeavy: config.USER_MAX_RUNNING_HEAVY,
   };
 }
 
@@ -50,6 +60,7 @@ function workflowFor(job: JobRow, config: Config) {
       chunkChars: config.AUDIO_CHUNK_CHARS,
       segmentChars: config.AUDIO_SEGMENT_CHARS,
       policy: audioPolicy(config),
+      scheduling: schedulingFor(config, job),
     };
     const summary = `audio ${request.text.length} characters as ${request.format} for ${job.userId}`;
     return { type: WorkflowType.audio, input, summary };
@@ -62,6 +73,7 @@ function workflowFor(job: JobRow, config: Config) {
     request,
     policy: exportPolicy(config),
     retentionMs: config.EXPORT_RETENTION_MS,
+    scheduling: schedulingFor(config, job),
     // A redrive continues the earlier run's parts from its last stored checkpoint.
     ...(job.retryOf && job.partsId ? { resume: { partsId: job.partsId, checkpoint: job.checkpoint } } : {}),
   };
@@ -78,6 +90,7 @@ export class JobStarter {
   /** Start the workflow of a recorded job. Safe to call any number of times. */
   async start(job: JobRow): Promise<void> {
     const { type, input, summary } = workflowFor(job, this.deps.config);
+    const scheduling = schedulingFor(this.deps.config, job);
     try {
       await this.deps.temporal.workflow.start(type, {
         workflowId: job.workflowId,
@@ -86,6 +99,8 @@ export class JobStarter {
         workflowIdConflictPolicy: 'USE_EXISTING',
         workflowIdReusePolicy: 'REJECT_DUPLICATE',
         typedSearchAttributes: jobSearchAttributes(job),
+        // Inherited by the workflow's activities; the heavy activity also sets it explicitly.
+        priority: { priorityKey: scheduling.priority, fairnessKey: scheduling.fairnessKey },
         staticSummary: summary,
       });
     } catch (err) {

@@ -67,6 +67,7 @@ export function jobView(job: JobRow, progress: Progress) {
     id: job.id,
     kind: job.kind,
     state: job.state,
+    priority: job.priority,
     request: requestView(job),
     progress,
     attempts: job.attempts,

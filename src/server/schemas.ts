@@ -58,6 +58,15 @@ export const ExportRequestSchema = z
       .regex(SAFE_FILE_NAME, 'must not contain slashes or control characters')
       .optional(),
     ...notifyFields,
+    priority: z
+      .int('must be a whole number from 1 to 5')
+      .min(1, 'must be from 1 (highest) to 5 (lowest)')
+      .max(5, 'must be from 1 (highest) to 5 (lowest)')
+      .optional()
+      .openapi({
+        description:
+          'Temporal priority key, 1 (first) to 5 (last); default 3. Your key may limit the highest.',
+      }),
   })
   .superRefine((body, ctx) => {
     const ds = getDataset(body.dataset);
@@ -147,6 +156,7 @@ export const JobSchema = z
     id: z.string().openapi({ example: 'job_01jd3v7k8m9n0p1q2r3s4t5v6w' }),
     kind: z.enum(JOB_KINDS),
     state: z.enum(JOB_STATES),
+    priority: z.number().openapi({ description: 'Priority key of the job: 1 runs first, 5 last' }),
     request: z.union([
       z.object({
         dataset: z.string(),
@@ -231,8 +241,9 @@ export function problemResponses(...statuses: number[]) {
     410: 'The result file has expired',
     416: 'The requested range is not satisfiable',
     426: 'This route needs a WebSocket upgrade',
-    503: 'A service the request needs is not available',
     422: 'Validation failed; `errors` names each field',
+    429: 'Too many requests (see `Retry-After` and `RateLimit`), or too many of your jobs queued or running',
+    503: 'Too many heavy jobs waiting overall, or a service the request needs is down; see `Retry-After`',
   };
   return Object.fromEntries(
     statuses.map((s) => [

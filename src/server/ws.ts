@@ -15,7 +15,7 @@ import { createRoute, type OpenAPIHono } from '@hono/zod-openapi';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { z } from 'zod';
 import { listFollowable } from '../db/jobs-list.js';
-import { getJobForUser } from '../db/jobs-repo.js';
+import { getJobFor } from '../db/jobs-repo.js';
 import { authenticate, type Principal } from '../db/users-repo.js';
 import { isJobId } from '../lib/ids.js';
 import type { AppDeps } from './deps.js';
@@ -115,7 +115,7 @@ class Connection {
     // Switching from `all` to a list: stop following everything else.
     for (const id of [...this.watching.keys()]) if (!jobs.includes(id)) this.unwatch(id);
     for (const id of jobs) {
-      const job = await getJobForUser(this.deps.database.db, id, principal.userId);
+      const job = await getJobFor(this.deps.database.db, id, principal);
       if (!job)
         this.send({ type: 'error', code: 'not-found', message: `job ${id} was not found`, jobId: id });
       else this.watch(id);

@@ -10,6 +10,8 @@ export const ErrorType = {
   DestinationRefused: 'DestinationRefused',
   /** A feature the job asked for is not configured (e.g. e-mail without SMTP_URL). */
   NotConfigured: 'NotConfigured',
+  /** The user already runs as many heavy activities as allowed; retried until a slot frees up. */
+  HeavySlotBusy: 'HeavySlotBusy',
 } as const;
 export type ErrorType = (typeof ErrorType)[keyof typeof ErrorType];
 

@@ -69,6 +69,19 @@ export interface HeavyActivityPolicy {
   maxRetryIntervalMs: number;
 }
 
+/** Priority keys of Temporal's task queues: 1 runs first, 5 last; jobs default to 3. */
+export const PRIORITY_KEYS = { highest: 1, default: 3, lowest: 5 } as const;
+
+/** How a job's heavy activity is scheduled among other users' work. */
+export interface Scheduling {
+  /** Temporal priority key of the job's tasks (1..5). */
+  priority: number;
+  /** Temporal fairness key: tasks are dispatched in turn across keys, so one key cannot starve another. */
+  fairnessKey: string;
+  /** Heavy activities the user may run at once unless their own limit says otherwise. */
+  defaultMaxRunningHeavy: number;
+}
+
 /** Input of the export workflow. Everything the workflow needs is here, so it never reads config. */
 export interface ExportWorkflowInput {
   jobId: string;
@@ -80,12 +93,22 @@ export interface ExportWorkflowInput {
   retentionMs?: number;
   /** A redrive: where the parts of the earlier run are and the checkpoint to resume from. */
   resume?: ResumeFrom;
+  /** Absent on workflows started before scheduling existed: then no slot is taken. */
+  scheduling?: Scheduling;
 }
 
 /** A checkpoint persisted by an earlier run, used when the activity has no heartbeat details. */
 export interface ResumeFrom {
   partsId: string;
   checkpoint: ExportCheckpoint | null;
+}
+
+/** A request for one of the user's heavy-activity slots. */
+export interface HeavySlotRequest {
+  jobId: string;
+  userId: string;
+  kind: JobKind;
+  defaultLimit: number;
 }
 
 /** Input of the retention workflow that expires one job's result. */
@@ -126,6 +149,8 @@ export interface AudioWorkflowInput {
   /** Largest run of chunks encoded by one encoder process (MP3); fixed per job for the same reason. */
   segmentChars: number;
   policy: HeavyActivityPolicy;
+  /** Priority, fairness key and the user's heavy-slot limit; absent on workflows started before it existed. */
+  scheduling?: Scheduling;
 }
 
 /** Input of the heavy audio activity. */

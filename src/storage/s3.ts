@@ -131,6 +131,44 @@ export class S3Storage implements Storage {
     return { bytes, sha256: hash.digest('hex') };
   }
 
+  async listParts(jobId: string): Promise<{ index: number; bytes: number }[]> {
+    const prefix = this.partsPrefix(jobId);
+    const parts: { index: number; bytes: number }[] = [];
+    let token: string | undefined;
+    do {
+      const page = await this.client.send(
+        new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token }),
+      );
+      for (const o of page.Contents ?? []) {
+        // A part object exists only once its upload completed, so every listed part is whole.
+        const m = o.Key ? /^(\d{6,})\.part$/.exec(o.Key.slice(prefix.length)) : null;
+        if (m) parts.push({ index: Number(m[1]), bytes: o.Size ?? 0 });
+      }
+      token = page.NextContinuationToken;
+    } while (token);
+    return parts.sort((a, b) => a.index - b.index);
+  }
+
+  readPart(jobId: string, index: number): Readable {
+    return this.getStream(this.partKey(jobId, index));
+  }
+
+  async writeObject(key: string, body: Readable): Promise<PublishResult> {
+    const hash = createHash('sha256');
+    let bytes = 0;
+    const hashing = new Transform({
+      transform(chunk: Buffer, _enc, cb) {
+        hash.update(chunk);
+        bytes += chunk.length;
+        cb(null, chunk);
+      },
+    });
+    const through = new PassThrough();
+    // One multipart upload: the object appears only when it completes.
+    await Promise.all([pipeline(body, hashing, through), this.upload(this.objectKey(key), through)]);
+    return { bytes, sha256: hash.digest('hex') };
+  }
+
   async deleteParts(jobId: string): Promise<void> {
     const prefix = this.partsPrefix(jobId);
     let token: string | undefined;
@@ -170,10 +208,15 @@ export class S3Storage implements Storage {
   }
 
   read(key: string, range?: { start: number; end: number }): Readable {
+    return this.getStream(this.objectKey(key), range);
+  }
+
+  /** A readable of one S3 object (or a byte range of it); errors surface on the stream. */
+  private getStream(s3Key: string, range?: { start: number; end: number }): Readable {
     const out = new PassThrough();
     const command = new GetObjectCommand({
       Bucket: this.bucket,
-      Key: this.objectKey(key),
+      Key: s3Key,
       ...(range ? { Range: `bytes=${range.start}-${range.end}` } : {}),
     });
     this.client.send(command).then(

@@ -31,6 +31,15 @@ const records = proxyActivities<JobRecordActivities>({
   retry: { initialInterval: '1s', maximumInterval: '30s', nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES },
 });
 
+// Waiting for one of the user's heavy slots: each try is one quick query, retried by the server until a
+// slot is free. Retries write no history events, so a long wait keeps the history small; the short
+// maximum interval bounds how long a freed slot stays unused.
+const slots = proxyActivities<Pick<JobRecordActivities, 'acquireHeavySlot'>>({
+  taskQueue: JOBS_QUEUE,
+  startToCloseTimeout: '30s',
+  retry: { initialInterval: '250ms', backoffCoefficient: 1.5, maximumInterval: '2s' },
+});
+
 /** The failure's type and message as a user should see them. */
 function describeFailure(err: unknown): { type: string; message: string } {
   let cause: unknown = err;
@@ -48,9 +57,13 @@ export async function exportWorkflow(input: ExportWorkflowInput): Promise<Export
     publishProgress(progress);
   });
 
-  const { policy } = input;
+  const { policy, scheduling } = input;
   const heavy = proxyActivities<ExportActivities>({
     taskQueue: EXPORTS_QUEUE,
+    // Temporal dispatches backlogged tasks by priority key, then in turn across fairness keys (users).
+    ...(scheduling
+      ? { priority: { priorityKey: scheduling.priority, fairnessKey: scheduling.fairnessKey } }
+      : {}),
     heartbeatTimeout: policy.heartbeatTimeoutMs,
     startToCloseTimeout: policy.startToCloseTimeoutMs,
     summary: `export ${input.request.dataset} as ${input.request.format}`,
@@ -64,14 +77,34 @@ export async function exportWorkflow(input: ExportWorkflowInput): Promise<Export
     },
   });
 
-  publishState('running');
+  let holdsSlot = false;
+  const releaseSlot = async () => {
+    if (!holdsSlot) return;
+    await CancellationScope.nonCancellable(() => records.releaseHeavySlot(input.jobId));
+    holdsSlot = false;
+  };
   try {
-    const result = await heavy.exportDataset({
-      jobId: input.jobId,
-      tenantId: input.tenantId,
-      request: input.request,
-      ...(input.resume ? { partsId: input.resume.partsId, resumeFrom: input.resume.checkpoint } : {}),
-    });
+    if (scheduling) {
+      await slots.acquireHeavySlot({
+        jobId: input.jobId,
+        userId: input.userId,
+        kind: 'export',
+        defaultLimit: scheduling.defaultMaxRunningHeavy,
+      });
+      holdsSlot = true;
+    }
+    publishState('running');
+    let result: ExportResult;
+    try {
+      result = await heavy.exportDataset({
+        jobId: input.jobId,
+        tenantId: input.tenantId,
+        request: input.request,
+        ...(input.resume ? { partsId: input.resume.partsId, resumeFrom: input.resume.checkpoint } : {}),
+      });
+    } finally {
+      await releaseSlot();
+    }
     await records.completeJob(input.jobId, result);
     progress = finish(progress, 'succeeded', null);
     publishState('succeeded');

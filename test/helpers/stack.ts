@@ -28,7 +28,9 @@ export interface Stack {
   storageDir: string;
   /** Environment for worker child processes pointed at the same services. */
   childEnv: Record<string, string>;
-  newUser(tenant: string): Promise<{ userId: string; key: string }>;
+  newUser(tenant: string, scope?: 'user' | 'admin'): Promise<{ userId: string; key: string }>;
+  /** Ids of the users newUser made, for cleaning up their jobs. */
+  createdUsers(): string[];
   stopWorkers(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -67,6 +69,7 @@ export async function startStack(
   // Links in webhooks and e-mails point at this API.
   childEnv.PUBLIC_URL ??= baseUrl;
   let workers: WorkerProcess[] = [];
+  const users: string[] = [];
   const queues = opts.queues ?? ['jobs', 'exports'];
   if (queues.length > 0) workers.push(await startWorkerProcess(queues, childEnv));
 
@@ -83,11 +86,13 @@ export async function startStack(
     app,
     storageDir,
     childEnv,
-    async newUser(tenant: string) {
+    async newUser(tenant: string, scope: 'user' | 'admin' = 'user') {
       const user = await ensureUser(database.db, `user-${randomUUID().slice(0, 8)}`, tenant);
-      const { key } = await createApiKey(database.db, user.id);
+      const { key } = await createApiKey(database.db, user.id, scope);
+      users.push(user.id);
       return { userId: user.id, key };
     },
+    createdUsers: () => [...users],
     stopWorkers,
     async stop() {
       await stopWorkers();

@@ -12,6 +12,7 @@ import { parse } from 'yaml';
 import { envSchema, loadConfig, TEMPORAL_ENV_VARS } from '../../src/config/env.js';
 import { composeSpecPath } from '../../src/infra/tools.js';
 import { OFFLOAD_SEARCH_ATTRIBUTES } from '../../src/shared/search-attributes.js';
+import { FAIRNESS_DYNAMIC_CONFIG } from '../../src/infra/temporal.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const read = (file: string) => fs.readFileSync(path.join(ROOT, file), 'utf8');
@@ -33,6 +34,7 @@ interface ComposeService {
 interface ComposeFile {
   services: Record<string, ComposeService>;
   volumes?: Record<string, unknown>;
+  configs?: Record<string, { content?: string }>;
 }
 
 // Compose resolves YAML merge keys (`<<: *anchor`), which YAML 1.2 parsers only do when asked.
@@ -189,6 +191,16 @@ describe('docker-compose.yml', () => {
       expect(config.DATABASE_URL).toMatch(/^postgres:\/\/.+@postgres:5432\//);
       if (name !== 'migrate') expect(config.temporal.connection.address).toBe('temporal:7233');
     });
+  });
+
+  it("turns on Temporal's priority and fairness with the dev server's values", () => {
+    const dynamic = parse(compose.configs?.['temporal-dynamic-config']?.content ?? '') as Record<
+      string,
+      { value: unknown }[]
+    >;
+    for (const [key, value] of Object.entries(FAIRNESS_DYNAMIC_CONFIG)) {
+      expect(dynamic[key]?.[0]?.value, key).toBe(value);
+    }
   });
 
   it('makes the API reachable from outside its container', () => {

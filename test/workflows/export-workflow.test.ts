@@ -43,6 +43,8 @@ const records = {
   planNotifications: vi.fn<NotifyActivities['planNotifications']>(),
   deliverWebhook: vi.fn<NotifyActivities['deliverWebhook']>(),
   sendJobEmail: vi.fn<NotifyActivities['sendJobEmail']>(),
+  acquireHeavySlot: vi.fn<JobRecordActivities['acquireHeavySlot']>(),
+  releaseHeavySlot: vi.fn<JobRecordActivities['releaseHeavySlot']>(),
 };
 const heavy = { exportDataset: vi.fn<ExportActivities['exportDataset']>() };
 
@@ -111,6 +113,7 @@ function makeInput(policy: Partial<HeavyActivityPolicy> = {}): ExportWorkflowInp
       maxRetryIntervalMs: 10_000,
       ...policy,
     },
+    scheduling: { priority: 2, fairnessKey: 'usr_test', defaultMaxRunningHeavy: 2 },
   };
 }
 
@@ -211,12 +214,57 @@ describe('exportWorkflow on the time-skipping server', () => {
     const historyMs = (Number(last!.seconds) - Number(first!.seconds)) * 1000;
     expect(historyMs).toBeGreaterThanOrEqual(3 * HOUR - 1000);
     // The last attempt's start is recorded with its attempt number.
-    const started = events?.find((e) => e.activityTaskStartedEventAttributes != null);
+    const scheduled = events?.find(
+      (e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'exportDataset',
+    );
+    const started = events?.find(
+      (e) =>
+        e.activityTaskStartedEventAttributes != null &&
+        String(e.activityTaskStartedEventAttributes.scheduledEventId) === String(scheduled?.eventId),
+    );
     expect(started?.activityTaskStartedEventAttributes?.attempt).toBe(3);
 
     // After success the query answers a finished, complete job.
     const progress = await handle.query(progressQuery);
     expect(progress).toMatchObject({ state: 'succeeded', percent: 100, etaSeconds: null });
+  });
+
+  it('waits for a heavy slot before the export and gives it back after, on success and on failure', async () => {
+    const order: string[] = [];
+    let busy = 3;
+    records.acquireHeavySlot.mockImplementation((req) => {
+      order.push(`acquire:${req.userId}:${req.kind}:${req.defaultLimit}`);
+      if (busy-- > 0) {
+        return Promise.reject(ApplicationFailure.retryable('user runs 2 of 2 heavy jobs', 'HeavySlotBusy'));
+      }
+      return Promise.resolve();
+    });
+    records.releaseHeavySlot.mockImplementation((jobId) => {
+      order.push(`release:${jobId}`);
+      return Promise.resolve();
+    });
+    heavy.exportDataset.mockImplementation((input) => {
+      order.push('export');
+      expect(Context.current().info.priority).toMatchObject({ priorityKey: 2, fairnessKey: 'usr_test' });
+      return Promise.resolve(resultFor(input));
+    });
+    const input = makeInput();
+    await (await start(input)).result();
+    expect(order).toEqual([
+      ...Array<string>(4).fill('acquire:usr_test:export:2'),
+      'export',
+      `release:${input.jobId}`,
+    ]);
+
+    order.length = 0;
+    heavy.exportDataset.mockImplementation(() => {
+      order.push('export');
+      return Promise.reject(ApplicationFailure.nonRetryable('no such dataset', 'UnknownDataset'));
+    });
+    const failing = makeInput();
+    await failureOf(await start(failing));
+    expect(order).toEqual(['acquire:usr_test:export:2', 'export', `release:${failing.jobId}`]);
+    expect(records.failJob).toHaveBeenCalledTimes(1);
   });
 
   it('fails the job with the last error once attempts are exhausted', async () => {

@@ -45,6 +45,8 @@ beforeAll(async () => {
     cancelJob: () => Promise.resolve(),
     expireJob: () => Promise.resolve(),
     discardParts: () => Promise.resolve(),
+    acquireHeavySlot: () => Promise.resolve(),
+    releaseHeavySlot: () => Promise.resolve(),
   };
   let signalled!: () => void;
   const progressSeen = new Promise<void>((resolve) => (signalled = resolve));
@@ -83,6 +85,7 @@ beforeAll(async () => {
       initialRetryIntervalMs: 60_000,
       maxRetryIntervalMs: 120_000,
     },
+    scheduling: { priority: 3, fairnessKey: 'usr_replay', defaultMaxRunningHeavy: 2 },
   };
   const handle = await env.client.workflow.start<typeof exportWorkflow>(WorkflowType.export, {
     workflowId,
@@ -111,9 +114,15 @@ describe('replaying the export workflow', () => {
     expect(events.length).toBeGreaterThan(5);
     expect(events[0]?.workflowExecutionStartedEventAttributes?.workflowType?.name).toBe(WorkflowType.export);
     expect(events.some((e) => e.workflowExecutionSignaledEventAttributes != null)).toBe(true);
+    const exportScheduled = events.find(
+      (e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'exportDataset',
+    );
     expect(
-      events.find((e) => e.activityTaskStartedEventAttributes != null)?.activityTaskStartedEventAttributes
-        ?.attempt,
+      events.find(
+        (e) =>
+          e.activityTaskStartedEventAttributes != null &&
+          String(e.activityTaskStartedEventAttributes.scheduledEventId) === String(exportScheduled?.eventId),
+      )?.activityTaskStartedEventAttributes?.attempt,
     ).toBe(2);
     expect(events.at(-1)?.workflowExecutionCompletedEventAttributes).toBeTruthy();
   });

@@ -9,7 +9,11 @@ import { Readable } from 'node:stream';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createJobRecordActivities, type ExportActivities } from '../../src/activities/index.js';
+import {
+  createJobRecordActivities,
+  createNotifyActivities,
+  type ExportActivities,
+} from '../../src/activities/index.js';
 import { createDatabase, type Database } from '../../src/db/client.js';
 import { getJob, insertJob, listJobEvents } from '../../src/db/jobs-repo.js';
 import { ensureUser } from '../../src/db/users-repo.js';
@@ -45,6 +49,14 @@ beforeAll(async () => {
     log,
     workerName: 'test',
     export: { partRows: 1, maxRowsPerSec: 0, xlsxSheetRows: 1_048_576, pdfRowsPerPage: 40, databaseUrl: '' },
+    // No callback and no e-mail on these jobs: planning the end-of-job notifications finds nothing to send.
+    notify: {
+      publicUrl: 'http://127.0.0.1:1',
+      linkTtlSeconds: 3600,
+      net: { allowPrivate: false, allowHosts: [] },
+      webhookTimeoutMs: 1000,
+      mailFrom: 'offload <offload@localhost>',
+    },
   };
   // The heavy activity stands in for a real export: it publishes a small file and returns its result.
   const heavy: ExportActivities = {
@@ -67,7 +79,7 @@ beforeAll(async () => {
       connection: env.nativeConnection,
       taskQueue: JOBS_QUEUE,
       workflowBundle: { codePath: inject('workflowBundlePath') },
-      activities: createJobRecordActivities(deps),
+      activities: { ...createJobRecordActivities(deps), ...createNotifyActivities(deps) },
     }),
     await Worker.create({ connection: env.nativeConnection, taskQueue: EXPORTS_QUEUE, activities: heavy }),
   ];

@@ -2,12 +2,12 @@
 import { createRoute, type OpenAPIHono } from '@hono/zod-openapi';
 import { ExportQuery } from '../../datasets/query.js';
 import { getDataset } from '../../datasets/registry.js';
-import { insertJob } from '../../db/jobs-repo.js';
 import type { ExportFilters, ExportRequest } from '../../shared/jobs.js';
 import { workflowIdForJob } from '../../shared/temporal.js';
 import type { AppDeps } from '../deps.js';
 import type { AppEnv } from '../env.js';
 import type { JobStarter } from '../job-starter.js';
+import { admitHeavyJob } from '../limits.js';
 import { jobView, progressFromRow } from '../job-view.js';
 import { createIdempotently } from '../idempotency.js';
 import { splitNotify } from '../notify-fields.js';
@@ -58,7 +58,7 @@ const createExport = createRoute({
       description: 'Accepted; follow the links',
       content: { 'application/json': { schema: JobSchema } },
     },
-    ...problemResponses(400, 401, 409, 422),
+    ...problemResponses(400, 401, 409, 422, 429, 503),
   },
 });
 
@@ -66,17 +66,17 @@ export function registerExportRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps, st
   app.openapi(createExport, async (c) => {
     const principal = c.get('principal');
     const body = c.req.valid('json');
-    const { request: fields, notify } = splitNotify(body);
+    const { priority, ...submitted } = body;
+    const { request: fields, notify } = splitNotify(submitted);
     const request: ExportRequest = { ...fields, filters: fields.filters as ExportFilters | undefined };
     await checkRowLimit(deps, principal.tenantId, request);
     const { job, replayed } = await createIdempotently(c, deps.database.db, 'exports.create', body, (id) =>
-      insertJob(deps.database.db, {
+      admitHeavyJob(deps.database.db, deps.config, principal, {
         id,
-        userId: principal.userId,
-        tenantId: principal.tenantId,
         kind: 'export',
         request,
         notify,
+        priority,
         workflowId: workflowIdForJob(id),
       }),
     );

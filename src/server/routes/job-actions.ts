@@ -5,7 +5,7 @@ import { listJobs, encodeCursor } from '../../db/jobs-list.js';
 import {
   findRetryOf,
   getJob,
-  getJobForUser,
+  getJobFor,
   insertJob,
   markJobCancelled,
   type JobRow,
@@ -13,6 +13,7 @@ import {
 import { isJobId, newJobId } from '../../lib/ids.js';
 import { TERMINAL_STATES } from '../../shared/jobs.js';
 import { workflowIdForJob } from '../../shared/temporal.js';
+import type { Principal } from '../../db/users-repo.js';
 import type { AppDeps } from '../deps.js';
 import type { AppEnv } from '../env.js';
 import type { JobStarter } from '../job-starter.js';
@@ -99,14 +100,14 @@ function notActive(job: JobRow, action: string): HttpProblem {
 export function registerJobActionRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps, starter: JobStarter): void {
   const { db } = deps.database;
 
-  async function ownJob(id: string, userId: string): Promise<JobRow> {
-    const job = isJobId(id) ? await getJobForUser(db, id, userId) : undefined;
+  async function ownJob(id: string, principal: Principal): Promise<JobRow> {
+    const job = isJobId(id) ? await getJobFor(db, id, principal) : undefined;
     if (!job) throw problems.notFound(`job ${id}`);
     return job;
   }
 
   app.openapi(cancelRoute, async (c) => {
-    const job = await ownJob(c.req.valid('param').id, c.get('principal').userId);
+    const job = await ownJob(c.req.valid('param').id, c.get('principal'));
     if (TERMINAL_STATES.includes(job.state)) throw notActive(job, 'cancelled');
     const log = deps.log.child({ jobId: job.id, workflowId: job.workflowId });
     try {
@@ -127,7 +128,7 @@ export function registerJobActionRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps,
 
   app.openapi(retryRoute, async (c) => {
     const principal = c.get('principal');
-    const old = await ownJob(c.req.valid('param').id, principal.userId);
+    const old = await ownJob(c.req.valid('param').id, principal);
     if (old.state !== 'failed' && old.state !== 'cancelled') throw notActive(old, 'retried');
     const existing = await findRetryOf(db, old.id);
     const conflict = (id: string) =>
@@ -148,6 +149,7 @@ export function registerJobActionRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps,
         kind: old.kind,
         request: old.request,
         notify: old.notify,
+        priority: old.priority,
         workflowId: workflowIdForJob(id),
         retryOf: old.id,
         partsId: resume ? (old.partsId ?? old.id) : null,

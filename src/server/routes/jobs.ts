@@ -2,7 +2,8 @@
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import { streamSSE } from 'hono/streaming';
 import { decodeCursor, encodeCursor, listJobs } from '../../db/jobs-list.js';
-import { findRetryOf, getJobForUser, listAttempts, type JobRow } from '../../db/jobs-repo.js';
+import { findRetryOf, getJobFor, listAttempts, type JobRow } from '../../db/jobs-repo.js';
+import type { Principal } from '../../db/users-repo.js';
 import { isJobId } from '../../lib/ids.js';
 import { JOB_KINDS, JOB_STATES } from '../../shared/jobs.js';
 import type { AppDeps } from '../deps.js';
@@ -174,8 +175,9 @@ export function registerJobRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps, hub: 
   const { db } = deps.database;
   const keepAliveMs = deps.config.EVENTS_KEEPALIVE_MS;
 
-  async function ownJob(id: string, userId: string): Promise<JobRow> {
-    const job = isJobId(id) ? await getJobForUser(db, id, userId) : undefined;
+  /** The job if the caller may see it (their own, or any for an admin key); else 404, as if missing. */
+  async function ownJob(id: string, principal: Principal): Promise<JobRow> {
+    const job = isJobId(id) ? await getJobFor(db, id, principal) : undefined;
     if (!job) throw problems.notFound(`job ${id}`);
     return job;
   }
@@ -194,7 +196,7 @@ export function registerJobRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps, hub: 
   });
 
   app.openapi(getJobRoute, async (c) => {
-    const job = await ownJob(c.req.valid('param').id, c.get('principal').userId);
+    const job = await ownJob(c.req.valid('param').id, c.get('principal'));
     const [progress, attempts, retriedBy] = await Promise.all([
       liveProgress(deps.temporal, job),
       listAttempts(db, job.id),
@@ -218,7 +220,7 @@ export function registerJobRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps, hub: 
   });
 
   app.openapi(eventsRoute, async (c) => {
-    const job = await ownJob(c.req.valid('param').id, c.get('principal').userId);
+    const job = await ownJob(c.req.valid('param').id, c.get('principal'));
     const lastEventId = c.req.valid('header')['last-event-id'];
     return streamSSE(c, async (stream) => {
       let pending: JobSnapshot | undefined;
