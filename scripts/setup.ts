@@ -32,6 +32,8 @@ const APT_PACKAGES: Record<string, string> = {
   ffmpeg: 'ffmpeg',
   sox: 'sox',
   'poppler-utils': 'pdftotext',
+  // The dashboard's browser test drives it through playwright-core (never a downloaded browser).
+  chromium: 'chromium',
 };
 // C1 only, serial GC and no perf-data file: the JVM starts faster, which matters because the
 // Temporal SDK kills the test server if it does not accept connections within 5 s.

@@ -5,8 +5,10 @@ import type { AppDeps } from './deps.js';
 import type { AppEnv } from './env.js';
 import { bearerAuth } from './auth.js';
 import { HttpProblem, problemResponse } from './problem.js';
+import { registerDashboardRoutes } from './routes/dashboard.js';
 import { registerExportRoutes } from './routes/exports.js';
 import { registerJobRoutes } from './routes/jobs.js';
+import { registerMeRoutes } from './routes/me.js';
 import { checkReadiness } from './health.js';
 import { JobStarter } from './job-starter.js';
 import { createApiMetrics } from './metrics.js';
@@ -58,6 +60,8 @@ export function createApp(deps: AppDeps): App {
   app.use('/v1/*', bearerAuth(deps.database.db));
   registerExportRoutes(app, deps, starter);
   registerJobRoutes(app, deps);
+  registerMeRoutes(app);
+  registerDashboardRoutes(app);
 
   app.doc31('/openapi.json', {
     openapi: '3.1.0',
