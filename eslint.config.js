@@ -2,6 +2,7 @@
 // boundaries that keep workflow code deterministic and the API free of heavy code.
 import { builtinModules } from 'node:module';
 import js from '@eslint/js';
+import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 const nodeBuiltins = [...builtinModules, ...builtinModules.map((m) => `node:${m}`)];
@@ -23,6 +24,16 @@ export default tseslint.config(
   {
     files: ['eslint.config.js', 'bench/*.mjs'],
     ...tseslint.configs.disableTypeChecked,
+  },
+  {
+    // The dashboard's browser script: plain JavaScript, browser globals, no type information.
+    files: ['src/server/dashboard/assets/**/*.js'],
+    ...tseslint.configs.disableTypeChecked,
+    languageOptions: {
+      globals: globals.browser,
+      sourceType: 'module',
+      parserOptions: { projectService: false, project: null },
+    },
   },
   {
     // Workflows run in Temporal's deterministic sandbox: only @temporalio/workflow and shared code.

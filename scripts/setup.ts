@@ -38,6 +38,8 @@ const APT_PACKAGES: Record<string, string> = {
   'poppler-utils': 'pdftotext',
   // openpyxl reads exported XLSX files back in the tests (an independent reader).
   'python3-openpyxl': '/usr/lib/python3/dist-packages/openpyxl/__init__.py',
+  // The dashboard's browser test drives it through playwright-core (never a downloaded browser).
+  chromium: 'chromium',
 };
 // C1 only, serial GC and no perf-data file: the JVM starts faster, which matters because the
 // Temporal SDK kills the test server if it does not accept connections within 5 s.

@@ -7,8 +7,10 @@ import { bearerAuth } from './auth.js';
 import { rateLimit } from './limits.js';
 import { HttpProblem, problemResponse } from './problem.js';
 import { registerAudioRoutes } from './routes/audio.js';
+import { registerDashboardRoutes } from './routes/dashboard.js';
 import { registerExportRoutes } from './routes/exports.js';
 import { registerJobRoutes } from './routes/jobs.js';
+import { registerMeRoutes } from './routes/me.js';
 import { checkReadiness } from './health.js';
 import { registerJobActionRoutes } from './routes/job-actions.js';
 import { registerDownloadRoutes } from './routes/downloads.js';
@@ -78,6 +80,8 @@ export function createApp(deps: AppDeps): App {
   registerDownloadRoutes(app, deps);
   registerNotificationRoutes(app, deps);
   registerSocketRoute(app);
+  registerMeRoutes(app);
+  registerDashboardRoutes(app);
 
   app.doc31('/openapi.json', {
     openapi: '3.1.0',

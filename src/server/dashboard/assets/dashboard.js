@@ -1,0 +1,447 @@
+// offload dashboard: signs in with an API key (sessionStorage, never a URL), submits exports and audio
+// jobs, lists the caller's jobs with live progress over server-sent events, cancels, retries, downloads.
+// Plain browser JavaScript with no dependencies, so the page works offline and needs no build.
+
+const KEY_STORAGE = 'offload.apiKey';
+const PAGE_SIZE = 10;
+const TERMINAL = new Set(['succeeded', 'failed', 'cancelled', 'expired']);
+
+const $ = (id) => document.getElementById(id);
+const state = { me: null, cursor: null, nextCursor: null, watchers: new Map(), jobs: new Map() };
+
+function apiKey() {
+  return sessionStorage.getItem(KEY_STORAGE);
+}
+
+async function call(path, init = {}) {
+  const headers = { authorization: `Bearer ${apiKey()}`, ...(init.headers || {}) };
+  if (init.body && !headers['content-type']) headers['content-type'] = 'application/json';
+  const res = await fetch(path, { ...init, headers });
+  if (res.status === 401 && state.me) signOut('Your key is no longer valid; sign in again.');
+  return res;
+}
+
+/** A problem+json response as one readable line, naming the failing fields. */
+async function problemText(res) {
+  try {
+    const p = await res.json();
+    const fields = (p.errors || []).map((e) => `${e.field}: ${e.reason}`).join('; ');
+    return [p.detail || p.title || `HTTP ${res.status}`, fields].filter(Boolean).join(' — ');
+  } catch {
+    return `HTTP ${res.status}`;
+  }
+}
+
+// ------------------------------------------------------------------------------------------------
+// Sign in / out
+
+async function signIn(key) {
+  sessionStorage.setItem(KEY_STORAGE, key);
+  const res = await call('/v1/me');
+  if (!res.ok) {
+    sessionStorage.removeItem(KEY_STORAGE);
+    throw new Error(
+      res.status === 401 ? 'That API key is not valid or has been revoked.' : await problemText(res),
+    );
+  }
+  state.me = await res.json();
+  $('who').textContent =
+    `${state.me.userName} (${state.me.tenantId}${state.me.scope === 'admin' ? ', admin' : ''})`;
+  $('signin').hidden = true;
+  $('app').hidden = false;
+  $('sign-out').hidden = false;
+  await Promise.all([loadDatasets(), loadVoices(), loadJobs(null)]);
+  if (state.me.scope === 'admin') await loadDeadLetters();
+}
+
+function signOut(message) {
+  sessionStorage.removeItem(KEY_STORAGE);
+  for (const ctl of state.watchers.values()) ctl.abort();
+  state.watchers.clear();
+  state.me = null;
+  $('app').hidden = true;
+  $('signin').hidden = false;
+  $('sign-out').hidden = true;
+  $('who').textContent = '';
+  $('signin-error').textContent = message || '';
+  $('api-key').value = '';
+  $('api-key').focus();
+}
+
+// ------------------------------------------------------------------------------------------------
+// Submit forms
+
+let datasets = [];
+
+async function loadDatasets() {
+  const res = await call('/v1/datasets');
+  if (!res.ok) return;
+  const body = await res.json();
+  datasets = body.items || [];
+  const select = $('export-dataset');
+  select.replaceChildren(...datasets.map((d) => new Option(d.label || d.name, d.name)));
+  renderDatasetFields();
+}
+
+function renderDatasetFields() {
+  const ds = datasets.find((d) => d.name === $('export-dataset').value);
+  if (!ds) return;
+  $('export-format').replaceChildren(...(ds.formats || ['csv']).map((f) => new Option(f.toUpperCase(), f)));
+  const fieldset = $('export-columns');
+  fieldset.replaceChildren(fieldset.querySelector('legend'));
+  for (const col of ds.columns) {
+    const label = document.createElement('label');
+    const box = document.createElement('input');
+    box.type = 'checkbox';
+    box.name = 'columns';
+    box.value = col.name;
+    label.append(box, ` ${col.label || col.name}`);
+    fieldset.append(label);
+  }
+  const filters = $('export-filters');
+  filters.replaceChildren();
+  for (const f of ds.filters || []) {
+    for (const bound of f.range ? ['from', 'to'] : [null]) {
+      const id = `filter-${f.name}${bound ? `-${bound}` : ''}`;
+      const label = document.createElement('label');
+      label.htmlFor = id;
+      label.textContent = `${f.label || f.name}${bound ? ` ${bound}` : ''}`;
+      let input;
+      if (f.values) {
+        input = document.createElement('select');
+        input.append(new Option('(any)', ''), ...f.values.map((v) => new Option(v, v)));
+      } else {
+        input = document.createElement('input');
+        input.type =
+          f.type === 'date' || f.type === 'timestamp' ? 'date' : f.type === 'number' ? 'number' : 'text';
+      }
+      input.id = id;
+      input.dataset.filter = f.name;
+      if (bound) input.dataset.bound = bound;
+      filters.append(label, input);
+    }
+  }
+  filters.closest('details').hidden = (ds.filters || []).length === 0;
+}
+
+function exportBody() {
+  const form = $('export-form');
+  const body = { dataset: form.dataset.value, format: form.format.value };
+  const columns = [...form.querySelectorAll('input[name=columns]:checked')].map((b) => b.value);
+  if (columns.length) body.columns = columns;
+  if (form.fileName.value.trim()) body.fileName = form.fileName.value.trim();
+  const filters = {};
+  for (const input of $('export-filters').querySelectorAll('[data-filter]')) {
+    if (!input.value) continue;
+    const value = input.type === 'number' ? Number(input.value) : input.value;
+    if (input.dataset.bound) (filters[input.dataset.filter] ||= {})[input.dataset.bound] = value;
+    else filters[input.dataset.filter] = value;
+  }
+  if (Object.keys(filters).length) body.filters = filters;
+  return body;
+}
+
+async function submit(path, body, messageEl) {
+  messageEl.textContent = 'Submitting…';
+  const res = await call(path, { method: 'POST', body: JSON.stringify(body) });
+  if (!res.ok) {
+    messageEl.textContent = await problemText(res);
+    messageEl.className = 'message error';
+    return;
+  }
+  const job = await res.json();
+  messageEl.className = 'message';
+  messageEl.textContent = `Started ${job.id}.`;
+  await loadJobs(null);
+}
+
+async function loadVoices() {
+  const res = await call('/v1/voices');
+  if (!res.ok) {
+    $('audio-card').hidden = true;
+    return;
+  }
+  const body = await res.json();
+  const voices = body.items || body.voices || body;
+  $('audio-voice').replaceChildren(
+    ...voices.map((v) => new Option(v.label || v.name || v.id, v.id || v.name)),
+  );
+  if (body.formats)
+    $('audio-format').replaceChildren(...body.formats.map((f) => new Option(f.toUpperCase(), f)));
+}
+
+// ------------------------------------------------------------------------------------------------
+// Jobs table with live progress
+
+function describe(job) {
+  const r = job.request || {};
+  if (job.kind === 'export') return `Export ${r.dataset} as ${String(r.format).toUpperCase()}`;
+  if (job.kind === 'audio')
+    return `Audio (${String(r.format || '').toUpperCase()}, ${String(r.text || '').length} chars)`;
+  return job.kind;
+}
+
+function progressText(job) {
+  const p = job.progress || {};
+  if (job.state === 'succeeded') return 'done';
+  if (TERMINAL.has(job.state)) return (job.error && job.error.message) || job.state;
+  const eta = p.etaSeconds == null ? '' : ` · ETA ${p.etaSeconds} s`;
+  return `${p.percent ?? 0}%${eta}`;
+}
+
+function button(label, onClick, job) {
+  const b = document.createElement('button');
+  b.type = 'button';
+  b.textContent = label;
+  b.className = 'secondary';
+  b.setAttribute('aria-label', `${label} ${job.id}`);
+  b.addEventListener('click', () => onClick(job, b));
+  return b;
+}
+
+function cell(label, ...children) {
+  const td = document.createElement('td');
+  td.dataset.label = label;
+  td.append(...children);
+  return td;
+}
+
+function renderRow(job) {
+  state.jobs.set(job.id, job);
+  const tr = document.createElement('tr');
+  tr.id = `job-${job.id}`;
+  tr.dataset.state = job.state;
+
+  const title = document.createElement('div');
+  title.textContent = describe(job);
+  const id = document.createElement('div');
+  id.className = 'job-id';
+  id.textContent = job.id;
+
+  const badge = document.createElement('span');
+  badge.className = `badge ${job.state}`;
+  badge.textContent = job.state;
+
+  const bar = document.createElement('progress');
+  bar.max = 100;
+  bar.value = job.state === 'succeeded' ? 100 : (job.progress && job.progress.percent) || 0;
+  bar.setAttribute('aria-label', `Progress of ${job.id}`);
+  const text = document.createElement('div');
+  text.className = 'eta';
+  text.setAttribute('aria-live', 'polite');
+  text.textContent = progressText(job);
+
+  const created = document.createElement('time');
+  created.dateTime = job.createdAt;
+  created.textContent = new Date(job.createdAt).toLocaleString();
+
+  const actions = document.createElement('div');
+  actions.className = 'actions';
+  if (!TERMINAL.has(job.state)) actions.append(button('Cancel', cancelJob, job));
+  if (job.state === 'failed' || job.state === 'cancelled') actions.append(button('Retry', retryJob, job));
+  if (job.state === 'succeeded') actions.append(button('Download', downloadJob, job));
+
+  tr.append(
+    cell('Job', title, id),
+    cell('State', badge),
+    cell('Progress', bar, text),
+    cell('Created', created),
+    cell('Actions', actions),
+  );
+  return tr;
+}
+
+function updateRow(job) {
+  const old = document.getElementById(`job-${job.id}`);
+  if (old) old.replaceWith(renderRow(job));
+  if (TERMINAL.has(job.state)) {
+    state.watchers.get(job.id)?.abort();
+    state.watchers.delete(job.id);
+  }
+}
+
+function pageOf(body) {
+  const items = body.items || body.data || body.jobs || [];
+  let next = body.nextCursor || null;
+  if (!next && typeof body.next === 'string')
+    next = new URL(body.next, location.href).searchParams.get('cursor');
+  return { items, next };
+}
+
+async function loadJobs(cursor) {
+  const qs = new URLSearchParams({ limit: String(PAGE_SIZE) });
+  if (cursor) qs.set('cursor', cursor);
+  const res = await call(`/v1/jobs?${qs}`);
+  if (!res.ok) return;
+  const { items, next } = pageOf(await res.json());
+  for (const ctl of state.watchers.values()) ctl.abort();
+  state.watchers.clear();
+  state.cursor = cursor;
+  state.nextCursor = next;
+  $('jobs').tBodies[0].replaceChildren(...items.map(renderRow));
+  $('jobs-empty').hidden = items.length > 0;
+  $('first-page').disabled = !cursor;
+  $('next-page').disabled = !next;
+  for (const job of items) if (!TERMINAL.has(job.state)) watch(job.id);
+}
+
+/** Follow one job's server-sent events with fetch (EventSource cannot send the Authorization header). */
+function watch(jobId) {
+  const ctl = new AbortController();
+  state.watchers.set(jobId, ctl);
+  let lastEventId = null;
+  const connect = async () => {
+    while (!ctl.signal.aborted) {
+      try {
+        const headers = { accept: 'text/event-stream' };
+        if (lastEventId) headers['last-event-id'] = lastEventId;
+        const res = await call(`/v1/jobs/${jobId}/events`, { headers, signal: ctl.signal });
+        if (!res.ok || !res.body) return;
+        const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+        let buffer = '';
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          buffer += value;
+          let at;
+          while ((at = buffer.indexOf('\n\n')) !== -1) {
+            const raw = buffer.slice(0, at);
+            buffer = buffer.slice(at + 2);
+            const event = { type: 'message', data: '' };
+            for (const line of raw.split('\n')) {
+              if (line.startsWith(':')) continue;
+              const [field, ...rest] = line.split(':');
+              const v = rest.join(':').replace(/^ /, '');
+              if (field === 'event') event.type = v;
+              else if (field === 'data') event.data += v;
+              else if (field === 'id') lastEventId = v;
+            }
+            if (event.data) onEvent(jobId, event);
+          }
+        }
+        const job = state.jobs.get(jobId);
+        if (!job || TERMINAL.has(job.state)) return;
+      } catch {
+        if (ctl.signal.aborted) return;
+      }
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  };
+  void connect();
+}
+
+function onEvent(jobId, event) {
+  let data;
+  try {
+    data = JSON.parse(event.data);
+  } catch {
+    return;
+  }
+  const job = { ...state.jobs.get(jobId) };
+  if (data.progress) Object.assign(job, data);
+  else if ('percent' in data) job.progress = data;
+  if (data.state) job.state = data.state;
+  if (TERMINAL.has(job.state) && !job.result && !job.error) {
+    // The final event carries the state; fetch the job once for its result or error.
+    void call(`/v1/jobs/${jobId}`).then(async (res) => res.ok && updateRow(await res.json()));
+  }
+  updateRow(job);
+}
+
+async function cancelJob(job, btn) {
+  btn.disabled = true;
+  const res = await call(`/v1/jobs/${job.id}/cancel`, { method: 'POST' });
+  if (!res.ok && res.status !== 409) alert(await problemText(res));
+  const fresh = await call(`/v1/jobs/${job.id}`);
+  if (fresh.ok) updateRow(await fresh.json());
+}
+
+async function retryJob(job, btn) {
+  btn.disabled = true;
+  const res = await call(`/v1/jobs/${job.id}/retry`, { method: 'POST' });
+  if (!res.ok) {
+    alert(await problemText(res));
+    btn.disabled = false;
+    return;
+  }
+  await loadJobs(null);
+}
+
+async function downloadJob(job, btn) {
+  btn.disabled = true;
+  try {
+    const res = await call(`/v1/jobs/${job.id}/download`);
+    if (!res.ok) {
+      alert(await problemText(res));
+      return;
+    }
+    const blob = await res.blob();
+    const url = URL.createObjectURL(blob);
+    const a = document.createElement('a');
+    a.href = url;
+    a.download = (job.result && job.result.fileName) || job.id;
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10_000);
+  } finally {
+    btn.disabled = false;
+  }
+}
+
+async function loadDeadLetters() {
+  const res = await call('/v1/dead-letters?limit=20');
+  if (!res.ok) return;
+  const { items } = pageOf(await res.json());
+  $('dead-letters').hidden = false;
+  $('dead').tBodies[0].replaceChildren(
+    ...items.map((job) => {
+      const tr = document.createElement('tr');
+      const id = document.createElement('span');
+      id.className = 'job-id';
+      id.textContent = job.id;
+      const actions = document.createElement('div');
+      actions.className = 'actions';
+      actions.append(button('Retry', retryJob, job));
+      tr.append(
+        cell('Job', id),
+        cell('User', job.userId || ''),
+        cell('Error', `${job.error ? `${job.error.type}: ${job.error.message}` : ''}`),
+        cell('Attempts', String(job.attempts ?? '')),
+        cell('Actions', actions),
+      );
+      return tr;
+    }),
+  );
+}
+
+// ------------------------------------------------------------------------------------------------
+
+document.addEventListener('DOMContentLoaded', () => {
+  $('signin-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    $('signin-error').textContent = '';
+    signIn($('api-key').value.trim()).catch((err) => {
+      $('signin-error').textContent = err.message;
+    });
+  });
+  $('sign-out').addEventListener('click', () => signOut());
+  $('export-dataset').addEventListener('change', renderDatasetFields);
+  $('export-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    void submit('/v1/exports', exportBody(), $('export-message'));
+  });
+  $('audio-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    const form = e.target;
+    void submit(
+      '/v1/audio',
+      { text: form.text.value, voice: form.voice.value || undefined, format: form.format.value },
+      $('audio-message'),
+    );
+  });
+  $('refresh').addEventListener('click', () => void loadJobs(state.cursor));
+  $('first-page').addEventListener('click', () => void loadJobs(null));
+  $('next-page').addEventListener('click', () => void loadJobs(state.nextCursor));
+  if (apiKey()) signIn(apiKey()).catch(() => signOut());
+});

@@ -1,0 +1,76 @@
+/** Who the caller is, and what the dashboard can offer them: `GET /v1/me`, `GET /v1/datasets`. */
+import { createRoute, z } from '@hono/zod-openapi';
+import { DATASETS } from '../../datasets/registry.js';
+import { EXPORT_FORMATS } from '../../shared/jobs.js';
+import type { AppRouter } from '../env.js';
+import { problemResponses } from '../schemas.js';
+
+const MeSchema = z
+  .object({
+    userId: z.string(),
+    userName: z.string(),
+    tenantId: z.string(),
+    scope: z.enum(['user', 'admin']),
+    keyId: z.string(),
+  })
+  .openapi('Me');
+
+const DatasetSchema = z
+  .object({
+    name: z.string(),
+    formats: z.array(z.string()),
+    columns: z.array(z.object({ name: z.string(), label: z.string(), type: z.string() })),
+  })
+  .openapi('Dataset');
+
+export function registerMeRoutes(app: AppRouter): void {
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/v1/me',
+      summary: 'The caller: user, tenant and key scope',
+      security: [{ bearer: [] }],
+      responses: {
+        200: {
+          description: 'The authenticated caller',
+          content: { 'application/json': { schema: MeSchema } },
+        },
+        ...problemResponses(401),
+      },
+    }),
+    (c) => {
+      const p = c.get('principal');
+      return c.json(
+        { userId: p.userId, userName: p.userName, tenantId: p.tenantId, scope: p.scope, keyId: p.keyId },
+        200,
+      );
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/v1/datasets',
+      summary: 'Exportable datasets and their columns',
+      security: [{ bearer: [] }],
+      responses: {
+        200: {
+          description: 'Every dataset of the registry',
+          content: { 'application/json': { schema: z.object({ items: z.array(DatasetSchema) }) } },
+        },
+        ...problemResponses(401),
+      },
+    }),
+    (c) =>
+      c.json(
+        {
+          items: Object.values(DATASETS).map((d) => ({
+            name: d.name,
+            formats: [...EXPORT_FORMATS],
+            columns: d.columns.map((col) => ({ name: col.name, label: col.label, type: col.type })),
+          })),
+        },
+        200,
+      ),
+  );
+}
