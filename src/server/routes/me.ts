@@ -18,8 +18,19 @@ const MeSchema = z
 const DatasetSchema = z
   .object({
     name: z.string(),
+    title: z.string(),
     formats: z.array(z.string()),
     columns: z.array(z.object({ name: z.string(), label: z.string(), type: z.string() })),
+    filters: z.array(
+      z.object({
+        name: z.string(),
+        label: z.string(),
+        kind: z.enum(['range', 'in']),
+        type: z.string(),
+        values: z.array(z.string()).optional(),
+      }),
+    ),
+    sorts: z.array(z.string()),
   })
   .openapi('Dataset');
 
@@ -66,8 +77,17 @@ export function registerMeRoutes(app: AppRouter): void {
         {
           items: Object.values(DATASETS).map((d) => ({
             name: d.name,
+            title: d.title,
             formats: [...EXPORT_FORMATS],
             columns: d.columns.map((col) => ({ name: col.name, label: col.label, type: col.type })),
+            filters: d.filters.map((f) => ({
+              name: f.name,
+              label: d.columns.find((col) => col.name === f.name)?.label ?? f.name,
+              kind: f.kind,
+              type: f.type,
+              ...(f.values ? { values: [...f.values] } : {}),
+            })),
+            sorts: d.sorts,
           })),
         },
         200,

@@ -79,7 +79,7 @@ async function loadDatasets() {
   const body = await res.json();
   datasets = body.items || [];
   const select = $('export-dataset');
-  select.replaceChildren(...datasets.map((d) => new Option(d.label || d.name, d.name)));
+  select.replaceChildren(...datasets.map((d) => new Option(d.title || d.name, d.name)));
   renderDatasetFields();
 }
 
@@ -101,7 +101,7 @@ function renderDatasetFields() {
   const filters = $('export-filters');
   filters.replaceChildren();
   for (const f of ds.filters || []) {
-    for (const bound of f.range ? ['from', 'to'] : [null]) {
+    for (const bound of f.kind === 'range' ? ['from', 'to'] : [null]) {
       const id = `filter-${f.name}${bound ? `-${bound}` : ''}`;
       const label = document.createElement('label');
       label.htmlFor = id;
@@ -135,7 +135,8 @@ function exportBody() {
     if (!input.value) continue;
     const value = input.type === 'number' ? Number(input.value) : input.value;
     if (input.dataset.bound) (filters[input.dataset.filter] ||= {})[input.dataset.bound] = value;
-    else filters[input.dataset.filter] = value;
+    // An `in` filter takes a list: one chosen value, or comma-separated values typed in.
+    else filters[input.dataset.filter] = String(value).split(',').map((v) => v.trim()).filter(Boolean);
   }
   if (Object.keys(filters).length) body.filters = filters;
   return body;
