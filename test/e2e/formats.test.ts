@@ -110,6 +110,33 @@ describe('formats', () => {
     expect(job.result?.rows).toBe(expected.length);
   });
 
+  it('sorts on a column full of ties across part boundaries, and quotes filter values as data', async () => {
+    // About 2400 rows over five statuses, parts of 700 rows: part boundaries fall inside runs of ties.
+    const { file } = await runExport({
+      dataset: 'orders',
+      format: 'csv',
+      columns: ['id', 'status'],
+      filters: { amount: { to: 800 } },
+      sort: { column: 'status', direction: 'desc' },
+    });
+    const expected = await sqlText(
+      `select id::text, status from orders where tenant_id = $1 and amount < 800 order by status desc, orders.id desc`,
+      [orderTenant],
+    );
+    const back = readBack('csv', file) as { rows: string[][] };
+    expect(back.rows.slice(1)).toEqual(expected.map((r) => Object.values(r)));
+
+    const hostile = await runExport({
+      dataset: 'orders',
+      format: 'csv',
+      filters: { country: ["DE') or ('1'='1", "x'; drop table orders; --"] },
+    });
+    expect(hostile.job.result?.rows).toBe(0);
+    expect(
+      (await sqlText('select count(*)::text as n from orders where tenant_id = $1', [orderTenant]))[0]?.n,
+    ).toBe(String(ORDERS));
+  });
+
   it('NDJSON of the second dataset: one JSON object per row, nulls and line breaks intact', async () => {
     const { job, file } = await runExport({
       dataset: 'customers',
