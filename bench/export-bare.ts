@@ -2,14 +2,16 @@
  * The bare libraries rendering the same rows as an offload export, without offload around them: the
  * baseline of bench/export-engine.ts. Reads the tenant's orders by keyset pages of 10,000 (postgres.js)
  * and writes XLSX (exceljs streaming writer), PDF (pdfkit, the table layout of the baselines note) or
- * NDJSON (JSON.stringify per row). Run in its own process; prints one JSON line {ms, rows, bytes}.
- * Usage: tsx bench/export-bare.ts xlsx|pdf|ndjson DATABASE_URL TENANT OUT_FILE
+ * NDJSON (JSON.stringify per row), or CSV by postgres.js COPY into a file. Run in its own process; prints one JSON line {ms, rows, bytes}.
+ * Usage: tsx bench/export-bare.ts csv|xlsx|pdf|ndjson DATABASE_URL TENANT OUT_FILE
  */
 import { createWriteStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import ExcelJS from 'exceljs';
 import PDFDocument from 'pdfkit';
+import { pipeline } from 'node:stream/promises';
 import postgres from 'postgres';
+import { copyOut } from '../src/db/copy-out.js';
 
 const [format, url, tenant, out] = process.argv.slice(2) as [string, string, string, string];
 const sql = postgres(url, { max: 1, connection: { TimeZone: 'UTC' } });
@@ -41,7 +43,17 @@ async function* pages(): AsyncGenerator<Row[]> {
 
 const started = performance.now();
 let rows = 0;
-if (format === 'ndjson') {
+if (format === 'csv') {
+  // postgres.js COPY streamed to a file: what Node alone costs on the CSV path, without offload.
+  const file = createWriteStream(out);
+  const copy = await copyOut(
+    sql,
+    `copy (select ${COLUMNS.join(', ')} from orders where tenant_id = '${tenant.replaceAll("'", "''")}' order by id) to stdout with (format csv)`,
+  );
+  await pipeline(copy, file);
+  const [n] = await sql<{ n: string }[]>`select count(*)::text as n from orders where tenant_id = ${tenant}`;
+  rows = Number(n?.n ?? 0);
+} else if (format === 'ndjson') {
   const file = createWriteStream(out);
   for await (const page of pages()) {
     rows += page.length;

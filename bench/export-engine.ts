@@ -243,6 +243,7 @@ for (const format of FORMATS) {
             name: format === 'xlsx' ? 'exceljs stream' : format === 'pdf' ? 'pdfkit' : 'JSON.stringify',
             ...(await bare(format)),
           };
+    const nodeCopy = format === 'csv' ? await bare('csv') : undefined;
     resetWorker(worker);
     const ours = await runExport(format);
     const rss = peakRssMb(worker.child.pid!);
@@ -254,6 +255,13 @@ for (const format of FORMATS) {
       `${rss} MB | ${eld.p99} / ${eld.max} ms | ${Number.isNaN(baseline.rss) ? '–' : `${baseline.rss} MB`} |`;
     lines.push(line);
     log(line);
+    if (nodeCopy) {
+      const extra =
+        `| ${format} | (same run) | | | | postgres.js COPY → file | ${rate(nodeCopy.rows, nodeCopy.ms).toLocaleString('en-US')} | ` +
+        `${(rate(ROWS, ours.ms) / rate(nodeCopy.rows, nodeCopy.ms)).toFixed(2)} | | | ${nodeCopy.rss} MB |`;
+      lines.push(extra);
+      log(extra);
+    }
   }
 }
 

@@ -199,7 +199,8 @@ async function minio(): Promise<StepOutcome> {
   if (!go) {
     return {
       warning: true,
-      detail: 'no MinIO and no Go toolchain: the S3 storage tests will be skipped; install Go and rerun npm run setup',
+      detail:
+        'no MinIO and no Go toolchain: the S3 storage tests will be skipped; install Go and rerun npm run setup',
     };
   }
   const targetDir = minioCacheDir();

@@ -3,7 +3,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { Transform, type Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ObjectInfo, PublishResult, Storage } from './storage.js';
 
@@ -41,21 +41,17 @@ export class LocalStorage implements Storage {
     const target = this.partPath(jobId, index);
     await fs.mkdir(path.dirname(target), { recursive: true });
     const tmp = LocalStorage.tmpName(target);
-    let bytes = 0;
-    const count = new Transform({
-      transform(chunk: Buffer, _enc, cb) {
-        bytes += chunk.length;
-        cb(null, chunk);
-      },
-    });
+    // Piped straight into the file (COPY hands over one small chunk per row; a counting stream in
+    // between costs measurable time): the file stream counts the bytes.
+    const out = createWriteStream(tmp);
     try {
-      await pipeline(body, count, createWriteStream(tmp));
+      await pipeline(body, out);
       await fs.rename(tmp, target);
     } catch (err) {
       await fs.rm(tmp, { force: true });
       throw err;
     }
-    return { bytes };
+    return { bytes: out.bytesWritten };
   }
 
   async publish(
@@ -70,7 +66,7 @@ export class LocalStorage implements Storage {
     const tmp = LocalStorage.tmpName(target);
     const hash = createHash('sha256');
     let bytes = 0;
-    const out = createWriteStream(tmp);
+    const out = createWriteStream(tmp, { highWaterMark: 1024 * 1024 });
     const write = (chunk: Buffer) => {
       hash.update(chunk);
       bytes += chunk.length;
@@ -79,7 +75,8 @@ export class LocalStorage implements Storage {
     try {
       if (prefix && prefix.length > 0) await write(prefix);
       for (let i = 0; i < partCount; i++) {
-        for await (const chunk of createReadStream(this.partPath(jobId, i))) await write(chunk as Buffer);
+        const part = createReadStream(this.partPath(jobId, i), { highWaterMark: 1024 * 1024 });
+        for await (const chunk of part) await write(chunk as Buffer);
       }
       if (suffix && suffix.length > 0) await write(suffix);
       await new Promise<void>((resolve, reject) =>

@@ -76,6 +76,13 @@ const sqlText = (sql: string, params: unknown[]) =>
 
 describe('formats', () => {
   it('CSV with a BOM, filters, sort and chosen columns equals the matching rows', async () => {
+    // A date window inside the tenant's data (its dates depend on the ids other test files left).
+    const [window] = await sqlText(
+      `select to_char(percentile_disc(0.2) within group (order by created_at) at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') as lo,
+              to_char(percentile_disc(0.9) within group (order by created_at) at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') as hi
+         from orders where tenant_id = $1`,
+      [orderTenant],
+    );
     const { job, file } = await runExport({
       dataset: 'orders',
       format: 'csv',
@@ -84,16 +91,16 @@ describe('formats', () => {
       filters: {
         status: ['paid', 'shipped'],
         amount: { from: 100, to: 800.5 },
-        created_at: { from: '2024-01-01T03:00:00Z', to: '2024-01-02' },
+        created_at: { from: window!.lo, to: window!.hi },
       },
       sort: { column: 'amount', direction: 'desc' },
     });
     const expected = await sqlText(
       `select id::text, customer, amount::text, status, created_at::text from orders
         where tenant_id = $1 and status in ('paid', 'shipped') and amount >= 100 and amount < 800.5
-          and created_at >= '2024-01-01T03:00:00Z' and created_at < '2024-01-02'
+          and created_at >= $2::timestamptz and created_at < $3::timestamptz
         order by orders.amount desc, orders.id desc`,
-      [orderTenant],
+      [orderTenant, window!.lo, window!.hi],
     );
     expect(expected.length).toBeGreaterThan(100);
     const back = readBack('csv', file) as { bom: boolean; rows: string[][] };
@@ -101,6 +108,33 @@ describe('formats', () => {
     expect(back.rows[0]).toEqual(['id', 'customer', 'amount', 'status', 'created_at']);
     expect(back.rows.slice(1)).toEqual(expected.map((r) => Object.values(r)));
     expect(job.result?.rows).toBe(expected.length);
+  });
+
+  it('sorts on a column full of ties across part boundaries, and quotes filter values as data', async () => {
+    // About 2400 rows over five statuses, parts of 700 rows: part boundaries fall inside runs of ties.
+    const { file } = await runExport({
+      dataset: 'orders',
+      format: 'csv',
+      columns: ['id', 'status'],
+      filters: { amount: { to: 800 } },
+      sort: { column: 'status', direction: 'desc' },
+    });
+    const expected = await sqlText(
+      `select id::text, status from orders where tenant_id = $1 and amount < 800 order by status desc, orders.id desc`,
+      [orderTenant],
+    );
+    const back = readBack('csv', file) as { rows: string[][] };
+    expect(back.rows.slice(1)).toEqual(expected.map((r) => Object.values(r)));
+
+    const hostile = await runExport({
+      dataset: 'orders',
+      format: 'csv',
+      filters: { country: ["DE') or ('1'='1", "x'; drop table orders; --"] },
+    });
+    expect(hostile.job.result?.rows).toBe(0);
+    expect(
+      (await sqlText('select count(*)::text as n from orders where tenant_id = $1', [orderTenant]))[0]?.n,
+    ).toBe(String(ORDERS));
   });
 
   it('NDJSON of the second dataset: one JSON object per row, nulls and line breaks intact', async () => {
