@@ -253,6 +253,15 @@ describe('events and cancel', () => {
     expect(w.events.some((e) => e.event === 'state' && e.data.includes('"cancelled"'))).toBe(true);
     const description = await stack.temporal.client.workflow.getHandle(`offload-${job.id}`).describe();
     expect(description.status.name).toBe('CANCELLED');
+    // The activity itself acknowledged the cancellation (it did not run to completion).
+    const { events } = await stack.temporal.client.workflow.getHandle(`offload-${job.id}`).fetchHistory();
+    const at = (e: (typeof events & object)[number] | undefined) =>
+      Number(e?.eventTime?.seconds ?? 0) * 1000 + Math.round((e?.eventTime?.nanos ?? 0) / 1e6);
+    const requested = (events ?? []).find((e) => e.activityTaskCancelRequestedEventAttributes);
+    const stopped = (events ?? []).find((e) => e.activityTaskCanceledEventAttributes);
+    expect(requested).toBeDefined();
+    expect(stopped).toBeDefined();
+    console.log(`the export activity stopped ${at(stopped) - at(requested)} ms after the cancel request`);
 
     // Cancelling a finished job is a conflict naming the current state.
     const again = await call(`/v1/jobs/${job.id}/cancel`, { method: 'POST' });
