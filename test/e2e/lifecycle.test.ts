@@ -211,6 +211,9 @@ describe('events and cancel', () => {
     );
     const elapsed = Date.now() - started;
     const queries = (stack.app.hub.queries.get(job.id) ?? 0) - before;
+    console.log(
+      `10 SSE watchers for ${elapsed} ms: ${queries} Temporal progress queries (poll ${POLL_MS} ms)`,
+    );
     expect(queries).toBeGreaterThan(0);
     expect(queries).toBeLessThanOrEqual(Math.ceil(elapsed / POLL_MS) + 2);
     for (const r of reads) {
