@@ -35,7 +35,14 @@ export function eventIdFor(jobId: string, type: JobEventType): string {
 }
 
 export async function notifyJobEnd(jobId: string, type: JobEventType): Promise<void> {
-  const wanted = await plan.planNotifications(jobId);
+  let wanted: { webhook: boolean; email: boolean };
+  try {
+    wanted = await plan.planNotifications(jobId);
+  } catch (err) {
+    // The outcome is already recorded; a job that cannot be read (deleted meanwhile) has nobody to tell.
+    log.warn('notifications not planned', { jobId, error: String(err) });
+    return;
+  }
   const input = { jobId, eventId: eventIdFor(jobId, type), eventType: type };
   const sends: Promise<void>[] = [];
   if (wanted.webhook) sends.push(deliver.deliverWebhook(input));

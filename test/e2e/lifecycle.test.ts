@@ -6,7 +6,9 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { insertJob } from '../../src/db/jobs-repo.js';
 import { createApiKey } from '../../src/db/users-repo.js';
+import { newJobId } from '../../src/lib/ids.js';
 import { sharedSecret } from '../../src/db/secrets-repo.js';
 import { DOWNLOAD_SECRET, signedDownloadPath } from '../../src/lib/signed-links.js';
 import { parseCsv, seedTenant, tenantRowsAsText } from '../helpers/data.js';
@@ -209,6 +211,9 @@ describe('events and cancel', () => {
     );
     const elapsed = Date.now() - started;
     const queries = (stack.app.hub.queries.get(job.id) ?? 0) - before;
+    console.log(
+      `10 SSE watchers for ${elapsed} ms: ${queries} Temporal progress queries (poll ${POLL_MS} ms)`,
+    );
     expect(queries).toBeGreaterThan(0);
     expect(queries).toBeLessThanOrEqual(Math.ceil(elapsed / POLL_MS) + 2);
     for (const r of reads) {
@@ -251,6 +256,15 @@ describe('events and cancel', () => {
     expect(w.events.some((e) => e.event === 'state' && e.data.includes('"cancelled"'))).toBe(true);
     const description = await stack.temporal.client.workflow.getHandle(`offload-${job.id}`).describe();
     expect(description.status.name).toBe('CANCELLED');
+    // The activity itself acknowledged the cancellation (it did not run to completion).
+    const { events } = await stack.temporal.client.workflow.getHandle(`offload-${job.id}`).fetchHistory();
+    const at = (e: (typeof events & object)[number] | undefined) =>
+      Number(e?.eventTime?.seconds ?? 0) * 1000 + Math.round((e?.eventTime?.nanos ?? 0) / 1e6);
+    const requested = (events ?? []).find((e) => e.activityTaskCancelRequestedEventAttributes);
+    const stopped = (events ?? []).find((e) => e.activityTaskCanceledEventAttributes);
+    expect(requested).toBeDefined();
+    expect(stopped).toBeDefined();
+    console.log(`the export activity stopped ${at(stopped) - at(requested)} ms after the cancel request`);
 
     // Cancelling a finished job is a conflict naming the current state.
     const again = await call(`/v1/jobs/${job.id}/cancel`, { method: 'POST' });
@@ -340,6 +354,34 @@ describe('dead letters and redrive', () => {
     const notFailed = await call(`/v1/jobs/${redrive.id}/retry`, { method: 'POST' });
     expect(notFailed.status).toBe(409);
     expect(((await notFailed.json()) as { state: string }).state).toBe('succeeded');
+  });
+});
+
+describe('non-retryable failures', () => {
+  it('fails bad input at once, without retrying it', async () => {
+    const { userId, key } = await stack.newUser(await seedTenant(stack.database.sql, 10));
+    // The API's validation never lets an unknown dataset through, so the job is recorded directly, as a
+    // client of an older API version might have left it, and started through the outbox starter.
+    const id = newJobId();
+    const row = await insertJob(stack.database.db, {
+      id,
+      userId,
+      tenantId: 't-none',
+      kind: 'export',
+      request: { dataset: 'payroll', format: 'csv' },
+      workflowId: `offload-${id}`,
+    });
+    await stack.app.starter.start(row);
+    const done = await finished(key, id);
+    expect(done.state).toBe('failed');
+    expect(done.error?.type).toBe('UnknownDataset');
+    const { events } = await stack.temporal.client.workflow.getHandle(`offload-${id}`).fetchHistory();
+    const started = (events ?? []).filter(
+      (e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'exportDataset',
+    );
+    expect(started).toHaveLength(1);
+    const attempts = (events ?? []).filter((e) => e.activityTaskStartedEventAttributes);
+    expect(attempts.every((e) => (e.activityTaskStartedEventAttributes?.attempt ?? 1) === 1)).toBe(true);
   });
 });
 
