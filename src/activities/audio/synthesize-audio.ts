@@ -44,10 +44,17 @@ export function audioFileName(input: AudioActivityInput): string {
   return input.request.fileName ?? `speech-${input.jobId}.${FORMATS[input.request.format].extension}`;
 }
 
-/** Write to an encoder's stdin, waiting while its pipe is full; fails if the encoder dies meanwhile. */
+/**
+ * Samples queued for an encoder before feeding waits. Well above one chunk, so the next chunk is always
+ * queued before the encoder runs dry: the encoder never waits for this process to be scheduled.
+ */
+const FEED_QUEUE_BYTES = 16 * 1024 * 1024;
+
+/** Queue samples for an encoder, waiting while too much is queued; fails if the encoder dies meanwhile. */
 async function feed(encoder: EncoderProcess, data: Buffer, signal: AbortSignal): Promise<void> {
   const stdin: Writable = encoder.stdin;
-  if (stdin.write(data)) return;
+  stdin.write(data);
+  if (stdin.writableLength <= FEED_QUEUE_BYTES) return;
   await Promise.race([
     once(stdin, 'drain', { signal }),
     encoder.exited.then(() => {
@@ -118,6 +125,11 @@ export function createAudioActivities(deps: ActivityDeps, audio: AudioDeps) {
     ctx.heartbeat(checkpoint());
     const progress = new ProgressReporter(ctx, doneChars);
     await progress.report(doneChars, total, true);
+    // Reports go out in the background (one at a time): a slow signal must not stall the pipelines.
+    let reporting: Promise<void> | undefined;
+    const report = () => {
+      reporting ??= progress.report(doneChars, total).finally(() => (reporting = undefined));
+    };
 
     // One abort for everything this attempt started: engine and encoder processes stop on cancellation.
     const abort = new AbortController();
@@ -178,7 +190,7 @@ export function createAudioActivities(deps: ActivityDeps, audio: AudioDeps) {
             if (encoder && samples) await feed(encoder, samples, abort.signal);
             if (encoder || !wasStored) doneChars += chunk.text.length;
             ctx.heartbeat(checkpoint());
-            await progress.report(doneChars, total);
+            report();
           }
           if (encoder) {
             encoder.stdin.end();
@@ -214,6 +226,7 @@ export function createAudioActivities(deps: ActivityDeps, audio: AudioDeps) {
       if (failed) throw failed.reason;
       if (abort.signal.aborted) throw abort.signal.reason;
 
+      await reporting;
       const key = `${input.jobId}/${audioFileName(input).replace(/[^A-Za-z0-9._-]/g, '_')}`;
       const pcmBytes = chunks.reduce((n, c) => n + parts.get(c.index)!, 0);
       let published: { bytes: number; sha256: string };
