@@ -103,6 +103,10 @@ async function cleanup(): Promise<void> {
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => void cleanup().finally(() => process.exit(130)));
 }
+process.once('uncaughtException', (err) => {
+  console.error(err);
+  void cleanup().finally(() => process.exit(1));
+});
 const startedWorkers: WorkerProcess[] = [];
 const jobsWorker = await startWorkerProcess(['jobs'], env);
 startedWorkers.push(jobsWorker);
@@ -113,7 +117,12 @@ const TICK = 100; // USER_HZ: /proc times are in 1/100 s on Linux
 
 /** CPU seconds of a process and of its children it has waited for (utime+stime+cutime+cstime). */
 function cpuSeconds(pid: number | 'self'): number {
-  const stat = execFileSync('cat', [`/proc/${pid}/stat`]).toString();
+  let stat: string;
+  try {
+    stat = execFileSync('cat', [`/proc/${pid}/stat`], { stdio: ['ignore', 'pipe', 'ignore'] }).toString();
+  } catch {
+    throw new Error(`process ${pid} is gone (did a worker crash?)`);
+  }
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   // After the command name: state is field 3, so utime..cstime (fields 14-17) are at 11..14 here.
   return fields.slice(11, 15).reduce((n, f) => n + Number(f), 0) / TICK;
