@@ -1,7 +1,8 @@
 /**
  * Speech audio throughput, offload against the bare pipeline, on one machine in one run.
  *
- *   npx tsx bench/audio.ts [--chars 200000] [--rounds 2] [--scale-jobs 4] [--scale-chars 50000]
+ *   npx tsx bench/audio.ts [--chars 200000] [--rounds 3] [--scale-jobs 4] [--scale-chars 50000]
+ *                          [--parallelism 2]   (AUDIO_PARALLELISM of the workers: segments per job at once)
  *
  * Starts its own embedded PostgreSQL, Temporal dev server, API (in this process) and worker processes.
  * 1. Bare pipeline: `espeak-ng` on the whole text piped into `lame` (the same voice, rate and bitrate
@@ -39,6 +40,7 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '3' },
     'scale-jobs': { type: 'string', default: '4' },
     'scale-chars': { type: 'string', default: '50000' },
+    parallelism: { type: 'string', default: '2' },
   },
 });
 const CHARS = Number(values.chars);
@@ -69,6 +71,7 @@ const env: Record<string, string> = {
   WORKFLOW_BUNDLE_PATH: bundlePath,
   AUDIO_MAX_TEXT_CHARS: String(Math.max(CHARS, SCALE_CHARS)),
   AUDIO_CONCURRENCY: '1',
+  AUDIO_PARALLELISM: values.parallelism,
 };
 const config = loadConfig({ ...env, PORT: '0' });
 const database = createDatabase(pg.url, { max: 4 });
