@@ -122,6 +122,15 @@ describe('GET /v1/voices', () => {
   });
 });
 
+describe('audio worker start-up', () => {
+  it('refuses to start without the speech engine, saying what to install', async () => {
+    // No /usr/bin on PATH: espeak-ng, lame and ffmpeg cannot be found (node itself is started by path).
+    const started = startWorkerProcess(['audio'], { ...stack.childEnv, PATH: '/nonexistent' });
+    await expect(started).rejects.toThrow(/worker exited with 1 before starting/);
+    await expect(started).rejects.toThrow(/espeak-ng cannot run .*apt-get install -y espeak-ng/);
+  });
+});
+
 describe('GET /openapi.json', () => {
   it('describes POST /v1/audio and GET /v1/voices', async () => {
     const doc = (await (await fetch(`${stack.baseUrl}/openapi.json`)).json()) as {
