@@ -67,8 +67,10 @@ export function startEncoder(spec: FormatSpec, sampleRate: number): EncoderProce
   const child = spawn(bin, args, { stdio: ['pipe', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-  // A dying encoder closes its stdin; the exit status below reports why.
+  // A dying encoder closes its stdin; the exit status below reports why. kill() fails stdout on
+  // purpose (for whoever streams it); that must not become an unhandled 'error' event.
   child.stdin.on('error', () => {});
+  child.stdout.on('error', () => {});
   const exited = new Promise<void>((resolve, reject) => {
     child.once('error', reject);
     child.once('close', (code, signal) => {

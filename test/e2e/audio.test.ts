@@ -122,6 +122,15 @@ describe('GET /v1/voices', () => {
   });
 });
 
+describe('audio worker start-up', () => {
+  it('refuses to start without the speech engine, saying what to install', async () => {
+    // No /usr/bin on PATH: espeak-ng, lame and ffmpeg cannot be found (node itself is started by path).
+    const started = startWorkerProcess(['audio'], { ...stack.childEnv, PATH: '/nonexistent' });
+    await expect(started).rejects.toThrow(/worker exited with 1 before starting/);
+    await expect(started).rejects.toThrow(/espeak-ng cannot run .*apt-get install -y espeak-ng/);
+  });
+});
+
 describe('GET /openapi.json', () => {
   it('describes POST /v1/audio and GET /v1/voices', async () => {
     const doc = (await (await fetch(`${stack.baseUrl}/openapi.json`)).json()) as {
@@ -143,24 +152,28 @@ describe('GET /openapi.json', () => {
 
 describe('POST /v1/audio validation', () => {
   it.each([
-    [{ text: '' }, 'text', 'must not be empty'],
-    [{ text: '   \n ' }, 'text', 'must contain something to say'],
-    [{ text: 'x'.repeat(MAX_CHARS + 1) }, 'text', `must be at most ${MAX_CHARS} characters`],
-    [{ text: 'bell \u0007 here' }, 'text', 'must not contain control characters'],
-    [{ text: 'escape \u001b[31m red' }, 'text', 'must not contain control characters'],
-    [{ text: 'hi', voice: 'klingon' }, 'voice', 'unknown voice'],
-    [{ text: 'hi', language: 'tlh' }, 'language', 'no voice speaks this language'],
-    [{ text: 'hi', language: 'not a tag' }, 'language', 'must be a language tag'],
-    [{ text: 'hi', voice: 'en-us', language: 'en' }, 'language', 'not both'],
-    [{ text: 'hi', format: 'flac' }, 'format', 'must be one of: wav, mp3, ogg'],
-    [{ text: 'hi', rate: 3 }, 'rate', 'must be between 0.5 and 2.5'],
-    [{ text: 'hi', rate: 0.1 }, 'rate', 'must be between 0.5 and 2.5'],
-    [{ text: 'hi', rate: 'fast' }, 'rate', 'must be a number'],
-    [{ text: 'hi', pitch: 101 }, 'pitch', 'must be between 0 and 100'],
-    [{ text: 'hi', pitch: -1 }, 'pitch', 'must be between 0 and 100'],
-    [{ text: 'hi', speed: 2 }, 'speed', 'unknown field'],
-    [{ voice: 'en-us' }, 'text', ''],
-  ])('%j → 422 naming %s', async (body, field, reason) => {
+    { body: { text: '' }, field: 'text', reason: 'must not be empty' },
+    { body: { text: '   \n ' }, field: 'text', reason: 'must contain something to say' },
+    {
+      body: { text: 'x'.repeat(MAX_CHARS + 1) },
+      field: 'text',
+      reason: `must be at most ${MAX_CHARS} characters`,
+    },
+    { body: { text: 'bell \u0007 here' }, field: 'text', reason: 'must not contain control characters' },
+    { body: { text: 'escape \u001b[31m red' }, field: 'text', reason: 'must not contain control characters' },
+    { body: { text: 'hi', voice: 'klingon' }, field: 'voice', reason: 'unknown voice' },
+    { body: { text: 'hi', language: 'tlh' }, field: 'language', reason: 'no voice speaks this language' },
+    { body: { text: 'hi', language: 'not a tag' }, field: 'language', reason: 'must be a language tag' },
+    { body: { text: 'hi', voice: 'en-us', language: 'en' }, field: 'language', reason: 'not both' },
+    { body: { text: 'hi', format: 'flac' }, field: 'format', reason: 'must be one of: wav, mp3, ogg' },
+    { body: { text: 'hi', rate: 3 }, field: 'rate', reason: 'must be between 0.5 and 2.5' },
+    { body: { text: 'hi', rate: 0.1 }, field: 'rate', reason: 'must be between 0.5 and 2.5' },
+    { body: { text: 'hi', rate: 'fast' }, field: 'rate', reason: 'must be a number' },
+    { body: { text: 'hi', pitch: 101 }, field: 'pitch', reason: 'must be between 0 and 100' },
+    { body: { text: 'hi', pitch: -1 }, field: 'pitch', reason: 'must be between 0 and 100' },
+    { body: { text: 'hi', speed: 2 }, field: 'speed', reason: 'unknown field' },
+    { body: { voice: 'en-us' }, field: 'text', reason: '' },
+  ])('422 naming $field: $reason', async ({ body, field, reason }) => {
     const res = await call('/v1/audio', { method: 'POST', body: JSON.stringify(body) });
     expect(res.status).toBe(422);
     expect(res.headers.get('content-type')).toBe('application/problem+json');

@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { serve, type ServerType } from '@hono/node-server';
+import type { Client } from '@temporalio/client';
 import { inject } from 'vitest';
 import { loadConfig, type Config } from '../../src/config/env.js';
 import { createDatabase, type Database } from '../../src/db/client.js';
@@ -96,12 +97,27 @@ export async function startStack(
     stopWorkers,
     async stop() {
       await stopWorkers();
+      await terminateOpenWorkflows(temporal.client);
       closeSockets();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await temporal.close();
       await database.close();
     },
   };
+}
+
+/**
+ * Test files run one after another on one Temporal server and the same task queue names: a file's
+ * unfinished workflows (a flood of exports, a retention timer) would otherwise be picked up by the
+ * next file's workers and hold their slots.
+ */
+async function terminateOpenWorkflows(client: Client): Promise<void> {
+  for await (const wf of client.workflow.list({ query: 'ExecutionStatus="Running"' })) {
+    await client.workflow
+      .getHandle(wf.workflowId, wf.runId)
+      .terminate('test stack stopped')
+      .catch(() => undefined); // finished meanwhile
+  }
 }
 
 /** fetch against the stack with a bearer key. */

@@ -44,16 +44,27 @@ export function audioFileName(input: AudioActivityInput): string {
   return input.request.fileName ?? `speech-${input.jobId}.${FORMATS[input.request.format].extension}`;
 }
 
-/** Write to an encoder's stdin, waiting while its pipe is full; fails if the encoder dies meanwhile. */
+/**
+ * Samples queued for an encoder before feeding waits. Well above one chunk, so the next chunk is always
+ * queued before the encoder runs dry: the encoder never waits for this process to be scheduled.
+ */
+const FEED_QUEUE_BYTES = 16 * 1024 * 1024;
+/** Chunks a lane synthesises ahead of the one its encoder is taking. */
+const LOOK_AHEAD_CHUNKS = 3;
+
+/** Queue samples for an encoder, waiting while too much is queued; fails if the encoder dies meanwhile. */
 async function feed(encoder: EncoderProcess, data: Buffer, signal: AbortSignal): Promise<void> {
   const stdin: Writable = encoder.stdin;
-  if (stdin.write(data)) return;
-  await Promise.race([
-    once(stdin, 'drain', { signal }),
-    encoder.exited.then(() => {
-      throw new Error('the encoder exited before reading all its input');
-    }),
-  ]);
+  stdin.write(data);
+  if (stdin.writableLength <= FEED_QUEUE_BYTES) return;
+  // Both sides get a handler: the side that loses the race must not become an unhandled rejection.
+  const drained = once(stdin, 'drain', { signal });
+  const died = encoder.exited.then(() => {
+    throw new Error('the encoder exited before reading all its input');
+  });
+  drained.catch(() => {});
+  died.catch(() => {});
+  await Promise.race([drained, died]);
 }
 
 export function createAudioActivities(deps: ActivityDeps, audio: AudioDeps) {
@@ -87,6 +98,7 @@ export function createAudioActivities(deps: ActivityDeps, audio: AudioDeps) {
     for (const p of await storage.listParts(input.jobId)) parts.set(p.index, p.bytes);
     const chunkStored = (c: TextChunk) => parts.has(c.index);
     const segmentEncoded = (s: Segment) => parts.has(ENCODED_PART_BASE + s.index);
+    const storedAtStart = new Set(chunks.filter(chunkStored).map((c) => c.index));
     const resumedChars = chunks.filter(chunkStored).reduce((n, c) => n + c.text.length, 0);
     // Progress counts characters whose audio is final: encoded (MP3, Ogg) or stored (WAV).
     let doneChars = spec.encoder
@@ -118,6 +130,11 @@ export function createAudioActivities(deps: ActivityDeps, audio: AudioDeps) {
     ctx.heartbeat(checkpoint());
     const progress = new ProgressReporter(ctx, doneChars);
     await progress.report(doneChars, total, true);
+    // Reports go out in the background (one at a time): a slow signal must not stall the pipelines.
+    let reporting: Promise<void> | undefined;
+    const report = () => {
+      reporting ??= progress.report(doneChars, total).finally(() => (reporting = undefined));
+    };
 
     // One abort for everything this attempt started: engine and encoder processes stop on cancellation.
     const abort = new AbortController();
@@ -167,18 +184,30 @@ export function createAudioActivities(deps: ActivityDeps, audio: AudioDeps) {
         const encoded: Buffer[] = [];
         encoder?.stdout.on('data', (c: Buffer) => encoded.push(c));
         const needed = encoder !== undefined;
-        // One chunk of look-ahead: the engine speaks the next chunk while the encoder takes this one.
-        let next: Promise<Buffer | null> | undefined = chunkSamples(segment.chunks[0]!, needed);
+        // Look-ahead: the engine speaks the next chunks (one at a time) while the encoder takes this one,
+        // so a slow synthesis or database write never leaves the encoder without input.
+        const pending: Promise<Buffer | null>[] = [];
+        let queued = 0;
+        let chain: Promise<unknown> = Promise.resolve();
+        const enqueue = () => {
+          if (queued >= segment.chunks.length) return;
+          const chunk = segment.chunks[queued++]!;
+          const p = chain.then(() => chunkSamples(chunk, needed));
+          p.catch(() => {});
+          chain = p.catch(() => {});
+          pending.push(p);
+        };
+        for (let i = 0; i < LOOK_AHEAD_CHUNKS; i++) enqueue();
         try {
           for (let k = 0; k < segment.chunks.length; k++) {
             const chunk = segment.chunks[k]!;
-            const wasStored = chunkStored(chunk);
-            const samples = await next!;
-            next = k + 1 < segment.chunks.length ? chunkSamples(segment.chunks[k + 1]!, needed) : undefined;
+            const samples = await pending[k]!;
+            pending[k] = Promise.resolve(null); // let the samples go
+            enqueue();
             if (encoder && samples) await feed(encoder, samples, abort.signal);
-            if (encoder || !wasStored) doneChars += chunk.text.length;
+            if (encoder || !storedAtStart.has(chunk.index)) doneChars += chunk.text.length;
             ctx.heartbeat(checkpoint());
-            await progress.report(doneChars, total);
+            report();
           }
           if (encoder) {
             encoder.stdin.end();
@@ -190,7 +219,6 @@ export function createAudioActivities(deps: ActivityDeps, audio: AudioDeps) {
           }
         } catch (err) {
           encoder?.kill();
-          next?.catch(() => {});
           throw err;
         }
       }
@@ -214,6 +242,7 @@ export function createAudioActivities(deps: ActivityDeps, audio: AudioDeps) {
       if (failed) throw failed.reason;
       if (abort.signal.aborted) throw abort.signal.reason;
 
+      await reporting;
       const key = `${input.jobId}/${audioFileName(input).replace(/[^A-Za-z0-9._-]/g, '_')}`;
       const pcmBytes = chunks.reduce((n, c) => n + parts.get(c.index)!, 0);
       let published: { bytes: number; sha256: string };
