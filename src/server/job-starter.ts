@@ -61,6 +61,7 @@ function workflowFor(job: JobRow, config: Config) {
       segmentChars: config.AUDIO_SEGMENT_CHARS,
       policy: audioPolicy(config),
       scheduling: schedulingFor(config, job),
+      retentionMs: config.EXPORT_RETENTION_MS,
     };
     const summary = `audio ${request.text.length} characters as ${request.format} for ${job.userId}`;
     return { type: WorkflowType.audio, input, summary };

@@ -151,6 +151,8 @@ export interface AudioWorkflowInput {
   policy: HeavyActivityPolicy;
   /** Priority, fairness key and the user's heavy-slot limit; absent on workflows started before it existed. */
   scheduling?: Scheduling;
+  /** How long the result is kept once published; then the file is deleted and the job is `expired`. */
+  retentionMs?: number;
 }
 
 /** Input of the heavy audio activity. */

@@ -10,7 +10,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { DeterminismViolationError } from '@temporalio/workflow';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import type { AudioActivities, JobRecordActivities } from '../../src/activities/index.js';
+import type { AudioActivities, JobRecordActivities, NotifyActivities } from '../../src/activities/index.js';
 import type { AudioResult, AudioWorkflowInput } from '../../src/shared/jobs.js';
 import { AUDIO_QUEUE, JOBS_QUEUE, WorkflowType } from '../../src/shared/temporal.js';
 import type { audioWorkflow } from '../../src/workflows/audio.js';
@@ -39,11 +39,15 @@ const RESULT: AudioResult = {
 beforeAll(async () => {
   codePath = inject('workflowBundlePath');
   env = await startTimeSkippingEnv();
-  const records: JobRecordActivities = {
+  const records: Pick<
+    JobRecordActivities & NotifyActivities,
+    'completeJob' | 'failJob' | 'cancelJob' | 'discardParts' | 'planNotifications'
+  > = {
     completeJob: () => Promise.resolve(),
     failJob: () => Promise.resolve(),
     cancelJob: () => Promise.resolve(),
     discardParts: () => Promise.resolve(),
+    planNotifications: () => Promise.resolve({ webhook: false, email: false }),
   };
   let signalled!: () => void;
   const progressSeen = new Promise<void>((resolve) => (signalled = resolve));

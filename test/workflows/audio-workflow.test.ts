@@ -14,7 +14,7 @@ import {
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, it, vi } from 'vitest';
-import type { AudioActivities, JobRecordActivities } from '../../src/activities/index.js';
+import type { AudioActivities, JobRecordActivities, NotifyActivities } from '../../src/activities/index.js';
 import type {
   AudioActivityInput,
   AudioResult,
@@ -33,6 +33,8 @@ const records = {
   failJob: vi.fn<JobRecordActivities['failJob']>(),
   cancelJob: vi.fn<JobRecordActivities['cancelJob']>(),
   discardParts: vi.fn<JobRecordActivities['discardParts']>(),
+  // Every job workflow ends by planning its notifications; these jobs ask for none.
+  planNotifications: vi.fn<NotifyActivities['planNotifications']>(),
 };
 const heavy = { synthesizeAudio: vi.fn<AudioActivities['synthesizeAudio']>() };
 
@@ -68,7 +70,8 @@ afterAll(async () => {
 
 beforeEach(() => {
   vi.resetAllMocks();
-  for (const fn of Object.values(records)) fn.mockResolvedValue(undefined);
+  for (const fn of Object.values(records)) fn.mockResolvedValue(undefined as never);
+  records.planNotifications.mockResolvedValue({ webhook: false, email: false });
 });
 
 function resultFor(input: AudioActivityInput): AudioResult {

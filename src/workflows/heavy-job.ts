@@ -1,0 +1,148 @@
+/**
+ * The life of one heavy job, shared by every job workflow: live progress (query + throttled signal),
+ * one of the user's heavy slots around the heavy activity, the outcome recorded in PostgreSQL, the
+ * OffloadState search attribute and details line kept current, retention of the result, and the
+ * end-of-job notifications. A workflow supplies only the heavy activity call.
+ */
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  CancellationScope,
+  isCancellation,
+  ParentClosePolicy,
+  proxyActivities,
+  setHandler,
+  startChild,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { JobRecordActivities } from '../activities/index.js';
+import { ErrorType, NON_RETRYABLE_ERROR_TYPES } from '../shared/errors.js';
+import type { JobKind, JobResult, Progress, Scheduling } from '../shared/jobs.js';
+import { JOBS_QUEUE, retentionWorkflowId } from '../shared/temporal.js';
+import { progressQuery, progressSignal } from './definitions.js';
+import { notifyJobEnd } from './notify.js';
+import { publishProgress, publishState } from './observability.js';
+import { applyReport, finish, initialProgress } from './progress-state.js';
+import { retentionWorkflow } from './retention.js';
+
+// Record-keeping retries until the database is back: losing a job's outcome is not an option.
+const records = proxyActivities<JobRecordActivities>({
+  taskQueue: JOBS_QUEUE,
+  startToCloseTimeout: '30s',
+  retry: { initialInterval: '1s', maximumInterval: '30s', nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES },
+});
+
+// Waiting for one of the user's heavy slots: each try is one quick query, retried by the server until a
+// slot is free. Retries write no history events, so a long wait keeps the history small; the short
+// maximum interval bounds how long a freed slot stays unused.
+const slots = proxyActivities<Pick<JobRecordActivities, 'acquireHeavySlot'>>({
+  taskQueue: JOBS_QUEUE,
+  startToCloseTimeout: '30s',
+  retry: { initialInterval: '250ms', backoffCoefficient: 1.5, maximumInterval: '2s' },
+});
+
+/** The failure's type and message as a user should see them. */
+export function describeFailure(err: unknown): { type: string; message: string } {
+  let cause: unknown = err;
+  if (cause instanceof ActivityFailure && cause.cause) cause = cause.cause;
+  if (cause instanceof ApplicationFailure) return { type: cause.type ?? 'Error', message: cause.message };
+  if (cause instanceof Error) return { type: cause.name, message: cause.message };
+  return { type: 'Error', message: String(cause) };
+}
+
+/** Temporal priority and fairness for a job's heavy activity: users take turns within a priority. */
+export function priorityOf(scheduling: Scheduling | undefined) {
+  return scheduling
+    ? { priority: { priorityKey: scheduling.priority, fairnessKey: scheduling.fairnessKey } }
+    : {};
+}
+
+export interface HeavyJob<R extends JobResult> {
+  jobId: string;
+  userId: string;
+  kind: JobKind;
+  unit: Progress['unit'];
+  scheduling?: Scheduling;
+  /** Keep the result this long, then delete it and mark the job `expired`. */
+  retentionMs?: number;
+  /** Keep a failed job's parts so a redrive can resume from its checkpoint. */
+  keepPartsOnFailure: boolean;
+  /** The heavy activity. */
+  run: () => Promise<R>;
+  /** The final progress for a result (e.g. to fill in a total the activity never reported). */
+  finalProgress?: (progress: Progress, result: R) => Promise<Progress> | Progress;
+}
+
+export async function runHeavyJob<R extends JobResult>(job: HeavyJob<R>): Promise<R> {
+  let progress: Progress = initialProgress(job.unit);
+  setHandler(progressQuery, () => progress);
+  setHandler(progressSignal, (report) => {
+    progress = applyReport(progress, report);
+    publishProgress(progress);
+  });
+  const settle = (p: Progress) => {
+    progress = p;
+    publishState(p.state);
+    publishProgress(p);
+  };
+
+  try {
+    const result = await withHeavySlot(job, job.run);
+    await records.completeJob(job.jobId, result);
+    settle(finish((await job.finalProgress?.(progress, result)) ?? progress, 'succeeded', null));
+    await records.discardParts(job.jobId);
+    if (job.retentionMs !== undefined) {
+      // An abandoned child: the job completes now, the retention timer runs on by itself.
+      await startChild(retentionWorkflow, {
+        workflowId: retentionWorkflowId(job.jobId),
+        args: [{ jobId: job.jobId, retentionMs: job.retentionMs }],
+        parentClosePolicy: ParentClosePolicy.ABANDON,
+      });
+    }
+    await notifyJobEnd(job.jobId, 'job.succeeded');
+    return result;
+  } catch (err) {
+    if (isCancellation(err)) {
+      await CancellationScope.nonCancellable(async () => {
+        // Parts first: once the job reads `cancelled`, its partial output is already gone.
+        await records.discardParts(job.jobId);
+        await records.cancelJob(job.jobId);
+        settle(finish(progress, 'cancelled', 'cancelled'));
+        await notifyJobEnd(job.jobId, 'job.cancelled');
+      });
+      throw err;
+    }
+    const failure = describeFailure(err);
+    settle(finish(progress, 'failed', failure.message));
+    if (failure.type !== ErrorType.JobNotFound) {
+      await records.failJob(job.jobId, failure);
+      // Kept parts let a redrive (POST /v1/jobs/{id}/retry) resume from the stored checkpoint.
+      if (!job.keepPartsOnFailure) await records.discardParts(job.jobId);
+      await notifyJobEnd(job.jobId, 'job.failed');
+    }
+    throw ApplicationFailure.nonRetryable(`${workflowInfo().workflowId}: ${failure.message}`, failure.type);
+  }
+}
+
+/** Run `fn` holding one of the user's heavy slots (when the job is scheduled), released however it ends. */
+async function withHeavySlot<R>(
+  job: Pick<HeavyJob<JobResult>, 'jobId' | 'userId' | 'kind' | 'scheduling'>,
+  fn: () => Promise<R>,
+): Promise<R> {
+  if (job.scheduling) {
+    await slots.acquireHeavySlot({
+      jobId: job.jobId,
+      userId: job.userId,
+      kind: job.kind,
+      defaultLimit: job.scheduling.defaultMaxRunningHeavy,
+    });
+  }
+  publishState('running');
+  try {
+    return await fn();
+  } finally {
+    if (job.scheduling) {
+      await CancellationScope.nonCancellable(() => records.releaseHeavySlot(job.jobId));
+    }
+  }
+}
