@@ -17,10 +17,16 @@ async function main(): Promise<void> {
     max: config.DATABASE_POOL_MAX,
     appName: 'offload-api',
   });
+  const rateLimitDatabase = createDatabase(config.DATABASE_URL, {
+    max: Math.max(2, Math.ceil(config.DATABASE_POOL_MAX / 2)),
+    appName: 'offload-api-limits',
+    settings: { synchronous_commit: 'off' },
+  });
   const temporal = await connectTemporal(config.temporal);
   const { app, starter } = createApp({
     config,
     database,
+    rateLimitDatabase,
     temporal: temporal.client,
     storage: new LocalStorage(config.storageDir),
     log,
@@ -34,7 +40,9 @@ async function main(): Promise<void> {
     log.info({ signal }, 'shutting down');
     stopSweeper();
     server.close(() => {
-      void Promise.allSettled([temporal.close(), database.close()]).then(() => process.exit(0));
+      void Promise.allSettled([temporal.close(), database.close(), rateLimitDatabase.close()]).then(() =>
+        process.exit(0),
+      );
     });
     setTimeout(() => process.exit(0), 10_000).unref();
   };

@@ -56,9 +56,14 @@ export async function startStack(
   const config = loadConfig({ PATH: process.env.PATH, HOME: process.env.HOME, ...childEnv, PORT: '0' });
   const log = createLogger({ level: config.LOG_LEVEL, name: 'offload-test' });
   const database = createDatabase(config.DATABASE_URL!, { max: 5 });
+  // As in src/server/index.ts.
+  const rateLimitDatabase = createDatabase(config.DATABASE_URL!, {
+    max: 2,
+    settings: { synchronous_commit: 'off' },
+  });
   const temporal = await connectTemporal(config.temporal);
   const storage = new LocalStorage(config.storageDir);
-  const app = createApp({ config, database, temporal: temporal.client, storage, log });
+  const app = createApp({ config, database, rateLimitDatabase, temporal: temporal.client, storage, log });
   const server: ServerType = await new Promise((resolve) => {
     const s = serve({ fetch: app.app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(s));
   });
@@ -95,6 +100,7 @@ export async function startStack(
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await temporal.close();
       await database.close();
+      await rateLimitDatabase.close();
     },
   };
 }
