@@ -10,6 +10,8 @@ import { serve, type ServerType } from '@hono/node-server';
 import { inject } from 'vitest';
 import { loadConfig, type Config } from '../../src/config/env.js';
 import { createDatabase, type Database } from '../../src/db/client.js';
+import { and, inArray } from 'drizzle-orm';
+import { jobs } from '../../src/db/schema.js';
 import { createApiKey, ensureUser } from '../../src/db/users-repo.js';
 import { createLogger } from '../../src/lib/logger.js';
 import { createApp, type App } from '../../src/server/app.js';
@@ -30,6 +32,8 @@ export interface Stack {
   newUser(tenant: string, scope?: 'user' | 'admin'): Promise<{ userId: string; key: string }>;
   /** Ids of the users newUser made, for cleaning up their jobs. */
   createdUsers(): string[];
+  /** Terminate the workflows of these users' unfinished jobs and mark the jobs cancelled. */
+  cancelActiveJobs(userIds?: string[]): Promise<void>;
   stopWorkers(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -94,6 +98,32 @@ export async function startStack(
       return { userId: user.id, key };
     },
     createdUsers: () => [...users],
+    async cancelActiveJobs(userIds = users) {
+      if (userIds.length === 0) return;
+      const active = await database.db
+        .select()
+        .from(jobs)
+        .where(and(inArray(jobs.userId, userIds), inArray(jobs.state, ['queued', 'running'])));
+      await Promise.all(
+        active.map((r) =>
+          temporal.client.workflow
+            .getHandle(r.workflowId)
+            .terminate('test cleanup')
+            .catch(() => undefined),
+        ),
+      );
+      if (active.length > 0) {
+        await database.db
+          .update(jobs)
+          .set({ state: 'cancelled' })
+          .where(
+            inArray(
+              jobs.id,
+              active.map((r) => r.id),
+            ),
+          );
+      }
+    },
     stopWorkers,
     async stop() {
       await stopWorkers();
