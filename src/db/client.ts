@@ -16,11 +16,14 @@ export interface Database {
   close(): Promise<void>;
 }
 
-export function createDatabase(url: string, opts: { max?: number; appName?: string } = {}): Database {
+export function createDatabase(
+  url: string,
+  opts: { max?: number; appName?: string; settings?: Record<string, string> } = {},
+): Database {
   const sql = postgres(url, {
     max: opts.max ?? 10,
     onnotice: () => {},
-    connection: { application_name: opts.appName ?? 'offload', TimeZone: 'UTC' },
+    connection: { application_name: opts.appName ?? 'offload', TimeZone: 'UTC', ...opts.settings },
   });
   return { sql, db: createDrizzle(sql), close: () => sql.end({ timeout: 5 }) };
 }

@@ -72,7 +72,7 @@ export function createApp(deps: AppDeps): App {
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer' });
   app.use('/v1/*', bearerAuth(deps.database.db));
-  app.use('/v1/*', rateLimit(deps.database.db, deps.config));
+  app.use('/v1/*', rateLimit((deps.rateLimitDatabase ?? deps.database).db, deps.config));
   registerExportRoutes(app, deps, starter);
   registerAudioRoutes(app, deps, starter);
   registerJobRoutes(app, deps, hub);

@@ -8,6 +8,13 @@ import type { Storage } from '../storage/storage.js';
 export interface AppDeps {
   config: Config;
   database: Database;
+  /**
+   * Connections for the request-rate buckets, opened with `synchronous_commit = off`: a bucket update
+   * does not wait for the WAL flush (a crash may forget the last milliseconds of takes, which a rate
+   * limit can afford), so one user's concurrent requests do not queue behind disk flushes on the
+   * bucket's row lock. Defaults to `database`.
+   */
+  rateLimitDatabase?: Database;
   temporal: Client;
   storage: Storage;
   log: Logger;

@@ -19,10 +19,16 @@ async function main(): Promise<void> {
     max: config.DATABASE_POOL_MAX,
     appName: 'offload-api',
   });
+  const rateLimitDatabase = createDatabase(config.DATABASE_URL, {
+    max: Math.max(2, Math.ceil(config.DATABASE_POOL_MAX / 2)),
+    appName: 'offload-api-limits',
+    settings: { synchronous_commit: 'off' },
+  });
   const temporal = await connectTemporal(config.temporal);
   const { app, starter, attachWebSocket } = createApp({
     config,
     database,
+    rateLimitDatabase,
     temporal: temporal.client,
     storage: createStorage(config),
     log,
@@ -46,7 +52,9 @@ async function main(): Promise<void> {
     stopSweeper();
     closeSockets();
     server.close(() => {
-      void Promise.allSettled([temporal.close(), database.close()]).then(() => process.exit(0));
+      void Promise.allSettled([temporal.close(), database.close(), rateLimitDatabase.close()]).then(() =>
+        process.exit(0),
+      );
     });
     setTimeout(() => process.exit(0), 10_000).unref();
   };

@@ -6,7 +6,7 @@
 import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { eq, inArray, sql } from 'drizzle-orm';
+import { eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { setUserLimits } from '../../src/db/limits-repo.js';
 import { jobs } from '../../src/db/schema.js';
@@ -31,18 +31,7 @@ beforeAll(async () => {
 afterAll(async () => {
   // Nothing here may run later on another file's workers, nor count as backlog there.
   const users = stacks.flatMap((s) => s.createdUsers());
-  if (main && users.length > 0) {
-    const rows = await main.database.db.select().from(jobs).where(inArray(jobs.userId, users));
-    await Promise.all(
-      rows.map((r) =>
-        main.temporal.client.workflow
-          .getHandle(r.workflowId)
-          .terminate('test cleanup')
-          .catch(() => undefined),
-      ),
-    );
-    await main.database.db.update(jobs).set({ state: 'cancelled' }).where(inArray(jobs.userId, users));
-  }
+  await main?.cancelActiveJobs(users);
   for (const s of stacks.reverse()) await s.stop();
 });
 

@@ -12,6 +12,8 @@ import type { Client } from '@temporalio/client';
 import { inject } from 'vitest';
 import { loadConfig, type Config } from '../../src/config/env.js';
 import { createDatabase, type Database } from '../../src/db/client.js';
+import { and, inArray } from 'drizzle-orm';
+import { jobs } from '../../src/db/schema.js';
 import { createApiKey, ensureUser } from '../../src/db/users-repo.js';
 import { createLogger } from '../../src/lib/logger.js';
 import { createApp, type App } from '../../src/server/app.js';
@@ -32,6 +34,8 @@ export interface Stack {
   newUser(tenant: string, scope?: 'user' | 'admin'): Promise<{ userId: string; key: string }>;
   /** Ids of the users newUser made, for cleaning up their jobs. */
   createdUsers(): string[];
+  /** Terminate the workflows of these users' unfinished jobs and mark the jobs cancelled. */
+  cancelActiveJobs(userIds?: string[]): Promise<void>;
   stopWorkers(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -58,9 +62,14 @@ export async function startStack(
   const config = loadConfig({ PATH: process.env.PATH, HOME: process.env.HOME, ...childEnv, PORT: '0' });
   const log = createLogger({ level: config.LOG_LEVEL, name: 'offload-test' });
   const database = createDatabase(config.DATABASE_URL!, { max: 5 });
+  // As in src/server/index.ts.
+  const rateLimitDatabase = createDatabase(config.DATABASE_URL!, {
+    max: 2,
+    settings: { synchronous_commit: 'off' },
+  });
   const temporal = await connectTemporal(config.temporal);
   const storage = createStorage(config);
-  const app = createApp({ config, database, temporal: temporal.client, storage, log });
+  const app = createApp({ config, database, rateLimitDatabase, temporal: temporal.client, storage, log });
   const server: ServerType = await new Promise((resolve) => {
     const s = serve({ fetch: app.app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(s));
   });
@@ -94,6 +103,32 @@ export async function startStack(
       return { userId: user.id, key };
     },
     createdUsers: () => [...users],
+    async cancelActiveJobs(userIds = users) {
+      if (userIds.length === 0) return;
+      const active = await database.db
+        .select()
+        .from(jobs)
+        .where(and(inArray(jobs.userId, userIds), inArray(jobs.state, ['queued', 'running'])));
+      await Promise.all(
+        active.map((r) =>
+          temporal.client.workflow
+            .getHandle(r.workflowId)
+            .terminate('test cleanup')
+            .catch(() => undefined),
+        ),
+      );
+      if (active.length > 0) {
+        await database.db
+          .update(jobs)
+          .set({ state: 'cancelled' })
+          .where(
+            inArray(
+              jobs.id,
+              active.map((r) => r.id),
+            ),
+          );
+      }
+    },
     stopWorkers,
     async stop() {
       await stopWorkers();
@@ -102,6 +137,7 @@ export async function startStack(
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await temporal.close();
       await database.close();
+      await rateLimitDatabase.close();
     },
   };
 }

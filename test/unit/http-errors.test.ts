@@ -205,7 +205,16 @@ describe('GET /openapi.json', () => {
     expect(doc.openapi).toBe('3.1.0');
     const post = doc.paths['/v1/exports']?.post;
     expect(post).toBeDefined();
-    expect(Object.keys(post!.responses).sort()).toEqual(['200', '202', '400', '401', '409', '422', '429', '503']);
+    expect(Object.keys(post!.responses).sort()).toEqual([
+      '200',
+      '202',
+      '400',
+      '401',
+      '409',
+      '422',
+      '429',
+      '503',
+    ]);
     expect(post!.security).toEqual([{ bearer: [] }]);
     expect(doc.paths['/v1/jobs/{id}']?.get).toBeDefined();
     expect(doc.components.schemas).toHaveProperty('ExportRequest');
