@@ -16,6 +16,16 @@ import { notifyFields } from './notify-fields.js';
 // eslint-disable-next-line no-control-regex -- rejecting control characters is the point
 const SAFE_FILE_NAME = /^[^/\\\u0000-\u001f\u007f]+$/;
 
+/** The job's Temporal priority key, accepted by every job-creating body. */
+export const priorityField = z
+  .int('must be a whole number from 1 to 5')
+  .min(1, 'must be from 1 (highest) to 5 (lowest)')
+  .max(5, 'must be from 1 (highest) to 5 (lowest)')
+  .optional()
+  .openapi({
+    description: 'Temporal priority key, 1 (first) to 5 (last); default 3. Your key may limit the highest.',
+  });
+
 export const ExportRequestSchema = z
   .strictObject({
     dataset: z
@@ -58,15 +68,7 @@ export const ExportRequestSchema = z
       .regex(SAFE_FILE_NAME, 'must not contain slashes or control characters')
       .optional(),
     ...notifyFields,
-    priority: z
-      .int('must be a whole number from 1 to 5')
-      .min(1, 'must be from 1 (highest) to 5 (lowest)')
-      .max(5, 'must be from 1 (highest) to 5 (lowest)')
-      .optional()
-      .openapi({
-        description:
-          'Temporal priority key, 1 (first) to 5 (last); default 3. Your key may limit the highest.',
-      }),
+    priority: priorityField,
   })
   .superRefine((body, ctx) => {
     const ds = getDataset(body.dataset);
@@ -129,6 +131,8 @@ export function audioRequestSchema(maxChars: number) {
         .max(200)
         .regex(SAFE_FILE_NAME, 'must not contain slashes or control characters')
         .optional(),
+      ...notifyFields,
+      priority: priorityField,
     })
     .refine((b) => b.voice === undefined || b.language === undefined, {
       message: 'give voice or language, not both',

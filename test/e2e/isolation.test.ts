@@ -19,6 +19,11 @@ const JOB_ROUTES: JobRoute[] = [
   { method: 'GET', path: (id) => `/v1/jobs/${id}`, ownerStatus: 200 },
   { method: 'GET', path: (id) => `/v1/jobs/${id}/events`, ownerStatus: 200 },
   { method: 'GET', path: (id) => `/v1/jobs/${id}/download`, ownerStatus: 200 },
+  { method: 'POST', path: (id) => `/v1/jobs/${id}/download-link`, ownerStatus: 200 },
+  { method: 'GET', path: (id) => `/v1/jobs/${id}/deliveries`, ownerStatus: 200 },
+  // The job has succeeded: its owner may neither cancel nor retry it, but learns that, not "not found".
+  { method: 'POST', path: (id) => `/v1/jobs/${id}/cancel`, ownerStatus: 409 },
+  { method: 'POST', path: (id) => `/v1/jobs/${id}/retry`, ownerStatus: 409 },
 ];
 
 let stack: Stack;

@@ -105,12 +105,12 @@ describe('S3 storage', () => {
     const tenant = await seedTenant(stack.database.sql, 3000);
     const { key } = await stack.newUser(tenant);
     const call = api(stack, key);
-    const created = (await (
-      await call('/v1/exports', {
-        method: 'POST',
-        body: JSON.stringify({ dataset: 'orders', format: 'xlsx' }),
-      })
-    ).json()) as JobBody;
+    const res = await call('/v1/exports', {
+      method: 'POST',
+      body: JSON.stringify({ dataset: 'orders', format: 'xlsx' }),
+    });
+    const created = (await res.json()) as JobBody;
+    expect(res.status, JSON.stringify(created)).toBe(202);
     const done = await eventually(async () => {
       const b = (await (await call(`/v1/jobs/${created.id}`)).json()) as JobBody;
       return b.state === 'succeeded' || b.state === 'failed' ? b : undefined;

@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { Sql } from '../../src/db/client.js';
+import { copyOut } from '../../src/db/copy-out.js';
 import { seedCustomers, seedOrders } from '../../src/db/seed.js';
 
 export async function seedTenant(sql: Sql, rows: number): Promise<string> {
@@ -29,12 +30,12 @@ export async function tenantCsvViaCopy(sql: Sql, tenant: string): Promise<Buffer
     Buffer.from('id,customer,email,country,status,currency,amount,item_count,created_at\n'),
   ];
   const quoted = tenant.replaceAll("'", "''");
-  const stream = await sql
-    .unsafe(
-      `copy (select id, customer, email, country, status, currency, amount, item_count, created_at from orders
-        where tenant_id = '${quoted}' order by id) to stdout with (format csv)`,
-    )
-    .readable();
+  // Through copyOut: a bare COPY stream can leave its connection stuck (postgres.js bug, see copy-out.ts).
+  const stream = await copyOut(
+    sql,
+    `copy (select id, customer, email, country, status, currency, amount, item_count, created_at from orders
+      where tenant_id = '${quoted}' order by id) to stdout with (format csv)`,
+  );
   for await (const chunk of stream) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks);
 }

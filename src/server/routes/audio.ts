@@ -5,16 +5,17 @@
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import { EspeakNgEngine } from '../../audio/espeak-ng.js';
 import { voiceForLanguage, type SpeechEngine, type Voice } from '../../audio/engine.js';
-import { insertJob } from '../../db/jobs-repo.js';
-import { newJobId } from '../../lib/ids.js';
 import type { AudioRequest } from '../../shared/jobs.js';
 import { workflowIdForJob } from '../../shared/temporal.js';
 import type { AppDeps } from '../deps.js';
 import type { AppEnv } from '../env.js';
+import { createIdempotently } from '../idempotency.js';
 import type { JobStarter } from '../job-starter.js';
 import { jobView, progressFromRow } from '../job-view.js';
+import { admitHeavyJob } from '../limits.js';
+import { splitNotify } from '../notify-fields.js';
 import { HttpProblem, problems } from '../problem.js';
-import { audioRequestSchema, JobSchema, problemResponses } from '../schemas.js';
+import { audioRequestSchema, IdempotencyHeader, JobSchema, problemResponses } from '../schemas.js';
 
 /** How long a submission waits for Temporal to confirm the start before answering anyway. */
 const START_WAIT_MS = 2000;
@@ -73,13 +74,20 @@ export function registerAudioRoutes(
     tags: ['audio'],
     summary: 'Start generating speech audio from text',
     security: [{ bearer: [] }],
-    request: { body: { required: true, content: { 'application/json': { schema } } } },
+    request: {
+      headers: IdempotencyHeader,
+      body: { required: true, content: { 'application/json': { schema } } },
+    },
     responses: {
+      200: {
+        description: 'The job an earlier request with the same Idempotency-Key created',
+        content: { 'application/json': { schema: JobSchema } },
+      },
       202: {
         description: 'Accepted; follow the links',
         content: { 'application/json': { schema: JobSchema } },
       },
-      ...problemResponses(400, 401, 422, 503),
+      ...problemResponses(400, 401, 409, 422, 429, 503),
     },
   });
 
@@ -123,23 +131,31 @@ export function registerAudioRoutes(
       voice = voiceForLanguage(catalog, DEFAULT_VOICE);
       if (!voice) throw engineUnavailable(new Error(`the default voice ${DEFAULT_VOICE} is missing`));
     }
+    const { request: fields, notify } = splitNotify(body);
     const request: AudioRequest = {
-      text: body.text,
+      text: fields.text,
       voice: voice.id,
-      rate: body.rate,
-      pitch: body.pitch,
-      format: body.format,
-      ...(body.fileName ? { fileName: body.fileName } : {}),
+      rate: fields.rate,
+      pitch: fields.pitch,
+      format: fields.format,
+      ...(fields.fileName ? { fileName: fields.fileName } : {}),
     };
-    const id = newJobId();
-    const job = await insertJob(deps.database.db, {
-      id,
-      userId: principal.userId,
-      tenantId: principal.tenantId,
-      kind: 'audio',
-      request,
-      workflowId: workflowIdForJob(id),
-    });
+    const { job, replayed } = await createIdempotently(c, deps.database.db, 'audio.create', body, (id) =>
+      admitHeavyJob(deps.database.db, deps.config, principal, {
+        id,
+        kind: 'audio',
+        request,
+        notify,
+        priority: fields.priority,
+        workflowId: workflowIdForJob(id),
+      }),
+    );
+    const id = job.id;
+    if (replayed) {
+      c.header('location', `/v1/jobs/${id}`);
+      c.header('idempotent-replayed', 'true');
+      return c.json(jobView(job, progressFromRow(job)), 200);
+    }
     const log = deps.log.child({ jobId: id, workflowId: job.workflowId, userId: principal.userId });
     // As for exports: a slow or down Temporal leaves the job to the outbox sweeper.
     const started = starter.start(job).then(

@@ -136,7 +136,11 @@ function exportBody() {
     const value = input.type === 'number' ? Number(input.value) : input.value;
     if (input.dataset.bound) (filters[input.dataset.filter] ||= {})[input.dataset.bound] = value;
     // An `in` filter takes a list: one chosen value, or comma-separated values typed in.
-    else filters[input.dataset.filter] = String(value).split(',').map((v) => v.trim()).filter(Boolean);
+    else
+      filters[input.dataset.filter] = String(value)
+        .split(',')
+        .map((v) => v.trim())
+        .filter(Boolean);
   }
   if (Object.keys(filters).length) body.filters = filters;
   return body;
