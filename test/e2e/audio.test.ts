@@ -138,10 +138,13 @@ describe('GET /openapi.json', () => {
       components: { schemas: Record<string, unknown> };
     };
     expect(Object.keys(doc.paths['/v1/audio']!.post!.responses).sort()).toEqual([
+      '200',
       '202',
       '400',
       '401',
+      '409',
       '422',
+      '429',
       '503',
     ]);
     expect(doc.paths['/v1/voices']?.get).toBeDefined();

@@ -64,13 +64,14 @@ describe('separate pools', () => {
     const heavy = await flooder();
     const audio = [];
     for (let i = 0; i < FLOOD; i++) {
-      audio.push(await submit(heavy.key, '/v1/audio', { text: speechText(6000, i + 1), format: 'wav' }));
+      audio.push(await submit(heavy.key, '/v1/audio', { text: speechText(40_000, i + 1), format: 'wav' }));
     }
     const light = await stack.newUser(tenant);
     const exportId = await submit(light.key, '/v1/exports', { dataset: 'orders', format: 'csv' });
     await succeeded(light.key, exportId);
+    // The flood is far from drained.
     const audioStates = await states(heavy.key, audio);
-    expect(audioStates.filter((s) => s === 'queued').length).toBeGreaterThanOrEqual(2);
+    expect(audioStates.filter((s) => s !== 'succeeded').length).toBeGreaterThanOrEqual(3);
   }, 120_000);
 
   it('finishes an audio job while a flood of exports is still queued', async () => {
@@ -83,6 +84,6 @@ describe('separate pools', () => {
     const audioId = await submit(light.key, '/v1/audio', { text: speechText(300, 7), format: 'wav' });
     await succeeded(light.key, audioId);
     const exportStates = await states(heavy.key, exportIds);
-    expect(exportStates.filter((s) => s === 'queued').length).toBeGreaterThanOrEqual(2);
+    expect(exportStates.filter((s) => s !== 'succeeded').length).toBeGreaterThanOrEqual(3);
   }, 120_000);
 });
