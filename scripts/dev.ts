@@ -305,7 +305,7 @@ async function supervise(): Promise<void> {
     started.database = undefined;
     checkpoint();
 
-    // 4. The API and one worker for the jobs and exports queues.
+    // 4. The API and one worker for all three queues (jobs, exports, audio).
     const apiUrl = `http://${displayHost(config.HOST)}:${apiPort}`;
     await writeDevFile({ apiUrl, temporalAddress, temporalUiUrl, databaseUrl, apiKey });
     const env: NodeJS.ProcessEnv = {
@@ -318,7 +318,7 @@ async function supervise(): Promise<void> {
     };
     const api = startService('api', ['src/server/index.ts'], env, 36);
     started.services.push(api);
-    const worker = startService('worker', ['src/worker/index.ts', '--queues', 'jobs,exports'], env, 35);
+    const worker = startService('worker', ['src/worker/index.ts', '--queues', 'jobs,exports,audio'], env, 35);
     started.services.push(worker);
     const workerReady = waitForLine(worker, 'worker started', WORKER_READY_MS);
     const apiReady = waitForPort(apiPort, {

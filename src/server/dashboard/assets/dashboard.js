@@ -171,6 +171,9 @@ async function loadVoices() {
   $('audio-voice').replaceChildren(
     ...voices.map((v) => new Option(v.label || v.name || v.id, v.id || v.name)),
   );
+  // English by default when the engine has it; the first voice otherwise.
+  const english = voices.find((v) => (v.id || v.name) === 'en-us' || (v.id || v.name) === 'en');
+  if (english) $('audio-voice').value = english.id || english.name;
   if (body.formats)
     $('audio-format').replaceChildren(...body.formats.map((f) => new Option(f.toUpperCase(), f)));
 }
