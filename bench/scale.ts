@@ -295,7 +295,7 @@ async function run(exportWorkers: number): Promise<void> {
   // Exactly one result file per job, and no parts left behind.
   for (const id of ids) {
     const files = await fs.readdir(path.join(env.STORAGE_DIR!, 'objects', id));
-    if (files.length !== 1) throw new Error(`${id}: ${files.length} result files`);
+    if (files.length !== 1) throw new Error(`${id}: ${files.length} files: ${files.join(', ')}`);
   }
   const leftoverParts = await fs.readdir(path.join(env.STORAGE_DIR!, 'parts')).catch(() => []);
   const retried = attempts.filter((a) => a > 1).length;

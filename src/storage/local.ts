@@ -37,6 +37,20 @@ export class LocalStorage implements Storage {
     return `${target}.tmp-${randomBytes(6).toString('hex')}`;
   }
 
+  /**
+   * Temporaries of `target` left by attempts that died mid-write (a SIGKILLed worker cannot clean up);
+   * removed once the object is in place, so a file is never stored twice.
+   */
+  private static async removeStaleTemporaries(target: string): Promise<void> {
+    const prefix = `${path.basename(target)}.tmp-`;
+    const names = await fs.readdir(path.dirname(target)).catch(() => [] as string[]);
+    await Promise.all(
+      names
+        .filter((n) => n.startsWith(prefix))
+        .map((n) => fs.rm(path.join(path.dirname(target), n), { force: true })),
+    );
+  }
+
   async writePart(jobId: string, index: number, body: Readable): Promise<{ bytes: number }> {
     const target = this.partPath(jobId, index);
     await fs.mkdir(path.dirname(target), { recursive: true });
@@ -88,6 +102,7 @@ export class LocalStorage implements Storage {
       await fs.rm(tmp, { force: true });
       throw err;
     }
+    await LocalStorage.removeStaleTemporaries(target);
     return { bytes, sha256: hash.digest('hex') };
   }
 
@@ -133,6 +148,7 @@ export class LocalStorage implements Storage {
       await fs.rm(tmp, { force: true });
       throw err;
     }
+    await LocalStorage.removeStaleTemporaries(target);
     return { bytes, sha256: hash.digest('hex') };
   }
 
