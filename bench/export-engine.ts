@@ -62,6 +62,8 @@ const env: Record<string, string> = {
   TEMPORAL_ADDRESS: temporalServer.address,
   STORAGE_DIR: path.join(scratch, 'storage'),
   EXPORT_MAX_ROWS: '0',
+  // One user polls its jobs in a tight loop here: no per-user rate limit.
+  RATE_LIMIT_PER_SEC: '0',
 };
 const config = loadConfig({ PATH: process.env.PATH, HOME: process.env.HOME, ...env, PORT: '0' });
 const database = createDatabase(pg.url, { max: 4 });
