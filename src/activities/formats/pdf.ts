@@ -28,11 +28,14 @@ const THREAD_URL = new URL(FROM_SOURCE ? './pdf-thread.ts' : './pdf-thread.js', 
 
 /** A thread running pdf-thread; from TypeScript sources (tsx), the thread registers tsx's loader first. */
 function startThread(task: PdfThreadTask): Worker {
-  if (!FROM_SOURCE) return new Worker(THREAD_URL, { workerData: task });
+  // A part's rows stream through in batches, so the thread needs little heap; a small young
+  // generation makes it collect often instead of growing the worker process's peak RSS.
+  const resourceLimits = { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 64 };
+  if (!FROM_SOURCE) return new Worker(THREAD_URL, { workerData: task, resourceLimits });
   const boot =
     `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(THREAD_URL.href)}); })` +
     `.catch((err) => { console.error(err); process.exit(1); });`;
-  return new Worker(boot, { eval: true, workerData: task });
+  return new Worker(boot, { eval: true, workerData: task, resourceLimits });
 }
 
 function cellSql(c: ColumnDef, i: number): string {
