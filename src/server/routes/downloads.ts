@@ -6,13 +6,13 @@
 import { Readable } from 'node:stream';
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import type { Context } from 'hono';
-import { getJob, getJobFor, type JobRow } from '../../db/jobs-repo.js';
+import { getJob, type JobRow } from '../../db/jobs-repo.js';
 import { sharedSecret } from '../../db/secrets-repo.js';
 import { isJobId } from '../../lib/ids.js';
 import { checkDownloadSignature, DOWNLOAD_SECRET, signedDownloadPath } from '../../lib/signed-links.js';
 import { contentDisposition } from '../content-disposition.js';
-import type { Principal } from '../../db/users-repo.js';
 import type { AppDeps } from '../deps.js';
+import { visibleJob } from '../visible-job.js';
 import type { AppEnv } from '../env.js';
 import { HttpProblem, problems } from '../problem.js';
 import { parseRange } from '../range.js';
@@ -165,19 +165,13 @@ export function registerDownloadRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps):
     return new Response(body, { status: 200, headers: { ...headers, 'content-length': String(info.size) } });
   }
 
-  async function ownJob(id: string, principal: Principal): Promise<JobRow> {
-    const job = isJobId(id) ? await getJobFor(db, id, principal) : undefined;
-    if (!job) throw problems.notFound(`job ${id}`);
-    return job;
-  }
-
   app.openapi(downloadRoute, async (c) => {
-    const job = await ownJob(c.req.valid('param').id, c.get('principal'));
+    const job = await visibleJob(db, c.req.valid('param').id, c.get('principal'));
     return await serve(c, job);
   });
 
   app.openapi(linkRoute, async (c) => {
-    const job = await ownJob(c.req.valid('param').id, c.get('principal'));
+    const job = await visibleJob(db, c.req.valid('param').id, c.get('principal'));
     requireResult(job);
     const expires = Math.floor(Date.now() / 1000) + deps.config.DOWNLOAD_LINK_TTL_SECONDS;
     const secret = await sharedSecret(db, DOWNLOAD_SECRET);

@@ -2,23 +2,16 @@
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { listJobs, encodeCursor } from '../../db/jobs-list.js';
-import {
-  findRetryOf,
-  getJob,
-  getJobFor,
-  insertJob,
-  markJobCancelled,
-  type JobRow,
-} from '../../db/jobs-repo.js';
-import { isJobId, newJobId } from '../../lib/ids.js';
+import { findRetryOf, getJob, insertJob, markJobCancelled, type JobRow } from '../../db/jobs-repo.js';
+import { newJobId } from '../../lib/ids.js';
 import { TERMINAL_STATES } from '../../shared/jobs.js';
 import { workflowIdForJob } from '../../shared/temporal.js';
-import type { Principal } from '../../db/users-repo.js';
 import type { AppDeps } from '../deps.js';
+import { visibleJob } from '../visible-job.js';
 import type { AppEnv } from '../env.js';
 import type { JobStarter } from '../job-starter.js';
 import { jobView, progressFromRow } from '../job-view.js';
-import { HttpProblem, problems } from '../problem.js';
+import { HttpProblem } from '../problem.js';
 import { JobIdParam, JobSchema, problemResponses } from '../schemas.js';
 import { ListQuery, nextLink, pageFilter } from './jobs.js';
 
@@ -100,14 +93,8 @@ function notActive(job: JobRow, action: string): HttpProblem {
 export function registerJobActionRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps, starter: JobStarter): void {
   const { db } = deps.database;
 
-  async function ownJob(id: string, principal: Principal): Promise<JobRow> {
-    const job = isJobId(id) ? await getJobFor(db, id, principal) : undefined;
-    if (!job) throw problems.notFound(`job ${id}`);
-    return job;
-  }
-
   app.openapi(cancelRoute, async (c) => {
-    const job = await ownJob(c.req.valid('param').id, c.get('principal'));
+    const job = await visibleJob(db, c.req.valid('param').id, c.get('principal'));
     if (TERMINAL_STATES.includes(job.state)) throw notActive(job, 'cancelled');
     const log = deps.log.child({ jobId: job.id, workflowId: job.workflowId });
     try {
@@ -128,7 +115,7 @@ export function registerJobActionRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps,
 
   app.openapi(retryRoute, async (c) => {
     const principal = c.get('principal');
-    const old = await ownJob(c.req.valid('param').id, principal);
+    const old = await visibleJob(db, c.req.valid('param').id, principal);
     if (old.state !== 'failed' && old.state !== 'cancelled') throw notActive(old, 'retried');
     const existing = await findRetryOf(db, old.id);
     const conflict = (id: string) =>

@@ -2,15 +2,14 @@
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import { streamSSE } from 'hono/streaming';
 import { decodeCursor, encodeCursor, listJobs } from '../../db/jobs-list.js';
-import { findRetryOf, getJobFor, listAttempts, type JobRow } from '../../db/jobs-repo.js';
-import type { Principal } from '../../db/users-repo.js';
-import { isJobId } from '../../lib/ids.js';
+import { findRetryOf, listAttempts } from '../../db/jobs-repo.js';
 import { JOB_KINDS, JOB_STATES } from '../../shared/jobs.js';
 import type { AppDeps } from '../deps.js';
+import { problems } from '../problem.js';
+import { visibleJob } from '../visible-job.js';
 import type { AppEnv } from '../env.js';
 import type { JobSnapshot, JobWatchHub } from '../job-watch.js';
 import { jobView, progressFromRow } from '../job-view.js';
-import { problems } from '../problem.js';
 import { liveProgress } from '../progress.js';
 import { JobIdParam, JobSchema, problemResponses } from '../schemas.js';
 
@@ -176,12 +175,6 @@ export function registerJobRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps, hub: 
   const keepAliveMs = deps.config.EVENTS_KEEPALIVE_MS;
 
   /** The job if the caller may see it (their own, or any for an admin key); else 404, as if missing. */
-  async function ownJob(id: string, principal: Principal): Promise<JobRow> {
-    const job = isJobId(id) ? await getJobFor(db, id, principal) : undefined;
-    if (!job) throw problems.notFound(`job ${id}`);
-    return job;
-  }
-
   app.openapi(listRoute, async (c) => {
     const q = c.req.valid('query');
     const page = await listJobs(db, { ...pageFilter(q), userId: c.get('principal').userId });
@@ -196,7 +189,7 @@ export function registerJobRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps, hub: 
   });
 
   app.openapi(getJobRoute, async (c) => {
-    const job = await ownJob(c.req.valid('param').id, c.get('principal'));
+    const job = await visibleJob(db, c.req.valid('param').id, c.get('principal'));
     const [progress, attempts, retriedBy] = await Promise.all([
       liveProgress(deps.temporal, job),
       listAttempts(db, job.id),
@@ -220,7 +213,7 @@ export function registerJobRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps, hub: 
   });
 
   app.openapi(eventsRoute, async (c) => {
-    const job = await ownJob(c.req.valid('param').id, c.get('principal'));
+    const job = await visibleJob(db, c.req.valid('param').id, c.get('principal'));
     const lastEventId = c.req.valid('header')['last-event-id'];
     return streamSSE(c, async (stream) => {
       let pending: JobSnapshot | undefined;

@@ -1,12 +1,10 @@
 /** Notification settings (default webhook, signing secret) and each job's delivery log. */
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import { listDeliveries } from '../../db/deliveries-repo.js';
-import { getJobFor } from '../../db/jobs-repo.js';
 import { notifySettings, rotateWebhookSecret, setDefaultWebhook } from '../../db/notify-settings-repo.js';
-import { isJobId } from '../../lib/ids.js';
 import type { AppDeps } from '../deps.js';
+import { visibleJob } from '../visible-job.js';
 import type { AppEnv } from '../env.js';
-import { problems } from '../problem.js';
 import { JobIdParam, problemResponses } from '../schemas.js';
 import { notifyFields } from '../notify-fields.js';
 
@@ -97,8 +95,7 @@ export function registerNotificationRoutes(app: OpenAPIHono<AppEnv>, deps: AppDe
 
   app.openapi(deliveriesRoute, async (c) => {
     const { id } = c.req.valid('param');
-    const job = isJobId(id) ? await getJobFor(db, id, c.get('principal')) : undefined;
-    if (!job) throw problems.notFound(`job ${id}`);
+    const job = await visibleJob(db, id, c.get('principal'));
     const rows = await listDeliveries(db, job.id);
     return c.json(
       {
