@@ -85,6 +85,9 @@ function workflowFor(job: JobRow, config: Config) {
   };
 }
 
+/** How long a submission waits for Temporal to confirm the start before answering anyway. */
+const START_WAIT_MS = 2000;
+
 export class JobStarter {
   constructor(private readonly deps: { config: Config; database: Database; temporal: Client; log: Logger }) {}
 
@@ -108,6 +111,17 @@ export class JobStarter {
       if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
     }
     await markWorkflowStarted(this.deps.database.db, job.id);
+  }
+
+  /**
+   * Start a just-recorded job, waiting at most START_WAIT_MS: if Temporal is slow or down the job stays
+   * recorded and the outbox sweeper starts it later, so the caller still gets its answer at once.
+   */
+  async startBounded(job: JobRow, log: Logger, onStarted: () => void): Promise<void> {
+    const started = this.start(job).then(onStarted, (err: unknown) =>
+      log.error({ err }, 'workflow start failed; the outbox sweeper will retry'),
+    );
+    await Promise.race([started, new Promise((resolve) => setTimeout(resolve, START_WAIT_MS).unref())]);
   }
 
   /** Start every job left queued without a workflow for longer than `olderThanMs`. Returns how many. */

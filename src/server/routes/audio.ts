@@ -17,8 +17,6 @@ import { splitNotify } from '../notify-fields.js';
 import { HttpProblem, problems } from '../problem.js';
 import { audioRequestSchema, IdempotencyHeader, JobSchema, problemResponses } from '../schemas.js';
 
-/** How long a submission waits for Temporal to confirm the start before answering anyway. */
-const START_WAIT_MS = 2000;
 const DEFAULT_VOICE = 'en-us';
 
 const VoiceSchema = z
@@ -157,16 +155,12 @@ export function registerAudioRoutes(
       return c.json(jobView(job, progressFromRow(job)), 200);
     }
     const log = deps.log.child({ jobId: id, workflowId: job.workflowId, userId: principal.userId });
-    // As for exports: a slow or down Temporal leaves the job to the outbox sweeper.
-    const started = starter.start(job).then(
-      () =>
-        log.info(
-          { characters: request.text.length, voice: request.voice, format: request.format },
-          'audio accepted',
-        ),
-      (err: unknown) => log.error({ err }, 'workflow start failed; the outbox sweeper will retry'),
+    await starter.startBounded(job, log, () =>
+      log.info(
+        { characters: request.text.length, voice: request.voice, format: request.format },
+        'audio accepted',
+      ),
     );
-    await Promise.race([started, new Promise((resolve) => setTimeout(resolve, START_WAIT_MS).unref())]);
     c.header('location', `/v1/jobs/${id}`);
     return c.json(jobView(job, progressFromRow(job)), 202);
   });

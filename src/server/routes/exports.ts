@@ -35,9 +35,6 @@ async function checkRowLimit(deps: AppDeps, tenantId: string, request: ExportReq
   }
 }
 
-/** How long a submission waits for Temporal to confirm the start before answering anyway. */
-const START_WAIT_MS = 2000;
-
 const createExport = createRoute({
   method: 'post',
   path: '/v1/exports',
@@ -87,13 +84,7 @@ export function registerExportRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps, st
       return c.json(jobView(job, progressFromRow(job)), 200);
     }
     const log = deps.log.child({ jobId: id, workflowId: job.workflowId, userId: principal.userId });
-    // The start is bounded: if Temporal is slow or down the job stays recorded and the outbox sweeper
-    // starts it later, so the caller still gets its answer at once.
-    const started = starter.start(job).then(
-      () => log.info({ request }, 'export accepted'),
-      (err: unknown) => log.error({ err }, 'workflow start failed; the outbox sweeper will retry'),
-    );
-    await Promise.race([started, new Promise((resolve) => setTimeout(resolve, START_WAIT_MS).unref())]);
+    await starter.startBounded(job, log, () => log.info({ request }, 'export accepted'));
     return c.json(jobView(job, progressFromRow(job)), 202);
   });
 }

@@ -15,9 +15,6 @@ import { HttpProblem } from '../problem.js';
 import { JobIdParam, JobSchema, problemResponses } from '../schemas.js';
 import { ListQuery, nextLink, pageFilter } from './jobs.js';
 
-/** How long a redrive waits for Temporal to confirm the start before answering anyway. */
-const START_WAIT_MS = 2000;
-
 const cancelRoute = createRoute({
   method: 'post',
   path: '/v1/jobs/{id}/cancel',
@@ -148,11 +145,7 @@ export function registerJobActionRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps,
       throw err;
     }
     const log = deps.log.child({ jobId: id, workflowId: job.workflowId, retryOf: old.id });
-    const started = starter.start(job).then(
-      () => log.info({ resumeFrom: job.checkpoint }, 'redrive accepted'),
-      (err: unknown) => log.error({ err }, 'workflow start failed; the outbox sweeper will retry'),
-    );
-    await Promise.race([started, new Promise((resolve) => setTimeout(resolve, START_WAIT_MS).unref())]);
+    await starter.startBounded(job, log, () => log.info({ resumeFrom: job.checkpoint }, 'redrive accepted'));
     c.header('location', `/v1/jobs/${id}`);
     return c.json(jobView(job, progressFromRow(job)), 202);
   });
