@@ -2,31 +2,21 @@
  * One export job: run the heavy export on the `exports` queue with heartbeats and retries, keep live
  * progress for the query, and record the outcome through light activities (see heavy-job.ts).
  */
-import { ActivityCancellationType, proxyActivities } from '@temporalio/workflow';
+import { proxyActivities } from '@temporalio/workflow';
 import type { ExportActivities } from '../activities/index.js';
-import { NON_RETRYABLE_ERROR_TYPES } from '../shared/errors.js';
 import type { ExportResult, ExportWorkflowInput } from '../shared/jobs.js';
 import { EXPORTS_QUEUE } from '../shared/temporal.js';
-import { priorityOf, runHeavyJob } from './heavy-job.js';
+import { heavyActivityOptions, runHeavyJob } from './heavy-job.js';
 
 export async function exportWorkflow(input: ExportWorkflowInput): Promise<ExportResult> {
-  const { policy } = input;
-  const heavy = proxyActivities<ExportActivities>({
-    taskQueue: EXPORTS_QUEUE,
-    // Temporal dispatches backlogged tasks by priority key, then in turn across fairness keys (users).
-    ...priorityOf(input.scheduling),
-    heartbeatTimeout: policy.heartbeatTimeoutMs,
-    startToCloseTimeout: policy.startToCloseTimeoutMs,
-    summary: `export ${input.request.dataset} as ${input.request.format}`,
-    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-    retry: {
-      initialInterval: policy.initialRetryIntervalMs,
-      maximumInterval: policy.maxRetryIntervalMs,
-      backoffCoefficient: 2,
-      maximumAttempts: policy.maxAttempts,
-      nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES,
-    },
-  });
+  const heavy = proxyActivities<ExportActivities>(
+    heavyActivityOptions({
+      taskQueue: EXPORTS_QUEUE,
+      summary: `export ${input.request.dataset} as ${input.request.format}`,
+      policy: input.policy,
+      scheduling: input.scheduling,
+    }),
+  );
 
   return runHeavyJob({
     jobId: input.jobId,

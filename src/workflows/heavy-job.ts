@@ -5,7 +5,9 @@
  * end-of-job notifications. A workflow supplies only the heavy activity call.
  */
 import {
+  ActivityCancellationType,
   ActivityFailure,
+  type ActivityOptions,
   ApplicationFailure,
   CancellationScope,
   isCancellation,
@@ -17,8 +19,8 @@ import {
 } from '@temporalio/workflow';
 import type { JobRecordActivities } from '../activities/index.js';
 import { ErrorType, NON_RETRYABLE_ERROR_TYPES } from '../shared/errors.js';
-import type { JobKind, JobResult, Progress, Scheduling } from '../shared/jobs.js';
-import { JOBS_QUEUE, retentionWorkflowId } from '../shared/temporal.js';
+import type { HeavyActivityPolicy, JobKind, JobResult, Progress, Scheduling } from '../shared/jobs.js';
+import { JOBS_QUEUE, retentionWorkflowId, type TaskQueue } from '../shared/temporal.js';
 import { progressQuery, progressSignal } from './definitions.js';
 import { notifyJobEnd } from './notify.js';
 import { publishProgress, publishState } from './observability.js';
@@ -50,11 +52,35 @@ export function describeFailure(err: unknown): { type: string; message: string }
   return { type: 'Error', message: String(cause) };
 }
 
-/** Temporal priority and fairness for a job's heavy activity: users take turns within a priority. */
-export function priorityOf(scheduling: Scheduling | undefined) {
-  return scheduling
-    ? { priority: { priorityKey: scheduling.priority, fairnessKey: scheduling.fairnessKey } }
-    : {};
+/**
+ * Options of a job's heavy activity: its queue and summary, heartbeats and retries from the policy the
+ * API chose, and priority and fairness (users take turns within a priority). Cancellation waits for the
+ * activity to stop (its engine processes, its COPY) before the parts are cleaned up.
+ */
+export function heavyActivityOptions(opts: {
+  taskQueue: TaskQueue;
+  summary: string;
+  policy: HeavyActivityPolicy;
+  scheduling?: Scheduling;
+}): ActivityOptions {
+  const { policy, scheduling } = opts;
+  return {
+    taskQueue: opts.taskQueue,
+    summary: opts.summary,
+    ...(scheduling
+      ? { priority: { priorityKey: scheduling.priority, fairnessKey: scheduling.fairnessKey } }
+      : {}),
+    heartbeatTimeout: policy.heartbeatTimeoutMs,
+    startToCloseTimeout: policy.startToCloseTimeoutMs,
+    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+    retry: {
+      initialInterval: policy.initialRetryIntervalMs,
+      maximumInterval: policy.maxRetryIntervalMs,
+      backoffCoefficient: 2,
+      maximumAttempts: policy.maxAttempts,
+      nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES,
+    },
+  };
 }
 
 export interface HeavyJob<R extends JobResult> {
