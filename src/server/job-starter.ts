@@ -50,6 +50,7 @@ export function audioPolicy(config: Config): HeavyActivityPolicy {
 
 /** The workflow type, input and summary that run a recorded job. */
 function workflowFor(job: JobRow, config: Config) {
+  const scheduling = schedulingFor(config, job);
   if (job.kind === 'audio') {
     const request = job.request as AudioRequest;
     const input: AudioWorkflowInput = {
@@ -60,11 +61,11 @@ function workflowFor(job: JobRow, config: Config) {
       chunkChars: config.AUDIO_CHUNK_CHARS,
       segmentChars: config.AUDIO_SEGMENT_CHARS,
       policy: audioPolicy(config),
-      scheduling: schedulingFor(config, job),
+      scheduling,
       retentionMs: config.EXPORT_RETENTION_MS,
     };
     const summary = `audio ${request.text.length} characters as ${request.format} for ${job.userId}`;
-    return { type: WorkflowType.audio, input, summary };
+    return { type: WorkflowType.audio, input, summary, scheduling };
   }
   const request = job.request as ExportRequest;
   const input: ExportWorkflowInput = {
@@ -74,7 +75,7 @@ function workflowFor(job: JobRow, config: Config) {
     request,
     policy: exportPolicy(config),
     retentionMs: config.EXPORT_RETENTION_MS,
-    scheduling: schedulingFor(config, job),
+    scheduling,
     // A redrive continues the earlier run's parts from its last stored checkpoint.
     ...(job.retryOf && job.partsId ? { resume: { partsId: job.partsId, checkpoint: job.checkpoint } } : {}),
   };
@@ -82,6 +83,7 @@ function workflowFor(job: JobRow, config: Config) {
     type: WorkflowType.export,
     input,
     summary: `${job.kind} ${request.dataset} as ${request.format} for ${job.userId}`,
+    scheduling,
   };
 }
 
@@ -93,8 +95,7 @@ export class JobStarter {
 
   /** Start the workflow of a recorded job. Safe to call any number of times. */
   async start(job: JobRow): Promise<void> {
-    const { type, input, summary } = workflowFor(job, this.deps.config);
-    const scheduling = schedulingFor(this.deps.config, job);
+    const { type, input, summary, scheduling } = workflowFor(job, this.deps.config);
     try {
       await this.deps.temporal.workflow.start(type, {
         workflowId: job.workflowId,
