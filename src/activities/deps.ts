@@ -13,6 +13,8 @@ export interface ActivityDeps {
   export: {
     /** Rows per stored part (and per checkpoint). */
     partRows: number;
+    /** Parts of a CSV or NDJSON export read side by side, each over its own connection. */
+    readLanes: number;
     /** Read-rate cap protecting the database; 0 = unlimited. */
     maxRowsPerSec: number;
     /** Rows per XLSX sheet, header included. */

@@ -6,43 +6,20 @@
  * uninterrupted run's (byte for byte for CSV, NDJSON and XLSX; PDF differs only in nothing visible).
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
-import { checkExportRequest, cursorOf, ExportQuery } from '../datasets/query.js';
+import { checkExportRequest, ExportQuery } from '../datasets/query.js';
 import { getDataset, selectColumns, type ColumnDef } from '../datasets/registry.js';
 import * as repo from '../db/jobs-repo.js';
 import type { Sql } from '../db/client.js';
 import { ErrorType } from '../shared/errors.js';
 import type { ExportActivityInput, ExportCheckpoint, ExportResult } from '../shared/jobs.js';
+import { PhaseTimer } from '../lib/phase-timer.js';
 import type { ActivityDeps } from './deps.js';
 import { csvWriter, ndjsonWriter } from './formats/copy-formats.js';
 import type { ExportSpec, FormatWriter } from './formats/format.js';
 import { pdfWriter } from './formats/pdf.js';
 import { xlsxWriter } from './formats/xlsx.js';
+import { PartPlanner } from './part-planner.js';
 import { ProgressReporter } from './progress-reporter.js';
-
-interface PartPlan {
-  /** Cursor of the part's last row (inclusive), or undefined when no rows remain. */
-  upper: string | undefined;
-  rows: number;
-}
-
-/** The range of the next part: at most `partRows` rows after `cursor`. */
-async function planPart(
-  sql: Sql,
-  q: ExportQuery,
-  cursor: string | null,
-  partRows: number,
-): Promise<PartPlan> {
-  const base = `select ${q.keySelect} from ${q.from} where ${q.where}${q.after(cursor)} order by ${q.orderBy}`;
-  const [full] = await sql.unsafe<Record<string, string>[]>(`${base} offset $1 limit 1`, [partRows - 1]);
-  if (full) return { upper: cursorOf(full), rows: partRows };
-  const [rest] = await sql.unsafe<{ n: number }[]>(
-    `select count(*)::int as n from ${q.from} where ${q.where}${q.after(cursor)}`,
-  );
-  const rows = rest?.n ?? 0;
-  if (rows === 0) return { upper: undefined, rows: 0 };
-  const [last] = await sql.unsafe<Record<string, string>[]>(`${base} offset $1 limit 1`, [rows - 1]);
-  return { upper: last ? cursorOf(last) : undefined, rows };
-}
 
 export function resultFileName(input: ExportActivityInput): string {
   return input.request.fileName ?? `${input.request.dataset}-${input.jobId}.${input.request.format}`;
@@ -70,6 +47,7 @@ export function createExportActivities(deps: ActivityDeps) {
   async function exportDataset(input: ExportActivityInput): Promise<ExportResult> {
     const ctx = Context.current();
     const { attempt } = ctx.info;
+    const timing = new PhaseTimer();
     const log = deps.log.child({
       jobId: input.jobId,
       workflowId: ctx.info.workflowExecution?.workflowId,
@@ -104,10 +82,21 @@ export function createExportActivities(deps: ActivityDeps) {
       partsDone: 0,
       cursor: null,
       rowsDone: 0,
-      total: await countRows(database.sql, query),
+      total: 0,
       startedAt,
       render: writer.initialState(),
     };
+    const planner = new PartPlanner(
+      database.sql,
+      query,
+      (before) => writer.partRows(before, deps.export.partRows),
+      { index: cp.partsDone, cursor: cp.cursor, rowsBefore: cp.rowsDone },
+    );
+    // The count only feeds progress (percent, ETA): it runs beside the first part instead of before it.
+    const counted = previous
+      ? Promise.resolve(cp.total)
+      : countRows(database.sql, query).then((n) => (cp = { ...cp, total: Math.max(n, cp.total) }).total);
+    counted.catch(() => {});
     await repo.recordAttemptStart(database.db, {
       jobId: input.jobId,
       attempt,
@@ -121,51 +110,77 @@ export function createExportActivities(deps: ActivityDeps) {
     ctx.heartbeat(cp);
 
     const progress = new ProgressReporter(ctx, cp.rowsDone);
-    await progress.report(cp.rowsDone, cp.total, true);
+    // Checkpoint rows and progress signals are written in order, off the read path.
+    let bookkeeping = counted.then((total) => progress.report(cp.rowsDone, total, true));
     const attemptStartedAt = Date.now();
     let rowsRead = 0;
+    timing.lap('setup');
 
-    // One reserved connection for the whole read: no other query is pipelined onto it mid-COPY.
-    const conn = await database.sql.reserve();
+    // Parts finished ahead of the checkpoint (another lane still reads an earlier one).
+    const finished = new Map<number, { rows: number; upper: string; render: ExportCheckpoint['render'] }>();
+    const advance = () => {
+      for (let next = finished.get(cp.partsDone); next; next = finished.get(cp.partsDone)) {
+        finished.delete(cp.partsDone);
+        cp = {
+          ...cp,
+          partsDone: cp.partsDone + 1,
+          cursor: next.upper,
+          rowsDone: cp.rowsDone + next.rows,
+          total: Math.max(cp.total, cp.rowsDone + next.rows),
+          render: next.render,
+        };
+      }
+      ctx.heartbeat(cp);
+      const saved = cp;
+      bookkeeping = bookkeeping.then(async () => {
+        await repo.saveCheckpoint(database.db, input.jobId, partsId, saved);
+        await progress.report(saved.rowsDone, saved.total);
+      });
+    };
+    // Parts that carry no render state from one to the next are read side by side, each lane on its
+    // own reserved connection (nothing else is pipelined onto it mid-COPY).
+    const lanes = writer.independentParts ? deps.export.readLanes : 1;
+    const stop = new AbortController();
+    const lane = async () => {
+      const conn = await database.sql.reserve();
+      try {
+        for (;;) {
+          if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason;
+          if (stop.signal.aborted) return;
+          const plan = await planner.next();
+          if (!plan) return;
+          const part = await writer.part({ conn, ...plan, state: cp.render });
+          await storage.writePart(partsId, plan.index, part.body);
+          rowsRead += plan.rows;
+          finished.set(plan.index, { rows: plan.rows, upper: plan.upper, render: part.after() });
+          advance();
+          if (deps.export.maxRowsPerSec > 0) {
+            const due = attemptStartedAt + (rowsRead / deps.export.maxRowsPerSec) * 1000;
+            if (due > Date.now()) await ctx.sleep(due - Date.now());
+          }
+        }
+      } catch (err) {
+        stop.abort(err);
+        throw err;
+      } finally {
+        conn.release();
+      }
+    };
     // Heartbeat between parts too, so that a cancellation (which only arrives in a heartbeat response)
     // reaches a slow or throttled part within about a second.
     const ticker = setInterval(() => ctx.heartbeat(cp), 500);
     try {
-      for (;;) {
-        if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason;
-        const limit = writer.partRows(cp.rowsDone, deps.export.partRows);
-        const plan = await planPart(conn, query, cp.cursor, limit);
-        if (plan.upper === undefined || plan.rows === 0) break;
-        const part = await writer.part({
-          conn,
-          lower: cp.cursor,
-          upper: plan.upper,
-          rowsBefore: cp.rowsDone,
-          rows: plan.rows,
-          state: cp.render,
-        });
-        await storage.writePart(partsId, cp.partsDone, part.body);
-        rowsRead += plan.rows;
-        cp = {
-          ...cp,
-          partsDone: cp.partsDone + 1,
-          cursor: plan.upper,
-          rowsDone: cp.rowsDone + plan.rows,
-          total: Math.max(cp.total, cp.rowsDone + plan.rows),
-          render: part.after(),
-        };
-        ctx.heartbeat(cp);
-        await repo.saveCheckpoint(database.db, input.jobId, partsId, cp);
-        await progress.report(cp.rowsDone, cp.total);
-        if (deps.export.maxRowsPerSec > 0) {
-          const due = attemptStartedAt + (rowsRead / deps.export.maxRowsPerSec) * 1000;
-          if (due > Date.now()) await ctx.sleep(due - Date.now());
-        }
+      const settled = await Promise.allSettled(Array.from({ length: lanes }, lane));
+      const failed = settled.find((r) => r.status === 'rejected');
+      if (failed) {
+        await bookkeeping.catch(() => {}); // the checkpoints of the parts that did finish still land
+        throw failed.reason;
       }
+      await bookkeeping;
     } finally {
       clearInterval(ticker);
-      conn.release();
     }
+    timing.lap('read');
     const key = `${input.jobId}/${resultFileName(input).replace(/[^A-Za-z0-9._-]/g, '_')}`;
     const published = await storage.publish(
       partsId,
@@ -174,8 +189,12 @@ export function createExportActivities(deps: ActivityDeps) {
       writer.prefix(),
       writer.suffix(cp.render, cp.rowsDone),
     );
+    timing.lap('publish');
     await repo.recordAttemptEnd(database.db, { jobId: input.jobId, attempt, rowsRead });
-    log.info({ rows: cp.rowsDone, bytes: published.bytes, rowsRead }, 'export published');
+    log.info(
+      { rows: cp.rowsDone, bytes: published.bytes, rowsRead, ms: timing.totals() },
+      'export published',
+    );
     return {
       storageKey: key,
       fileName: resultFileName(input),

@@ -77,6 +77,7 @@ export const envSchema = z.object({
   EXPORT_RETRY_INITIAL_MS: int(1000, 1),
   EXPORT_RETRY_MAX_MS: int(30_000, 1),
   EXPORT_PART_ROWS: int(50_000, 1),
+  EXPORT_READ_LANES: int(2, 1),
   EXPORT_MAX_ROWS_PER_SEC: int(0),
   AUDIO_MAX_TEXT_CHARS: int(200_000, 1),
   AUDIO_CHUNK_CHARS: int(2000, 50),

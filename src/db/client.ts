@@ -13,6 +13,8 @@ function createDrizzle(sql: Sql) {
 export interface Database {
   sql: Sql;
   db: Db;
+  /** The most connections the pool opens. */
+  poolMax: number;
   close(): Promise<void>;
 }
 
@@ -20,10 +22,11 @@ export function createDatabase(
   url: string,
   opts: { max?: number; appName?: string; settings?: Record<string, string> } = {},
 ): Database {
+  const poolMax = opts.max ?? 10;
   const sql = postgres(url, {
-    max: opts.max ?? 10,
+    max: poolMax,
     onnotice: () => {},
     connection: { application_name: opts.appName ?? 'offload', TimeZone: 'UTC', ...opts.settings },
   });
-  return { sql, db: createDrizzle(sql), close: () => sql.end({ timeout: 5 }) };
+  return { sql, db: createDrizzle(sql), poolMax, close: () => sql.end({ timeout: 5 }) };
 }

@@ -21,6 +21,7 @@ import {
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
+import { byteLength, coalesce } from './coalesce.js';
 import type { ObjectInfo, PublishResult, Storage } from './storage.js';
 
 const SAFE_SEGMENT = /^[A-Za-z0-9._-]+$/;
@@ -86,14 +87,13 @@ export class S3Storage implements Storage {
 
   async writePart(jobId: string, index: number, body: Readable): Promise<{ bytes: number }> {
     let bytes = 0;
-    const count = new Transform({
-      transform(chunk: Buffer, _enc, cb) {
-        bytes += chunk.length;
-        cb(null, chunk);
-      },
-    });
-    const through = new PassThrough();
-    await Promise.all([pipeline(body, count, through), this.upload(this.partKey(jobId, index), through)]);
+    const batches = async function* () {
+      for await (const batch of coalesce(body)) {
+        bytes += byteLength(batch);
+        yield Buffer.concat(batch);
+      }
+    };
+    await this.upload(this.partKey(jobId, index), Readable.from(batches()));
     return { bytes };
   }
 

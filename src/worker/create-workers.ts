@@ -56,6 +56,22 @@ async function checkAudioTools(engine: SpeechEngine): Promise<void> {
   if (problems.length > 0) throw new ConfigError(problems);
 }
 
+/**
+ * Read lanes per export, within what the pool can hold: every export slot may reserve one connection
+ * per lane while the part planning and bookkeeping need one more from the shared pool, so more lanes
+ * than that could wait on each other forever.
+ */
+function readLanes(config: Config, database: Database, log: Logger): number {
+  const fit = Math.floor((database.poolMax - 1) / config.EXPORTS_CONCURRENCY);
+  const lanes = Math.max(1, Math.min(config.EXPORT_READ_LANES, fit));
+  if (lanes < config.EXPORT_READ_LANES && config.EXPORT_READ_LANES > 1)
+    log.warn(
+      { EXPORT_READ_LANES: config.EXPORT_READ_LANES, DATABASE_POOL_MAX: database.poolMax, lanes },
+      'fewer export read lanes than configured: the database pool is too small for EXPORTS_CONCURRENCY × lanes + 1',
+    );
+  return lanes;
+}
+
 export async function createWorkers(opts: WorkerSetOptions): Promise<Worker[]> {
   const { config } = opts;
   const deps: ActivityDeps = {
@@ -65,6 +81,7 @@ export async function createWorkers(opts: WorkerSetOptions): Promise<Worker[]> {
     workerName: opts.workerName ?? `${os.hostname()}:${process.pid}`,
     export: {
       partRows: config.EXPORT_PART_ROWS,
+      readLanes: readLanes(config, opts.database, opts.log),
       maxRowsPerSec: config.EXPORT_MAX_ROWS_PER_SEC,
       xlsxSheetRows: config.EXPORT_XLSX_SHEET_ROWS,
       pdfRowsPerPage: config.EXPORT_PDF_ROWS_PER_PAGE,

@@ -18,6 +18,7 @@ export function csvWriter(spec: ExportSpec): FormatWriter {
   return {
     contentType: 'text/csv; charset=utf-8',
     extension: 'csv',
+    independentParts: true,
     initialState: () => undefined,
     prefix: () => {
       const header = Buffer.from(spec.cols.map((c) => csvCell(c.name)).join(',') + '\n', 'utf8');
@@ -45,6 +46,7 @@ export function ndjsonWriter(spec: ExportSpec): FormatWriter {
   return {
     contentType: 'application/x-ndjson',
     extension: 'ndjson',
+    independentParts: true,
     initialState: () => undefined,
     prefix: () => Buffer.alloc(0),
     partRows: (_before, configured) => configured,

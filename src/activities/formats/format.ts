@@ -42,6 +42,8 @@ export interface FormatWriter {
   contentType: string;
   extension: string;
   initialState(): RenderState;
+  /** Whether a part's bytes depend on its rows alone (no state from the part before), so parts may be read side by side. */
+  independentParts: boolean;
   prefix(): Buffer;
   /** At most how many rows the part starting after `rowsBefore` rows may hold (given the configured size). */
   partRows(rowsBefore: number, configured: number): number;

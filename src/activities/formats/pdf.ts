@@ -143,6 +143,7 @@ export function pdfWriter(
   return {
     contentType: 'application/pdf',
     extension: 'pdf',
+    independentParts: false,
     initialState: (): PdfState => ({
       kind: 'pdf',
       bytes: head.bytes.length,

@@ -189,6 +189,7 @@ export function xlsxWriter(spec: ExportSpec, sheetRows: number): FormatWriter {
   return {
     contentType: 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet',
     extension: 'xlsx',
+    independentParts: false,
     initialState(): XlsxState {
       const first = openSheet(0, 0);
       return { kind: 'xlsx', bytes: first.bytes.length, sheets: [], open: first.entry };
