@@ -10,6 +10,7 @@ import type {
   JobState,
 } from '../shared/jobs.js';
 import type { Db } from './client.js';
+import { preparedPerDb } from './prepared.js';
 import { audioChunks, jobAttempts, jobEvents, jobs } from './schema.js';
 
 export type JobRow = typeof jobs.$inferSelect;
@@ -43,13 +44,36 @@ export async function insertJob(db: DbOrTx, job: NewJob): Promise<JobRow> {
   });
 }
 
+/** The reads every status request makes. */
+const reads = preparedPerDb((db) => {
+  const id = sql.placeholder('id');
+  return {
+    job: db.select().from(jobs).where(eq(jobs.id, id)).limit(1).prepare('offload_job'),
+    jobForUser: db
+      .select()
+      .from(jobs)
+      .where(and(eq(jobs.id, id), eq(jobs.userId, sql.placeholder('userId'))))
+      .limit(1)
+      .prepare('offload_job_for_user'),
+    retryOf: db.select().from(jobs).where(eq(jobs.retryOf, id)).limit(1).prepare('offload_job_retry_of'),
+    attempts: db
+      .select()
+      .from(jobAttempts)
+      .where(eq(jobAttempts.jobId, id))
+      .orderBy(jobAttempts.attempt)
+      .prepare('offload_job_attempts'),
+  };
+});
+
 export async function getJob(db: Db, id: string): Promise<JobRow | undefined> {
-  return db.query.jobs.findFirst({ where: eq(jobs.id, id) });
+  const [row] = await reads(db).job.execute({ id });
+  return row;
 }
 
 /** A job as its owner sees it: another user's job is indistinguishable from a missing one. */
 export async function getJobForUser(db: Db, id: string, userId: string): Promise<JobRow | undefined> {
-  return db.query.jobs.findFirst({ where: and(eq(jobs.id, id), eq(jobs.userId, userId)) });
+  const [row] = await reads(db).jobForUser.execute({ id, userId });
+  return row;
 }
 
 /** A job as a caller sees it: admins see every job, users only their own. */
@@ -163,7 +187,8 @@ export async function saveCheckpoint(db: Db, id: string, partsId: string, checkp
 
 /** The job that redrives this one, if any. */
 export async function findRetryOf(db: Db, id: string): Promise<JobRow | undefined> {
-  return db.query.jobs.findFirst({ where: eq(jobs.retryOf, id) });
+  const [row] = await reads(db).retryOf.execute({ id });
+  return row;
 }
 
 /** A succeeded job whose file retention deleted. Only a succeeded job expires; returns the row or undefined. */
@@ -205,7 +230,7 @@ export async function recordAttemptEnd(db: Db, a: { jobId: string; attempt: numb
 }
 
 export async function listAttempts(db: Db, jobId: string) {
-  return db.select().from(jobAttempts).where(eq(jobAttempts.jobId, jobId)).orderBy(jobAttempts.attempt);
+  return reads(db).attempts.execute({ id: jobId });
 }
 
 /** Record that `attempt` synthesised and stored chunk `chunkIndex` of an audio job. */

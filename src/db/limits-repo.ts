@@ -28,17 +28,24 @@ export interface TakeResult {
  * processes. The API runs it on connections with `synchronous_commit = off` (AppDeps.rateLimitDatabase):
  * one round trip, and no wait for the WAL flush while the row is locked.
  */
+const REFILLED = 'least($2::float8, b.tokens + extract(epoch from (now() - b.refreshed_at)) * $3::float8)';
+const TAKE_TOKEN = `
+  insert into rate_limit_buckets as b (key, tokens, refreshed_at, allowed)
+  values ($1, $2::float8 - 1, now(), true)
+  on conflict (key) do update set
+    tokens = case when ${REFILLED} >= 1 then ${REFILLED} - 1 else ${REFILLED} end,
+    allowed = ${REFILLED} >= 1,
+    refreshed_at = now()
+  returning tokens, allowed`;
+
 export async function takeToken(db: Db, key: string, bucket: TokenBucket): Promise<TakeResult> {
   const { capacity, refillPerSec } = bucket;
-  const refilled = sql`least(${capacity}::float8, b.tokens + extract(epoch from (now() - b.refreshed_at)) * ${refillPerSec}::float8)`;
-  const rows = await db.execute<{ tokens: number; allowed: boolean }>(sql`
-    insert into rate_limit_buckets as b (key, tokens, refreshed_at, allowed)
-    values (${key}, ${capacity - 1}::float8, now(), true)
-    on conflict (key) do update set
-      tokens = case when ${refilled} >= 1 then ${refilled} - 1 else ${refilled} end,
-      allowed = ${refilled} >= 1,
-      refreshed_at = now()
-    returning tokens, allowed`);
+  // A fixed statement text (not built per request): the busiest query of the API.
+  const rows = await db.$client.unsafe<{ tokens: number; allowed: boolean }[]>(TAKE_TOKEN, [
+    key,
+    capacity,
+    refillPerSec,
+  ]);
   const row = rows[0]!;
   return { allowed: row.allowed, remaining: Number(row.tokens) };
 }

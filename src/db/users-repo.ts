@@ -1,8 +1,9 @@
 /** Users and their API keys. */
-import { and, eq, isNull } from 'drizzle-orm';
+import { and, eq, isNull, sql } from 'drizzle-orm';
 import { generateApiKey, parseApiKey, secretMatches } from '../lib/api-keys.js';
 import { newUserId, ulid } from '../lib/ids.js';
 import type { Db } from './client.js';
+import { preparedPerDb } from './prepared.js';
 import { apiKeys, users } from './schema.js';
 
 export type KeyScope = 'user' | 'admin';
@@ -72,11 +73,9 @@ export async function revokeApiKey(db: Db, idOrPrefix: string): Promise<boolean>
   return rows.length > 0;
 }
 
-/** Resolve a presented key to its principal, or undefined when it is unknown, wrong or revoked. */
-export async function authenticate(db: Db, presented: string): Promise<Principal | undefined> {
-  const parsed = parseApiKey(presented);
-  if (!parsed) return undefined;
-  const [row] = await db
+/** The key lookup of every authenticated request. */
+const keyLookup = preparedPerDb((db) =>
+  db
     .select({
       keyId: apiKeys.id,
       secretHash: apiKeys.secretHash,
@@ -88,8 +87,16 @@ export async function authenticate(db: Db, presented: string): Promise<Principal
     })
     .from(apiKeys)
     .innerJoin(users, eq(users.id, apiKeys.userId))
-    .where(eq(apiKeys.prefix, parsed.prefix))
-    .limit(1);
+    .where(eq(apiKeys.prefix, sql.placeholder('prefix')))
+    .limit(1)
+    .prepare('offload_key_lookup'),
+);
+
+/** Resolve a presented key to its principal, or undefined when it is unknown, wrong or revoked. */
+export async function authenticate(db: Db, presented: string): Promise<Principal | undefined> {
+  const parsed = parseApiKey(presented);
+  if (!parsed) return undefined;
+  const [row] = await keyLookup(db).execute({ prefix: parsed.prefix });
   if (!row || row.revokedAt || !secretMatches(parsed.secret, row.secretHash)) return undefined;
   return {
     userId: row.userId,
