@@ -6,7 +6,7 @@
 #   docker build -t offload .
 #   docker run --rm -e DATABASE_URL=... -e TEMPORAL_ADDRESS=... -p 3000:3000 offload
 #   docker run --rm -e DATABASE_URL=... -e TEMPORAL_ADDRESS=... offload \
-#     node --import tsx src/worker/index.ts --queues exports
+#     node --max-semi-space-size=4 --import tsx src/worker/index.ts --queues exports
 
 ARG NODE_IMAGE=node:20-slim
 

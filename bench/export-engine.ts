@@ -30,6 +30,7 @@ import { createLogger } from '../src/lib/logger.js';
 import { createApp } from '../src/server/app.js';
 import { createStorage } from '../src/storage/index.js';
 import { connectTemporal } from '../src/temporal/client.js';
+import { WORKER_NODE_FLAGS } from '../src/worker/node-flags.js';
 
 const { values } = parseArgs({
   options: {
@@ -94,7 +95,16 @@ async function startWorker(queues: string): Promise<WorkerHandle> {
   const probe = path.join(scratch, `probe-${Date.now()}-${Math.random().toString(36).slice(2)}.json`);
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', '--import', './bench/worker-probe.mjs', 'src/worker/index.ts', '--queues', queues],
+    [
+      ...WORKER_NODE_FLAGS,
+      '--import',
+      'tsx',
+      '--import',
+      './bench/worker-probe.mjs',
+      'src/worker/index.ts',
+      '--queues',
+      queues,
+    ],
     {
       cwd: ROOT,
       env: {

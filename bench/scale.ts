@@ -29,6 +29,7 @@ import { createStorage } from '../src/storage/index.js';
 import { connectTemporal } from '../src/temporal/client.js';
 import { WORKFLOWS_PATH } from '../src/worker/create-workers.js';
 import { speechText } from '../test/helpers/speech-text.js';
+import { WORKER_NODE_FLAGS } from '../src/worker/node-flags.js';
 
 const { values } = parseArgs({
   options: {
@@ -123,12 +124,16 @@ interface Worker {
 }
 let workers: Worker[] = [];
 function startWorker(queue: Worker['queue']): Promise<Worker> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/worker/index.ts', '--queues', queue], {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env, LOG_LEVEL: 'info' },
-    // The SDK's own log lines (stderr) are left out; a failed start shows in the exit code.
-    stdio: ['ignore', 'pipe', 'ignore'],
-  });
+  const child = spawn(
+    process.execPath,
+    [...WORKER_NODE_FLAGS, '--import', 'tsx', 'src/worker/index.ts', '--queues', queue],
+    {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env, LOG_LEVEL: 'info' },
+      // The SDK's own log lines (stderr) are left out; a failed start shows in the exit code.
+      stdio: ['ignore', 'pipe', 'ignore'],
+    },
+  );
   return new Promise((resolve, reject) => {
     let out = '';
     child.stdout.on('data', (c: Buffer) => {

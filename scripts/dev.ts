@@ -29,6 +29,7 @@ import { startEmbeddedPostgres, type EmbeddedPostgres } from '../src/infra/postg
 import { freePort, waitForPort } from '../src/infra/ports.js';
 import { startTemporalDevServer, type TemporalDevServer } from '../src/infra/temporal.js';
 import { findTemporalCli, findTestServer } from '../src/infra/tools.js';
+import { WORKER_NODE_FLAGS } from '../src/worker/node-flags.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const DATA_DIR = path.join(ROOT, '.data');
@@ -318,7 +319,13 @@ async function supervise(): Promise<void> {
     };
     const api = startService('api', ['src/server/index.ts'], env, 36);
     started.services.push(api);
-    const worker = startService('worker', ['src/worker/index.ts', '--queues', 'jobs,exports,audio'], env, 35);
+    const worker = startService(
+      'worker',
+      ['src/worker/index.ts', '--queues', 'jobs,exports,audio'],
+      env,
+      35,
+      WORKER_NODE_FLAGS,
+    );
     started.services.push(worker);
     const workerReady = waitForLine(worker, 'worker started', WORKER_READY_MS);
     const apiReady = waitForPort(apiPort, {
@@ -347,9 +354,15 @@ async function supervise(): Promise<void> {
   }
 }
 
-function startService(name: string, args: string[], env: NodeJS.ProcessEnv, color: number): ServiceProcess {
+function startService(
+  name: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  color: number,
+  nodeFlags: readonly string[] = [],
+): ServiceProcess {
   // `node --import tsx` rather than the tsx CLI: one process per service, which gets our signals directly.
-  const child = spawn(process.execPath, ['--import', 'tsx', ...args], {
+  const child = spawn(process.execPath, [...nodeFlags, '--import', 'tsx', ...args], {
     cwd: ROOT,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],

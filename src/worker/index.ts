@@ -12,6 +12,7 @@ import { createLogger } from '../lib/logger.js';
 import { TASK_QUEUES, type TaskQueue } from '../shared/temporal.js';
 import { createStorage } from '../storage/index.js';
 import { createWorkers } from './create-workers.js';
+import { missingWorkerFlags, WORKER_NODE_FLAGS } from './node-flags.js';
 
 function parseQueues(value: string | undefined, fallback: TaskQueue[]): TaskQueue[] {
   if (!value) return fallback;
@@ -34,6 +35,12 @@ async function main(): Promise<void> {
   const queues = parseQueues(values.queues, config.WORKER_QUEUES);
   if (!config.DATABASE_URL) throw new ConfigError(['DATABASE_URL: required by the worker']);
   const log = createLogger({ level: config.LOG_LEVEL, name: 'offload-worker', format: config.LOG_FORMAT });
+  const missing = missingWorkerFlags();
+  if (missing.length > 0)
+    log.warn(
+      { missing, start: `node ${WORKER_NODE_FLAGS.join(' ')} --import tsx src/worker/index.ts` },
+      'started without the worker Node flags: peak memory will be higher (npm run worker sets them)',
+    );
   if (config.WORKER_METRICS_PORT > 0) {
     // Must precede the first connection: the Runtime is created once per process.
     const bindAddress = `${config.HOST}:${config.WORKER_METRICS_PORT}`;

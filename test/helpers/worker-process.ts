@@ -4,6 +4,7 @@ import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { WORKER_NODE_FLAGS } from '../../src/worker/node-flags.js';
 
 export interface WorkerProcess {
   pid: number;
@@ -24,7 +25,7 @@ export async function startWorkerProcess(
 ): Promise<WorkerProcess> {
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', 'src/worker/index.ts', '--queues', queues.join(',')],
+    [...WORKER_NODE_FLAGS, '--import', 'tsx', 'src/worker/index.ts', '--queues', queues.join(',')],
     {
       cwd: ROOT,
       // Info level: the test waits for the "worker started" line; the output is kept, not printed.

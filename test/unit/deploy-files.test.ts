@@ -13,6 +13,7 @@ import { envSchema, loadConfig, TEMPORAL_ENV_VARS } from '../../src/config/env.j
 import { composeSpecPath } from '../../src/infra/tools.js';
 import { OFFLOAD_SEARCH_ATTRIBUTES } from '../../src/shared/search-attributes.js';
 import { FAIRNESS_DYNAMIC_CONFIG } from '../../src/infra/temporal.js';
+import { missingWorkerFlags, WORKER_NODE_FLAGS } from '../../src/worker/node-flags.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const read = (file: string) => fs.readFileSync(path.join(ROOT, file), 'utf8');
@@ -167,6 +168,16 @@ describe('docker-compose.yml', () => {
     expect(queuesOf(services['worker-exports']!)).toEqual(['exports']);
     expect(queuesOf(services['worker-audio']!)).toEqual(['audio']);
     expect(services['worker-exports']!.deploy?.replicas).toBe(2);
+  });
+
+  it('starts every worker, in compose and with npm run worker, with the worker Node flags', () => {
+    for (const name of ['worker-jobs', 'worker-exports', 'worker-audio']) {
+      expect(missingWorkerFlags(commandOf(services[name]!), ''), name).toEqual([]);
+    }
+    const scripts = (JSON.parse(read('package.json')) as { scripts: Record<string, string> }).scripts;
+    expect(missingWorkerFlags(scripts.worker!.split(' '), '')).toEqual([]);
+    expect(missingWorkerFlags(['--import', 'tsx'], '')).toEqual([...WORKER_NODE_FLAGS]);
+    expect(missingWorkerFlags([], WORKER_NODE_FLAGS.join(' '))).toEqual([]);
   });
 
   it('starts the API and workers only after the migrations', () => {
