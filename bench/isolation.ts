@@ -1,20 +1,26 @@
 /**
  * Isolation benchmark: does heavy work hurt light requests? One run, on its own embedded PostgreSQL and
  * Temporal dev server, measures p50/p99 latency of `GET /v1/jobs/{id}` and `GET /healthz` with autocannon:
- *   1. offload idle, 2. offload with HEAVY exports running (worker: EXPORTS_CONCURRENCY=HEAVY),
- *   3. the inline baseline (bench/inline-baseline.ts) idle, 4. the baseline with HEAVY exports running
- *      inside its request handlers,
+ *   1. offload idle, 2. offload with HEAVY exports and AUDIO speech jobs running (an exports worker with
+ *      EXPORTS_CONCURRENCY=HEAVY, an audio worker with AUDIO_CONCURRENCY=AUDIO),
+ *   3. the inline baseline (bench/inline-baseline.ts) idle, 4. the baseline with the same HEAVY exports
+ *      and AUDIO speech requests running inside its request handlers,
  * then 5. submission throughput: sustained accepted `POST /v1/exports` per second and their p99.
  * Prints a Markdown table for BENCHMARKS.md.
  *
- * Usage: npx tsx bench/isolation.ts [--rows 300000] [--heavy 8] [--seconds 10] [--connections 10]
+ * Latency is measured at a fixed rate of light requests (`--rate`, open loop, bench/open-loop.ts);
+ * capacity (requests per second with clients sending back to back) with autocannon.
+ *
+ * Usage: npx tsx bench/isolation.ts [--rows 300000] [--heavy 8] [--audio 4] [--audio-chars 20000]
+ *          [--rate 200] [--seconds 10] [--connections 10] [--heavy-priority idle|nice:N|normal]
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseArgs, promisify } from 'node:util';
 import autocannon from 'autocannon';
+import { openLoopProcess } from './open-loop.js';
 import { createDatabase } from '../src/db/client.js';
 import { migrateDatabase } from '../src/db/migrate.js';
 import { seedOrders } from '../src/db/seed.js';
@@ -22,46 +28,133 @@ import { createApiKey, ensureUser } from '../src/db/users-repo.js';
 import { startEmbeddedPostgres } from '../src/infra/postgres.js';
 import { freePort } from '../src/infra/ports.js';
 import { startTemporalDevServer } from '../src/infra/temporal.js';
+import { WORKER_NODE_FLAGS } from '../src/worker/node-flags.js';
 
 const { values } = parseArgs({
   options: {
     rows: { type: 'string', default: '300000' },
     heavy: { type: 'string', default: '8' },
+    audio: { type: 'string', default: '4' },
+    'audio-chars': { type: 'string', default: '20000' },
     seconds: { type: 'string', default: '10' },
     connections: { type: 'string', default: '10' },
-    'worker-nice': { type: 'string', default: '10' },
+    rate: { type: 'string', default: '200' },
+    'heavy-priority': { type: 'string', default: 'idle' },
   },
 });
 const ROWS = Number(values.rows);
 const HEAVY = Number(values.heavy);
+const AUDIO = Number(values.audio);
+const AUDIO_TEXT = speechText(Number(values['audio-chars']));
 const SECONDS = Number(values.seconds);
 const CONNECTIONS = Number(values.connections);
+/** Light requests per second in the latency measurements (open loop). */
+const RATE = Number(values.rate);
 /**
- * Workers belong on other machines than the API. On one box the closest thing is a lower CPU priority
- * for the worker process (its PostgreSQL backends keep normal priority). 0 turns it off.
+ * Workers belong on other machines than the API, and exports would read a replica. On one box the
+ * closest thing is a lower CPU priority for the heavy side: offload's worker processes (and the
+ * espeak-ng and lame they spawn), and the PostgreSQL backends of the heavy reads, offload's and the
+ * baseline's alike (the baseline's speech processes too; only its own Node process, which is its API,
+ * keeps normal priority). `idle` is Linux's SCHED_IDLE: such a task runs only when no normal task
+ * wants the CPU and gives way at once when one wakes up. `nice:N` lowers the nice value instead;
+ * `normal` leaves everything as it is. Needs root (renice and chrt on PostgreSQL's backends).
  */
-const WORKER_NICE = Number(values['worker-nice']);
+const HEAVY_PRIORITY = values['heavy-priority'];
+if (!/^(idle|normal|nice:\d{1,2})$/.test(HEAVY_PRIORITY))
+  throw new Error('--heavy-priority: idle, normal or nice:N');
+/** The command prefix that starts a process at the heavy side's priority. */
+const LOWER_PREFIX: string[] =
+  HEAVY_PRIORITY === 'idle'
+    ? ['chrt', '--idle', '0']
+    : HEAVY_PRIORITY.startsWith('nice:')
+      ? ['nice', '-n', HEAVY_PRIORITY.slice(5)]
+      : [];
+/** Lowers a running process to the heavy side's priority. */
+async function lowerPriority(pid: number): Promise<void> {
+  if (HEAVY_PRIORITY === 'idle') await execFileAsync('chrt', ['--idle', '-p', '0', String(pid)]);
+  else if (HEAVY_PRIORITY.startsWith('nice:'))
+    await execFileAsync('renice', ['-n', HEAVY_PRIORITY.slice(5), '-p', String(pid)]);
+}
 const ROOT = path.resolve(import.meta.dirname, '..');
 
+const execFileAsync = promisify(execFile);
 const say = (msg: string) => console.error(`[bench] ${msg}`);
+
+/** Plain English sentences, about `chars` long, for the speech jobs. */
+function speechText(chars: number): string {
+  const sentences = [
+    'The quarterly report shows steady growth in every region.',
+    'Orders from new customers rose by twelve percent since spring.',
+    'Shipping times fell after the second warehouse opened in March.',
+    'Please review the attached figures before the meeting on Friday.',
+  ];
+  let text = '';
+  for (let i = 0; text.length < chars; i++) text += `${sentences[i % sentences.length]} `;
+  return text.slice(0, chars);
+}
+
+/** Lowers, every half second until stopped, the PostgreSQL backends whose application_name is `app`. */
+function lowerBackends(sql: ReturnType<typeof createDatabase>['sql'], app: string) {
+  const done = new Set<number>();
+  let stopping = false;
+  const loop = (async () => {
+    while (!stopping && LOWER_PREFIX.length > 0) {
+      const rows = await sql<{ pid: number }[]>`
+        select pid from pg_stat_activity where application_name = ${app}`;
+      const fresh = rows.map((r) => r.pid).filter((pid) => !done.has(pid));
+      for (const pid of fresh) {
+        try {
+          await lowerPriority(pid);
+          done.add(pid);
+        } catch {
+          // the backend ended between the query and the renice
+        }
+      }
+      await sleep(500);
+    }
+  })();
+  return {
+    async stop() {
+      stopping = true;
+      await loop;
+      return done.size;
+    },
+  };
+}
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function startProcess(name: string, args: string[], env: Record<string, string>, ready: string, nice = 0) {
-  const node = [process.execPath, '--import', 'tsx', ...args];
-  const child = spawn(
-    nice > 0 ? 'nice' : node[0]!,
-    nice > 0 ? ['-n', String(nice), ...node] : node.slice(1),
-    {
-      cwd: ROOT,
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
+function startProcess(
+  name: string,
+  args: string[],
+  env: Record<string, string>,
+  ready: string,
+  worker = false,
+) {
+  // Workers run at the heavy side's priority, with the Node flags `npm run worker` gives them.
+  const command = [
+    ...(worker ? LOWER_PREFIX : []),
+    process.execPath,
+    ...(worker ? WORKER_NODE_FLAGS : []),
+    '--import',
+    'tsx',
+    ...args,
+  ];
+  const child = spawn(command[0]!, command.slice(1), {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   const started = new Promise<ChildProcess>((resolve, reject) => {
+    let isReady = false;
+    // Only a tail of the output is kept (for the error message): the processes log for minutes, and
+    // scanning an ever-growing string on every chunk would make this process the heaviest one here.
     const onData = (chunk: Buffer) => {
-      out += chunk.toString();
-      if (out.includes(ready)) resolve(child);
+      out = (out + chunk.toString()).slice(-6000);
+      if (!isReady && out.includes(ready)) {
+        isReady = true;
+        resolve(child);
+      }
     };
     child.stdout.on('data', onData);
     child.stderr.on('data', onData);
@@ -89,20 +182,40 @@ async function stopProcess(child: ChildProcess): Promise<void> {
 interface Latency {
   p50: number;
   p99: number;
-  rps: number;
   ok: number;
   other: number;
 }
 
-async function measure(url: string, headers: Record<string, string>, opts: Partial<autocannon.Options> = {}) {
-  const result = await autocannon({ url, headers, connections: CONNECTIONS, duration: SECONDS, ...opts });
+/** Latency at a fixed rate of light requests (open loop, from when each request was due). */
+async function latency(url: string, headers: Record<string, string>): Promise<Latency> {
+  const r = await openLoopProcess({ url, headers, rate: RATE, seconds: SECONDS, connections: CONNECTIONS });
+  return { p50: r.p50, p99: r.p99, ok: r.ok, other: r.other };
+}
+
+interface Capacity {
+  rps: number;
+  p99: number;
+  other: number;
+}
+
+/** Throughput with `CONNECTIONS` clients sending back to back (closed loop: latency there is queueing). */
+async function capacity(url: string, headers: Record<string, string>): Promise<Capacity> {
+  const result = await autocannon({ url, headers, connections: CONNECTIONS, duration: SECONDS });
   return {
-    p50: result.latency.p50,
-    p99: result.latency.p99,
     rps: result.requests.average,
-    ok: result['2xx'],
+    p99: result.latency.p99,
     other: result.non2xx + result.errors + result.timeouts,
-  } satisfies Latency;
+  };
+}
+
+/** The four measurements of one server in one state (idle or loaded). */
+async function measureAll(jobUrl: string, healthUrl: string, headers: Record<string, string>) {
+  return {
+    job: await latency(jobUrl, headers),
+    health: await latency(healthUrl, {}),
+    jobCapacity: await capacity(jobUrl, headers),
+    healthCapacity: await capacity(healthUrl, {}),
+  };
 }
 
 /** Keeps `n` heavy requests in flight until stopped; `one` runs one to its end. */
@@ -182,20 +295,37 @@ async function main(): Promise<void> {
     const worker = await startProcess(
       'worker',
       ['src/worker/index.ts', '--queues', 'jobs,exports'],
-      { ...common, LOG_LEVEL: 'info', EXPORTS_CONCURRENCY: String(HEAVY) },
+      // Each export slot reserves a connection per read lane; the pool must hold them all.
+      {
+        ...common,
+        LOG_LEVEL: 'info',
+        EXPORTS_CONCURRENCY: String(HEAVY),
+        DATABASE_POOL_MAX: String(HEAVY * 2 + 4),
+      },
       '"worker started"',
-      WORKER_NICE,
+      true,
     );
     children.push(worker);
+    const audioWorker = await startProcess(
+      'audio worker',
+      ['src/worker/index.ts', '--queues', 'audio'],
+      { ...common, LOG_LEVEL: 'info', AUDIO_CONCURRENCY: String(Math.max(AUDIO, 1)) },
+      '"worker started"',
+      true,
+    );
+    children.push(audioWorker);
     const base = `http://127.0.0.1:${apiPort}`;
 
-    async function offloadExport(key: string): Promise<string> {
-      const res = await fetch(`${base}/v1/exports`, {
+    async function offloadJob(key: string, route: 'exports' | 'audio'): Promise<string> {
+      const body =
+        route === 'exports' ? { dataset: 'orders', format: 'csv' } : { text: AUDIO_TEXT, format: 'mp3' };
+      const res = await fetch(`${base}/v1/${route}`, {
         method: 'POST',
         headers: auth(key),
-        body: JSON.stringify({ dataset: 'orders', format: 'csv' }),
+        body: JSON.stringify(body),
       });
-      if (res.status !== 202) throw new Error(`POST /v1/exports answered ${res.status}: ${await res.text()}`);
+      if (res.status !== 202)
+        throw new Error(`POST /v1/${route} answered ${res.status}: ${await res.text()}`);
       const { id } = (await res.json()) as { id: string };
       for (;;) {
         const job = (await (await fetch(`${base}/v1/jobs/${id}`, { headers: auth(key) })).json()) as {
@@ -208,18 +338,22 @@ async function main(): Promise<void> {
       }
     }
 
-    const lightJob = await offloadExport(lightKey);
+    const lightJob = await offloadJob(lightKey, 'exports');
     const jobUrl = `${base}/v1/jobs/${lightJob}`;
     say('offload idle');
-    const offIdleJob = await measure(jobUrl, auth(lightKey));
-    const offIdleHealth = await measure(`${base}/healthz`, {});
-    say(`offload with ${HEAVY} exports running`);
-    const offLoad = keepInFlight(HEAVY, async () => void (await offloadExport(heavyKey)));
+    const offIdle = await measureAll(jobUrl, `${base}/healthz`, auth(lightKey));
+    say(`offload with ${HEAVY} exports and ${AUDIO} audio jobs running`);
+    const offLoad = keepInFlight(HEAVY, async () => void (await offloadJob(heavyKey, 'exports')));
+    const offAudio = keepInFlight(AUDIO, async () => void (await offloadJob(heavyKey, 'audio')));
+    const offNice = lowerBackends(database.sql, 'offload-worker');
     await sleep(3000); // every export slot busy
-    const offLoadJob = await measure(jobUrl, auth(lightKey));
-    const offLoadHealth = await measure(`${base}/healthz`, {});
+    const offLoaded = await measureAll(jobUrl, `${base}/healthz`, auth(lightKey));
     const offDone = await offLoad.stop();
-    say(`offload exports completed during the load phase: ${offDone.completed} (${offDone.failed} failed)`);
+    const offAudioDone = await offAudio.stop();
+    const offReniced = await offNice.stop();
+    say(
+      `offload completed during the load phase: ${offDone.completed} exports (${offDone.failed} failed), ${offAudioDone.completed} audio (${offAudioDone.failed} failed); ${offReniced} backends lowered`,
+    );
 
     say('submission throughput');
     const submit = await autocannon({
@@ -238,6 +372,7 @@ async function main(): Promise<void> {
       refused: submit.non2xx + submit.errors + submit.timeouts,
     };
     await stopProcess(worker);
+    await stopProcess(audioWorker);
     await stopProcess(api);
 
     // --- inline baseline ---
@@ -245,16 +380,30 @@ async function main(): Promise<void> {
     const baseline = await startProcess(
       'baseline',
       ['bench/inline-baseline.ts'],
-      { ...common, PORT: String(basePort), DATABASE_POOL_MAX: String(HEAVY + 4) },
+      {
+        ...common,
+        PORT: String(basePort),
+        DATABASE_POOL_MAX: String(HEAVY + 4),
+        SPAWN_PREFIX: LOWER_PREFIX.join(' '),
+      },
       'baseline listening',
     );
     children.push(baseline);
     const bUrl = `http://127.0.0.1:${basePort}`;
     const bJobUrl = `${bUrl}/v1/jobs/${lightJob}`;
     say('baseline idle');
-    const bIdleJob = await measure(bJobUrl, auth(lightKey));
-    const bIdleHealth = await measure(`${bUrl}/healthz`, {});
-    say(`baseline with ${HEAVY} inline exports running`);
+    const bIdle = await measureAll(bJobUrl, `${bUrl}/healthz`, auth(lightKey));
+    say(`baseline with ${HEAVY} inline exports and ${AUDIO} inline audio requests running`);
+    const bAudio = keepInFlight(AUDIO, async () => {
+      const res = await fetch(`${bUrl}/v1/audio`, {
+        method: 'POST',
+        headers: auth(heavyKey),
+        body: JSON.stringify({ text: AUDIO_TEXT }),
+      });
+      if (res.status !== 200) throw new Error(`inline audio answered ${res.status}`);
+      await res.arrayBuffer();
+    });
+    const bNice = lowerBackends(database.sql, 'baseline-export');
     const bLoad = keepInFlight(HEAVY, async () => {
       const res = await fetch(`${bUrl}/v1/exports`, {
         method: 'POST',
@@ -265,31 +414,48 @@ async function main(): Promise<void> {
       await res.arrayBuffer();
     });
     await sleep(3000);
-    const bLoadJob = await measure(bJobUrl, auth(lightKey));
-    const bLoadHealth = await measure(`${bUrl}/healthz`, {});
+    const bLoaded = await measureAll(bJobUrl, `${bUrl}/healthz`, auth(lightKey));
     const bDone = await bLoad.stop();
-    say(`baseline exports completed during the load phase: ${bDone.completed} (${bDone.failed} failed)`);
+    const bAudioDone = await bAudio.stop();
+    const bReniced = await bNice.stop();
+    say(
+      `baseline completed during the load phase: ${bDone.completed} exports (${bDone.failed} failed), ${bAudioDone.completed} audio (${bAudioDone.failed} failed); ${bReniced} backends lowered`,
+    );
     await stopProcess(baseline);
     await database.close();
 
-    const f = (n: number) => (n >= 100 ? n.toFixed(0) : n.toFixed(1));
-    // autocannon records whole milliseconds: below 1 ms counts as 1 ms in a ratio.
-    const ratio = (a: Latency, b: Latency) => (Math.max(a.p99, 1) / Math.max(b.p99, 1)).toFixed(1);
+    const f = (n: number) => (n >= 100 ? n.toFixed(0) : n >= 10 ? n.toFixed(1) : n.toFixed(2));
+    const ratio = (a: number, b: number) => (a / b).toFixed(1);
     const row = (name: string, route: string, idle: Latency, load: Latency) =>
-      `| ${name} | \`${route}\` | ${f(idle.p50)} / ${f(idle.p99)} | ${f(load.p50)} / ${f(load.p99)} | ${ratio(load, idle)}× | ${f(load.rps)} | ${load.other} |`;
+      `| ${name} | \`${route}\` | ${f(idle.p50)} / ${f(idle.p99)} | ${f(load.p50)} / ${f(load.p99)} | ${ratio(load.p99, idle.p99)}× | ${load.other} |`;
+    // autocannon records whole milliseconds: below 1 ms counts as 1 ms in a ratio.
+    const capRow = (name: string, route: string, idle: Capacity, load: Capacity) =>
+      `| ${name} | \`${route}\` | ${f(idle.rps)} | ${f(load.rps)} | ${f(idle.p99)} / ${f(load.p99)} | ${load.other} |`;
     const lines = [
       `Run: ${new Date().toISOString()}, ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}), Node ${process.version}.`,
-      `Load: ${HEAVY} exports of ${ROWS} rows each kept running (offload: worker with EXPORTS_CONCURRENCY=${HEAVY}, nice ${WORKER_NICE}; baseline: ${HEAVY} inline requests, CSV formatted in the handler unless EXPORT_MODE=copy). autocannon: ${CONNECTIONS} connections, ${SECONDS} s per measurement. Everything (PostgreSQL, Temporal, API, worker, load generator) on this one machine; load average at the end ${os.loadavg()[0]!.toFixed(1)}.`,
+      `Load: ${HEAVY} exports of ${ROWS} rows and ${AUDIO} MP3 speech jobs of ${AUDIO_TEXT.length} characters each kept running (offload: an exports worker with EXPORTS_CONCURRENCY=${HEAVY} and an audio worker with AUDIO_CONCURRENCY=${AUDIO}, both at heavy priority; baseline: the same requests done inline, CSV formatted in the handler unless EXPORT_MODE=copy, espeak-ng | lame spawned by the handler). Heavy priority \`${HEAVY_PRIORITY}\` for offload's workers, the PostgreSQL backends of the heavy reads (both servers) and the baseline's speech processes. Everything (PostgreSQL, Temporal, API, workers, load generator) on this one machine; load average at the end ${os.loadavg()[0]!.toFixed(1)}.`,
       '',
-      '| server | route | idle p50 / p99 (ms) | under load p50 / p99 (ms) | p99 load / idle | req/s under load | non-2xx/errors under load |',
-      '| --- | --- | --- | --- | --- | --- | --- |',
-      row('offload', 'GET /v1/jobs/{id}', offIdleJob, offLoadJob),
-      row('offload', 'GET /healthz', offIdleHealth, offLoadHealth),
-      row('inline baseline', 'GET /v1/jobs/{id}', bIdleJob, bLoadJob),
-      row('inline baseline', 'GET /healthz', bIdleHealth, bLoadHealth),
+      `Latency of light requests at ${RATE} requests per second (open loop over ${CONNECTIONS} keep-alive connections, ${SECONDS} s, each latency from when the request was due), ms:`,
       '',
-      `Baseline p99 under load vs offload p99 under load: \`GET /v1/jobs/{id}\` ${ratio(bLoadJob, offLoadJob)}×, \`GET /healthz\` ${ratio(bLoadHealth, offLoadHealth)}×.`,
-      `Heavy exports completed during the load phases: offload ${offDone.completed}, baseline ${bDone.completed}.`,
+      '| server | route | idle p50 / p99 | under load p50 / p99 | p99 load / idle | non-2xx/errors under load |',
+      '| --- | --- | --- | --- | --- | --- |',
+      row('offload', 'GET /v1/jobs/{id}', offIdle.job, offLoaded.job),
+      row('offload', 'GET /healthz', offIdle.health, offLoaded.health),
+      row('inline baseline', 'GET /v1/jobs/{id}', bIdle.job, bLoaded.job),
+      row('inline baseline', 'GET /healthz', bIdle.health, bLoaded.health),
+      '',
+      `Baseline p99 under load vs offload p99 under load: \`GET /v1/jobs/{id}\` ${ratio(bLoaded.job.p99, offLoaded.job.p99)}×, \`GET /healthz\` ${ratio(bLoaded.health.p99, offLoaded.health.p99)}×.`,
+      '',
+      `Capacity: autocannon, ${CONNECTIONS} connections sending back to back for ${SECONDS} s (closed loop; its latency is queueing, whole ms):`,
+      '',
+      '| server | route | idle req/s | under load req/s | p99 idle / under load (ms) | non-2xx/errors under load |',
+      '| --- | --- | --- | --- | --- | --- |',
+      capRow('offload', 'GET /v1/jobs/{id}', offIdle.jobCapacity, offLoaded.jobCapacity),
+      capRow('offload', 'GET /healthz', offIdle.healthCapacity, offLoaded.healthCapacity),
+      capRow('inline baseline', 'GET /v1/jobs/{id}', bIdle.jobCapacity, bLoaded.jobCapacity),
+      capRow('inline baseline', 'GET /healthz', bIdle.healthCapacity, bLoaded.healthCapacity),
+      '',
+      `Heavy jobs completed during the load phases: offload ${offDone.completed} exports and ${offAudioDone.completed} audio, baseline ${bDone.completed} exports and ${bAudioDone.completed} audio.`,
       '',
       `Submission: ${f(submissions.perSec)} accepted \`POST /v1/exports\` per second sustained over ${SECONDS} s (${submissions.accepted} accepted, ${submissions.refused} not), p50 ${f(submissions.p50)} ms, p99 ${f(submissions.p99)} ms.`,
     ];
