@@ -110,8 +110,10 @@ export function createExportActivities(deps: ActivityDeps) {
     ctx.heartbeat(cp);
 
     const progress = new ProgressReporter(ctx, cp.rowsDone);
-    // Checkpoint rows and progress signals are written in order, off the read path.
+    // Checkpoint rows and progress signals are written in order, off the read path. A failure there
+    // is kept for the end of the read (awaited below), not left to surface as an unhandled rejection.
     let bookkeeping = counted.then((total) => progress.report(cp.rowsDone, total, true));
+    bookkeeping.catch(() => {});
     const attemptStartedAt = Date.now();
     let rowsRead = 0;
     timing.lap('setup');
@@ -136,6 +138,7 @@ export function createExportActivities(deps: ActivityDeps) {
         await repo.saveCheckpoint(database.db, input.jobId, partsId, saved);
         await progress.report(saved.rowsDone, saved.total);
       });
+      bookkeeping.catch(() => {});
     };
     // Parts that carry no render state from one to the next are read side by side, each lane on its
     // own reserved connection (nothing else is pipelined onto it mid-COPY).

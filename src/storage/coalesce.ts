@@ -12,7 +12,8 @@ import type { Readable } from 'node:stream';
 export async function* coalesce(body: Readable, target = 256 * 1024): AsyncGenerator<Buffer[]> {
   let slab = Buffer.allocUnsafeSlow(target);
   let size = 0;
-  let full: Buffer[] | undefined;
+  // Batches ready for the consumer: normally at most one, since the stream is paused once one is.
+  const ready: Buffer[][] = [];
   let ended = false;
   let failure: { error: unknown } | undefined;
   let wake: (() => void) | undefined;
@@ -28,17 +29,17 @@ export async function* coalesce(body: Readable, target = 256 * 1024): AsyncGener
     }
     if (size + chunk.length === target) {
       slab.set(chunk, size);
-      full = [slab];
+      ready.push([slab]);
       slab = Buffer.allocUnsafeSlow(target);
       size = 0;
     } else if (chunk.length < target) {
       // The chunk starts the next slab: batches stay within the target.
-      full = size > 0 ? [slab.subarray(0, size)] : [];
+      if (size > 0) ready.push([slab.subarray(0, size)]);
       slab = Buffer.allocUnsafeSlow(target);
       slab.set(chunk, 0);
       size = chunk.length;
     } else {
-      full = size > 0 ? [slab.subarray(0, size), chunk] : [chunk];
+      ready.push(size > 0 ? [slab.subarray(0, size), chunk] : [chunk]);
       slab = Buffer.allocUnsafeSlow(target);
       size = 0;
     }
@@ -59,11 +60,10 @@ export async function* coalesce(body: Readable, target = 256 * 1024): AsyncGener
   try {
     for (;;) {
       if (failure) throw failure.error;
-      if (full) {
-        const ready = full;
-        full = undefined;
-        yield ready;
-        body.resume();
+      const batch = ready.shift();
+      if (batch) {
+        yield batch;
+        if (ready.length === 0) body.resume();
       } else if (ended) {
         if (size > 0) yield [slab.subarray(0, size)];
         return;
