@@ -81,7 +81,7 @@ export async function createWorkers(opts: WorkerSetOptions): Promise<Worker[]> {
     workerName: opts.workerName ?? `${os.hostname()}:${process.pid}`,
     export: {
       partRows: config.EXPORT_PART_ROWS,
-      readLanes: readLanes(config, opts.database, opts.log),
+      readLanes: opts.queues.includes('exports') ? readLanes(config, opts.database, opts.log) : 1,
       maxRowsPerSec: config.EXPORT_MAX_ROWS_PER_SEC,
       xlsxSheetRows: config.EXPORT_XLSX_SHEET_ROWS,
       pdfRowsPerPage: config.EXPORT_PDF_ROWS_PER_PAGE,
