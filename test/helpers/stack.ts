@@ -57,6 +57,11 @@ export async function startStack(
     EXPORT_RETRY_INITIAL_MS: '500',
     EXPORT_RETRY_MAX_MS: '2000',
     WORKER_SHUTDOWN_GRACE_MS: '0',
+    // The request rate limit is under test in limits.test.ts, which sets its own. Elsewhere one user's
+    // polling and paging may pass the production default (20/s, bursts of 60) now that a status read
+    // takes a few milliseconds, and a 429 there would be a flake, not a finding.
+    RATE_LIMIT_PER_SEC: '1000',
+    RATE_LIMIT_BURST: '1000',
     ...opts.env,
   };
   const config = loadConfig({ PATH: process.env.PATH, HOME: process.env.HOME, ...childEnv, PORT: '0' });
