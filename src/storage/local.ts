@@ -1,10 +1,11 @@
 /** Storage in a local (or shared network) directory. Atomic by writing to a temporary name and renaming. */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { Transform, type Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { digesting, joinedParts } from './assemble.js';
 import { byteLength, coalesce } from './coalesce.js';
 import type { ObjectInfo, PublishResult, Storage } from './storage.js';
 
@@ -91,32 +92,26 @@ export class LocalStorage implements Storage {
     const target = this.objectPath(key);
     await fs.mkdir(path.dirname(target), { recursive: true });
     const tmp = LocalStorage.tmpName(target);
-    const hash = createHash('sha256');
-    let bytes = 0;
-    const out = createWriteStream(tmp, { highWaterMark: 1024 * 1024 });
-    const write = (chunk: Buffer) => {
-      hash.update(chunk);
-      bytes += chunk.length;
-      return out.write(chunk) ? undefined : new Promise<void>((resolve) => out.once('drain', resolve));
-    };
+    const digest = digesting();
+    const parts = joinedParts(
+      partCount,
+      (i) => createReadStream(this.partPath(jobId, i), { highWaterMark: 1024 * 1024 }),
+      prefix,
+      suffix,
+    );
     try {
-      if (prefix && prefix.length > 0) await write(prefix);
-      for (let i = 0; i < partCount; i++) {
-        const part = createReadStream(this.partPath(jobId, i), { highWaterMark: 1024 * 1024 });
-        for await (const chunk of part) await write(chunk as Buffer);
-      }
-      if (suffix && suffix.length > 0) await write(suffix);
-      await new Promise<void>((resolve, reject) =>
-        out.end((err?: Error | null) => (err ? reject(err) : resolve())),
+      await pipeline(
+        Readable.from(parts),
+        digest.through,
+        createWriteStream(tmp, { highWaterMark: 1024 * 1024 }),
       );
       await fs.rename(tmp, target);
     } catch (err) {
-      out.destroy();
       await fs.rm(tmp, { force: true });
       throw err;
     }
     await LocalStorage.removeStaleTemporaries(target);
-    return { bytes, sha256: hash.digest('hex') };
+    return digest.result();
   }
 
   async listParts(jobId: string): Promise<{ index: number; bytes: number }[]> {
@@ -145,24 +140,16 @@ export class LocalStorage implements Storage {
     const target = this.objectPath(key);
     await fs.mkdir(path.dirname(target), { recursive: true });
     const tmp = LocalStorage.tmpName(target);
-    const hash = createHash('sha256');
-    let bytes = 0;
-    const count = new Transform({
-      transform(chunk: Buffer, _enc, cb) {
-        bytes += chunk.length;
-        hash.update(chunk);
-        cb(null, chunk);
-      },
-    });
+    const digest = digesting();
     try {
-      await pipeline(body, count, createWriteStream(tmp));
+      await pipeline(body, digest.through, createWriteStream(tmp));
       await fs.rename(tmp, target);
     } catch (err) {
       await fs.rm(tmp, { force: true });
       throw err;
     }
     await LocalStorage.removeStaleTemporaries(target);
-    return { bytes, sha256: hash.digest('hex') };
+    return digest.result();
   }
 
   async deleteParts(jobId: string): Promise<void> {

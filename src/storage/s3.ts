@@ -5,8 +5,7 @@
  * final object: it becomes visible only when the upload completes, and an upload that fails is aborted,
  * so nobody ever sees a partial file. Memory stays bounded by the upload's part size.
  */
-import { createHash } from 'node:crypto';
-import { PassThrough, Readable, Transform } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
   AbortMultipartUploadCommand,
@@ -21,6 +20,7 @@ import {
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
+import { digesting, joinedParts } from './assemble.js';
 import { byteLength, coalesce } from './coalesce.js';
 import type { ObjectInfo, PublishResult, Storage } from './storage.js';
 
@@ -104,31 +104,14 @@ export class S3Storage implements Storage {
     prefix?: Buffer,
     suffix?: Buffer,
   ): Promise<PublishResult> {
-    const hash = createHash('sha256');
-    let bytes = 0;
-    const { client, bucket } = this;
-    const partKeys = Array.from({ length: partCount }, (_, i) => this.partKey(jobId, i));
-    async function* whole(): AsyncGenerator<Buffer> {
-      if (prefix && prefix.length > 0) yield prefix;
-      for (const partKey of partKeys) {
-        const res = await client.send(new GetObjectCommand({ Bucket: bucket, Key: partKey }));
-        for await (const chunk of res.Body as Readable) yield chunk as Buffer;
-      }
-      if (suffix && suffix.length > 0) yield suffix;
-    }
-    const hashing = new Transform({
-      transform(chunk: Buffer, _enc, cb) {
-        hash.update(chunk);
-        bytes += chunk.length;
-        cb(null, chunk);
-      },
-    });
+    const digest = digesting();
+    const parts = joinedParts(partCount, (i) => this.readPart(jobId, i), prefix, suffix);
     const through = new PassThrough();
     await Promise.all([
-      pipeline(Readable.from(whole()), hashing, through),
+      pipeline(Readable.from(parts), digest.through, through),
       this.upload(this.objectKey(key), through),
     ]);
-    return { bytes, sha256: hash.digest('hex') };
+    return digest.result();
   }
 
   async listParts(jobId: string): Promise<{ index: number; bytes: number }[]> {
@@ -154,19 +137,11 @@ export class S3Storage implements Storage {
   }
 
   async writeObject(key: string, body: Readable): Promise<PublishResult> {
-    const hash = createHash('sha256');
-    let bytes = 0;
-    const hashing = new Transform({
-      transform(chunk: Buffer, _enc, cb) {
-        hash.update(chunk);
-        bytes += chunk.length;
-        cb(null, chunk);
-      },
-    });
+    const digest = digesting();
     const through = new PassThrough();
     // One multipart upload: the object appears only when it completes.
-    await Promise.all([pipeline(body, hashing, through), this.upload(this.objectKey(key), through)]);
-    return { bytes, sha256: hash.digest('hex') };
+    await Promise.all([pipeline(body, digest.through, through), this.upload(this.objectKey(key), through)]);
+    return digest.result();
   }
 
   async deleteParts(jobId: string): Promise<void> {
