@@ -431,6 +431,11 @@ async function main(): Promise<void> {
     // autocannon records whole milliseconds: below 1 ms counts as 1 ms in a ratio.
     const capRow = (name: string, route: string, idle: Capacity, load: Capacity) =>
       `| ${name} | \`${route}\` | ${f(idle.rps)} | ${f(load.rps)} | ${f(idle.p99)} / ${f(load.p99)} | ${load.other} |`;
+    type Measured = Awaited<ReturnType<typeof measureAll>>;
+    const servers: [string, Measured, Measured][] = [
+      ['offload', offIdle, offLoaded],
+      ['inline baseline', bIdle, bLoaded],
+    ];
     const lines = [
       `Run: ${new Date().toISOString()}, ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}), Node ${process.version}.`,
       `Load: ${HEAVY} exports of ${ROWS} rows and ${AUDIO} MP3 speech jobs of ${AUDIO_TEXT.length} characters each kept running (offload: an exports worker with EXPORTS_CONCURRENCY=${HEAVY} and an audio worker with AUDIO_CONCURRENCY=${AUDIO}, both at heavy priority; baseline: the same requests done inline, CSV formatted in the handler unless EXPORT_MODE=copy, espeak-ng | lame spawned by the handler). Heavy priority \`${HEAVY_PRIORITY}\` for offload's workers, the PostgreSQL backends of the heavy reads (both servers) and the baseline's speech processes. Everything (PostgreSQL, Temporal, API, workers, load generator) on this one machine; load average at the end ${os.loadavg()[0]!.toFixed(1)}.`,
@@ -439,10 +444,10 @@ async function main(): Promise<void> {
       '',
       '| server | route | idle p50 / p99 | under load p50 / p99 | p99 load / idle | non-2xx/errors under load |',
       '| --- | --- | --- | --- | --- | --- |',
-      row('offload', 'GET /v1/jobs/{id}', offIdle.job, offLoaded.job),
-      row('offload', 'GET /healthz', offIdle.health, offLoaded.health),
-      row('inline baseline', 'GET /v1/jobs/{id}', bIdle.job, bLoaded.job),
-      row('inline baseline', 'GET /healthz', bIdle.health, bLoaded.health),
+      ...servers.flatMap(([name, idle, load]) => [
+        row(name, 'GET /v1/jobs/{id}', idle.job, load.job),
+        row(name, 'GET /healthz', idle.health, load.health),
+      ]),
       '',
       `Baseline p99 under load vs offload p99 under load: \`GET /v1/jobs/{id}\` ${ratio(bLoaded.job.p99, offLoaded.job.p99)}×, \`GET /healthz\` ${ratio(bLoaded.health.p99, offLoaded.health.p99)}×.`,
       '',
@@ -450,10 +455,10 @@ async function main(): Promise<void> {
       '',
       '| server | route | idle req/s | under load req/s | p99 idle / under load (ms) | non-2xx/errors under load |',
       '| --- | --- | --- | --- | --- | --- |',
-      capRow('offload', 'GET /v1/jobs/{id}', offIdle.jobCapacity, offLoaded.jobCapacity),
-      capRow('offload', 'GET /healthz', offIdle.healthCapacity, offLoaded.healthCapacity),
-      capRow('inline baseline', 'GET /v1/jobs/{id}', bIdle.jobCapacity, bLoaded.jobCapacity),
-      capRow('inline baseline', 'GET /healthz', bIdle.healthCapacity, bLoaded.healthCapacity),
+      ...servers.flatMap(([name, idle, load]) => [
+        capRow(name, 'GET /v1/jobs/{id}', idle.jobCapacity, load.jobCapacity),
+        capRow(name, 'GET /healthz', idle.healthCapacity, load.healthCapacity),
+      ]),
       '',
       `Heavy jobs completed during the load phases: offload ${offDone.completed} exports and ${offAudioDone.completed} audio, baseline ${bDone.completed} exports and ${bAudioDone.completed} audio.`,
       '',

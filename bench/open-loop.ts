@@ -34,14 +34,16 @@ function get(url: string, headers: Record<string, string>, agent: http.Agent): P
 const percentile = (sorted: number[], p: number) =>
   sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 
-export async function openLoop(opts: {
+export interface OpenLoopOptions {
   url: string;
   headers?: Record<string, string>;
   /** Requests per second. */
   rate: number;
   seconds: number;
   connections: number;
-}): Promise<OpenLoopResult> {
+}
+
+export async function openLoop(opts: OpenLoopOptions): Promise<OpenLoopResult> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: opts.connections });
   const interval = 1000 / opts.rate;
   const total = Math.floor(opts.rate * opts.seconds);
@@ -83,13 +85,7 @@ export async function openLoop(opts: {
 }
 
 /** Runs the generator in a child process (see above) and returns its result. */
-export async function openLoopProcess(opts: {
-  url: string;
-  headers?: Record<string, string>;
-  rate: number;
-  seconds: number;
-  connections: number;
-}): Promise<OpenLoopResult> {
+export async function openLoopProcess(opts: OpenLoopOptions): Promise<OpenLoopResult> {
   const headerArgs = Object.entries(opts.headers ?? {}).map(([k, v]) => `${k}=${v}`);
   const child = spawn(
     process.execPath,
