@@ -1,9 +1,11 @@
 /** A time-skipping Temporal test environment on the provisioned Java test server, with quiet SDK logs. */
 import { temporal } from '@temporalio/proto';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { DefaultLogger, Runtime } from '@temporalio/worker';
+import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
+import { vi, type Mock } from 'vitest';
 import { requireTestServer } from '../../src/infra/tools.js';
 import { OFFLOAD_SEARCH_ATTRIBUTES } from '../../src/shared/search-attributes.js';
+import { JOBS_QUEUE } from '../../src/shared/temporal.js';
 
 /** Expected activity and workflow failures are logged as warnings by the SDK; keep the output to errors. */
 function quietRuntime(): void {
@@ -35,4 +37,49 @@ export async function startTimeSkippingEnv(): Promise<TestWorkflowEnvironment> {
   });
   await registerSearchAttributes(env);
   return env;
+}
+
+export interface JobWorkers {
+  /** Shut both workers down and wait for them. */
+  stop(): Promise<void>;
+}
+
+/**
+ * The two workers a job workflow needs, as in production: the workflows and the light record-keeping
+ * activities on `jobs`, and the heavy activity on its own queue. Heartbeats are flushed quickly so that
+ * a cancellation arrives fast.
+ */
+export async function startJobWorkers(
+  env: TestWorkflowEnvironment,
+  opts: { workflowBundlePath: string; records: object; heavyQueue: string; heavy: object },
+): Promise<JobWorkers> {
+  const workers = [
+    await Worker.create({
+      connection: env.nativeConnection,
+      taskQueue: JOBS_QUEUE,
+      workflowBundle: { codePath: opts.workflowBundlePath },
+      activities: opts.records,
+    }),
+    await Worker.create({
+      connection: env.nativeConnection,
+      taskQueue: opts.heavyQueue,
+      activities: opts.heavy,
+      maxHeartbeatThrottleInterval: '100ms',
+      defaultHeartbeatThrottleInterval: '100ms',
+    }),
+  ];
+  const running = Promise.all(workers.map((w) => w.run()));
+  return {
+    async stop() {
+      for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
+      await running;
+    },
+  };
+}
+
+/** Before each test: every record-keeping mock resolves, and jobs ask for no notifications. */
+export function resetRecordMocks(records: Record<string, Mock>): void {
+  vi.resetAllMocks();
+  for (const fn of Object.values(records)) fn.mockResolvedValue(undefined);
+  records.planNotifications?.mockResolvedValue({ webhook: false, email: false });
 }

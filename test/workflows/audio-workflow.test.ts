@@ -12,7 +12,6 @@ import {
   type WorkflowHandle,
 } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, it, vi } from 'vitest';
 import type { AudioActivities, JobRecordActivities, NotifyActivities } from '../../src/activities/index.js';
 import type {
@@ -24,7 +23,12 @@ import type {
 import { AUDIO_QUEUE, JOBS_QUEUE, WorkflowType } from '../../src/shared/temporal.js';
 import type { audioWorkflow } from '../../src/workflows/audio.js';
 import { progressQuery } from '../../src/workflows/definitions.js';
-import { startTimeSkippingEnv } from '../helpers/time-skipping.js';
+import {
+  resetRecordMocks,
+  startJobWorkers,
+  startTimeSkippingEnv,
+  type JobWorkers,
+} from '../helpers/time-skipping.js';
 
 const HOUR = 3_600_000;
 
@@ -39,40 +43,24 @@ const records = {
 const heavy = { synthesizeAudio: vi.fn<AudioActivities['synthesizeAudio']>() };
 
 let env: TestWorkflowEnvironment;
-let workers: Worker[] = [];
-let running: Promise<unknown>;
+let workers: JobWorkers | undefined;
 
 beforeAll(async () => {
   env = await startTimeSkippingEnv();
-  workers = [
-    await Worker.create({
-      connection: env.nativeConnection,
-      taskQueue: JOBS_QUEUE,
-      workflowBundle: { codePath: inject('workflowBundlePath') },
-      activities: records,
-    }),
-    await Worker.create({
-      connection: env.nativeConnection,
-      taskQueue: AUDIO_QUEUE,
-      activities: heavy,
-      maxHeartbeatThrottleInterval: '100ms',
-      defaultHeartbeatThrottleInterval: '100ms',
-    }),
-  ];
-  running = Promise.all(workers.map((w) => w.run()));
+  workers = await startJobWorkers(env, {
+    workflowBundlePath: inject('workflowBundlePath'),
+    records,
+    heavyQueue: AUDIO_QUEUE,
+    heavy,
+  });
 });
 
 afterAll(async () => {
-  for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
-  await running;
+  await workers?.stop();
   await env?.teardown();
 });
 
-beforeEach(() => {
-  vi.resetAllMocks();
-  for (const fn of Object.values(records)) fn.mockResolvedValue(undefined as never);
-  records.planNotifications.mockResolvedValue({ webhook: false, email: false });
-});
+beforeEach(() => resetRecordMocks(records));
 
 function resultFor(input: AudioActivityInput): AudioResult {
   return {

@@ -12,8 +12,12 @@ import {
   type WorkflowHandle,
 } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { Worker } from '@temporalio/worker';
-import { startTimeSkippingEnv } from '../helpers/time-skipping.js';
+import {
+  resetRecordMocks,
+  startJobWorkers,
+  startTimeSkippingEnv,
+  type JobWorkers,
+} from '../helpers/time-skipping.js';
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, it, vi } from 'vitest';
 import type { ExportActivities, JobRecordActivities, NotifyActivities } from '../../src/activities/index.js';
 import type {
@@ -49,43 +53,24 @@ const records = {
 const heavy = { exportDataset: vi.fn<ExportActivities['exportDataset']>() };
 
 let env: TestWorkflowEnvironment;
-let workers: Worker[] = [];
-let running: Promise<unknown>;
+let workers: JobWorkers | undefined;
 
 beforeAll(async () => {
   env = await startTimeSkippingEnv();
-  const codePath = inject('workflowBundlePath');
-  workers = [
-    // Workflows and the light record-keeping activities, as in production.
-    await Worker.create({
-      connection: env.nativeConnection,
-      taskQueue: JOBS_QUEUE,
-      workflowBundle: { codePath },
-      activities: records,
-    }),
-    // The heavy activity on its own queue. Heartbeats are flushed quickly so a cancellation arrives fast.
-    await Worker.create({
-      connection: env.nativeConnection,
-      taskQueue: EXPORTS_QUEUE,
-      activities: heavy,
-      maxHeartbeatThrottleInterval: '100ms',
-      defaultHeartbeatThrottleInterval: '100ms',
-    }),
-  ];
-  running = Promise.all(workers.map((w) => w.run()));
+  workers = await startJobWorkers(env, {
+    workflowBundlePath: inject('workflowBundlePath'),
+    records,
+    heavyQueue: EXPORTS_QUEUE,
+    heavy,
+  });
 });
 
 afterAll(async () => {
-  for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
-  await running;
+  await workers?.stop();
   await env?.teardown();
 });
 
-beforeEach(() => {
-  vi.resetAllMocks();
-  for (const fn of Object.values(records)) fn.mockResolvedValue(undefined as never);
-  records.planNotifications.mockResolvedValue({ webhook: false, email: false });
-});
+beforeEach(() => resetRecordMocks(records));
 
 function resultFor(input: ExportActivityInput): ExportResult {
   return {
