@@ -269,3 +269,28 @@ export const IdempotencyHeader = z.object({
       description: 'Same key and body within 24 hours: the same job, no second workflow',
     }),
 });
+
+/**
+ * Request and responses of a job-creating route (`POST /v1/exports`, `POST /v1/audio`): the body in
+ * `schema`, an optional Idempotency-Key, 202 for a new job and 200 for the job an earlier request with
+ * the same key created.
+ */
+export function jobCreation<S extends z.ZodType>(schema: S) {
+  return {
+    request: {
+      headers: IdempotencyHeader,
+      body: { required: true, content: { 'application/json': { schema } } },
+    },
+    responses: {
+      200: {
+        description: 'The job an earlier request with the same Idempotency-Key created',
+        content: { 'application/json': { schema: JobSchema } },
+      },
+      202: {
+        description: 'Accepted; follow the links',
+        content: { 'application/json': { schema: JobSchema } },
+      },
+      ...problemResponses(400, 401, 409, 422, 429, 503),
+    },
+  };
+}

@@ -15,7 +15,7 @@ import { jobView, progressFromRow } from '../job-view.js';
 import { admitHeavyJob } from '../limits.js';
 import { splitNotify } from '../notify-fields.js';
 import { HttpProblem, problems } from '../problem.js';
-import { audioRequestSchema, IdempotencyHeader, JobSchema, problemResponses } from '../schemas.js';
+import { audioRequestSchema, jobCreation, problemResponses } from '../schemas.js';
 
 const DEFAULT_VOICE = 'en-us';
 
@@ -72,21 +72,7 @@ export function registerAudioRoutes(
     tags: ['audio'],
     summary: 'Start generating speech audio from text',
     security: [{ bearer: [] }],
-    request: {
-      headers: IdempotencyHeader,
-      body: { required: true, content: { 'application/json': { schema } } },
-    },
-    responses: {
-      200: {
-        description: 'The job an earlier request with the same Idempotency-Key created',
-        content: { 'application/json': { schema: JobSchema } },
-      },
-      202: {
-        description: 'Accepted; follow the links',
-        content: { 'application/json': { schema: JobSchema } },
-      },
-      ...problemResponses(400, 401, 409, 422, 429, 503),
-    },
+    ...jobCreation(schema),
   });
 
   const voices = async (): Promise<Voice[]> => {

@@ -12,7 +12,7 @@ import { jobView, progressFromRow } from '../job-view.js';
 import { createIdempotently } from '../idempotency.js';
 import { splitNotify } from '../notify-fields.js';
 import { problems } from '../problem.js';
-import { ExportRequestSchema, IdempotencyHeader, JobSchema, problemResponses } from '../schemas.js';
+import { ExportRequestSchema, jobCreation } from '../schemas.js';
 
 /** A request whose filters match more rows than EXPORT_MAX_ROWS is refused before any work starts. */
 async function checkRowLimit(deps: AppDeps, tenantId: string, request: ExportRequest): Promise<void> {
@@ -42,21 +42,7 @@ const createExport = createRoute({
   tags: ['exports'],
   summary: 'Start an export of a dataset to a file',
   security: [{ bearer: [] }],
-  request: {
-    headers: IdempotencyHeader,
-    body: { required: true, content: { 'application/json': { schema: ExportRequestSchema } } },
-  },
-  responses: {
-    200: {
-      description: 'The job an earlier request with the same Idempotency-Key created',
-      content: { 'application/json': { schema: JobSchema } },
-    },
-    202: {
-      description: 'Accepted; follow the links',
-      content: { 'application/json': { schema: JobSchema } },
-    },
-    ...problemResponses(400, 401, 409, 422, 429, 503),
-  },
+  ...jobCreation(ExportRequestSchema),
 });
 
 export function registerExportRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps, starter: JobStarter): void {
