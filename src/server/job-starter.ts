@@ -19,13 +19,14 @@ import type {
 import { jobSearchAttributes } from '../shared/search-attributes.js';
 import { JOBS_QUEUE, WorkflowType } from '../shared/temporal.js';
 
-export function exportPolicy(config: Config): HeavyActivityPolicy {
+/** Timeouts and retries of a job's heavy activity, from the `EXPORT_*` or the `AUDIO_*` settings. */
+export function heavyPolicy(config: Config, kind: 'EXPORT' | 'AUDIO'): HeavyActivityPolicy {
   return {
-    heartbeatTimeoutMs: config.EXPORT_HEARTBEAT_TIMEOUT_MS,
-    startToCloseTimeoutMs: config.EXPORT_START_TO_CLOSE_TIMEOUT_MS,
-    maxAttempts: config.EXPORT_MAX_ATTEMPTS,
-    initialRetryIntervalMs: config.EXPORT_RETRY_INITIAL_MS,
-    maxRetryIntervalMs: config.EXPORT_RETRY_MAX_MS,
+    heartbeatTimeoutMs: config[`${kind}_HEARTBEAT_TIMEOUT_MS`],
+    startToCloseTimeoutMs: config[`${kind}_START_TO_CLOSE_TIMEOUT_MS`],
+    maxAttempts: config[`${kind}_MAX_ATTEMPTS`],
+    initialRetryIntervalMs: config[`${kind}_RETRY_INITIAL_MS`],
+    maxRetryIntervalMs: config[`${kind}_RETRY_MAX_MS`],
   };
 }
 
@@ -35,16 +36,6 @@ export function schedulingFor(config: Config, job: JobRow): Scheduling {
     priority: job.priority,
     fairnessKey: job.userId,
     defaultMaxRunningHeavy: config.USER_MAX_RUNNING_HEAVY,
-  };
-}
-
-export function audioPolicy(config: Config): HeavyActivityPolicy {
-  return {
-    heartbeatTimeoutMs: config.AUDIO_HEARTBEAT_TIMEOUT_MS,
-    startToCloseTimeoutMs: config.AUDIO_START_TO_CLOSE_TIMEOUT_MS,
-    maxAttempts: config.AUDIO_MAX_ATTEMPTS,
-    initialRetryIntervalMs: config.AUDIO_RETRY_INITIAL_MS,
-    maxRetryIntervalMs: config.AUDIO_RETRY_MAX_MS,
   };
 }
 
@@ -60,7 +51,7 @@ function workflowFor(job: JobRow, config: Config) {
       request,
       chunkChars: config.AUDIO_CHUNK_CHARS,
       segmentChars: config.AUDIO_SEGMENT_CHARS,
-      policy: audioPolicy(config),
+      policy: heavyPolicy(config, 'AUDIO'),
       scheduling,
       retentionMs: config.EXPORT_RETENTION_MS,
     };
@@ -73,7 +64,7 @@ function workflowFor(job: JobRow, config: Config) {
     userId: job.userId,
     tenantId: job.tenantId,
     request,
-    policy: exportPolicy(config),
+    policy: heavyPolicy(config, 'EXPORT'),
     retentionMs: config.EXPORT_RETENTION_MS,
     scheduling,
     // A redrive continues the earlier run's parts from its last stored checkpoint.

@@ -11,7 +11,7 @@ import { getJob, insertJob, listAttempts } from '../../src/db/jobs-repo.js';
 import { newJobId } from '../../src/lib/ids.js';
 import { createLogger } from '../../src/lib/logger.js';
 import { createApp } from '../../src/server/app.js';
-import { exportPolicy } from '../../src/server/job-starter.js';
+import { heavyPolicy } from '../../src/server/job-starter.js';
 import { JOBS_QUEUE, WorkflowType, workflowIdForJob } from '../../src/shared/temporal.js';
 import { LocalStorage } from '../../src/storage/local.js';
 import { api, eventually, startStack, type Stack } from '../helpers/stack.js';
@@ -113,7 +113,7 @@ describe('job outbox', () => {
           userId: user.userId,
           tenantId: tenant,
           request: { dataset: 'orders', format: 'csv' },
-          policy: exportPolicy(stack.config),
+          policy: heavyPolicy(stack.config, 'EXPORT'),
         },
       ],
     });
