@@ -70,7 +70,13 @@ describe('job outbox', () => {
 
   it('accepts jobs while Temporal is unreachable and runs them once it answers', async () => {
     // An API instance whose Temporal is down: the start fails, the job must still be recorded.
-    const deadConnection = Connection.lazy({ address: '127.0.0.1:1', connectTimeout: '500ms' });
+    // Without the SDK's gRPC retries the start fails within the connect timeout, before the close below:
+    // a retry timer still pending then fires on the closed channel and throws an uncaught error.
+    const deadConnection = Connection.lazy({
+      address: '127.0.0.1:1',
+      connectTimeout: '500ms',
+      interceptors: [],
+    });
     const down = createApp({
       config: stack.config,
       database: stack.database,
