@@ -9,19 +9,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listAttempts } from '../../src/db/jobs-repo.js';
-import { api, eventually, startStack, type Stack } from '../helpers/stack.js';
+import { api, eventually, startStack, type ExportJobBody as JobBody, type Stack } from '../helpers/stack.js';
 import { seedTenant, tenantCsvViaCopy } from '../helpers/data.js';
 import { startWorkerProcess, type WorkerProcess } from '../helpers/worker-process.js';
 
 const ROWS = 250_000;
 const PART_ROWS = 10_000;
-
-interface JobBody {
-  id: string;
-  state: string;
-  progress: { done: number; attempt: number };
-  result: { rows: number; sha256: string; bytes: number } | null;
-}
 
 let stack: Stack;
 let workers: WorkerProcess[] = [];

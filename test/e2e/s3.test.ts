@@ -10,19 +10,12 @@ import { ListMultipartUploadsCommand, ListObjectsV2Command } from '@aws-sdk/clie
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { listAttempts } from '../../src/db/jobs-repo.js';
 import { startMinio, type Minio } from '../helpers/minio.js';
-import { api, eventually, startStack, type Stack } from '../helpers/stack.js';
+import { api, eventually, startStack, type ExportJobBody as JobBody, type Stack } from '../helpers/stack.js';
 import { readBack, seedTenant, tenantCsvViaCopy } from '../helpers/data.js';
 import { startWorkerProcess, type WorkerProcess } from '../helpers/worker-process.js';
 
 const ROWS = 60_000;
 const PART_ROWS = 5000;
-
-interface JobBody {
-  id: string;
-  state: string;
-  progress: { done: number; attempt: number };
-  result: { rows: number; sha256: string; bytes: number } | null;
-}
 
 let minio: Minio;
 let stack: Stack;

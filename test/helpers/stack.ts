@@ -22,6 +22,14 @@ import { createStorage } from '../../src/storage/index.js';
 import { connectTemporal, type TemporalHandle } from '../../src/temporal/client.js';
 import { startWorkerProcess, type WorkerProcess } from './worker-process.js';
 
+/** What the failover tests read of an export job (GET /v1/jobs/{id}). */
+export interface ExportJobBody {
+  id: string;
+  state: string;
+  progress: { done: number; attempt: number };
+  result: { rows: number; sha256: string; bytes: number } | null;
+}
+
 export interface Stack {
   baseUrl: string;
   config: Config;
