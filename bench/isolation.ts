@@ -13,6 +13,7 @@
  *
  * Usage: npx tsx bench/isolation.ts [--rows 300000] [--heavy 8] [--audio 4] [--audio-chars 20000]
  *          [--rate 200] [--seconds 10] [--connections 10] [--heavy-priority idle|nice:N|normal]
+ *          [--layout split|shared] [--follow sse|poll:MS]
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs/promises';
@@ -40,6 +41,8 @@ const { values } = parseArgs({
     connections: { type: 'string', default: '10' },
     rate: { type: 'string', default: '200' },
     'heavy-priority': { type: 'string', default: 'idle' },
+    layout: { type: 'string', default: 'split' },
+    follow: { type: 'string', default: 'sse' },
   },
 });
 const ROWS = Number(values.rows);
@@ -62,14 +65,38 @@ const RATE = Number(values.rate);
 const HEAVY_PRIORITY = values['heavy-priority'];
 if (!/^(idle|normal|nice:\d{1,2})$/.test(HEAVY_PRIORITY))
   throw new Error('--heavy-priority: idle, normal or nice:N');
-/** The command prefix that starts a process at the heavy side's priority. */
-const LOWER_PREFIX: string[] =
-  HEAVY_PRIORITY === 'idle'
+/**
+ * Where the processes run. `split` (the default) gives each side a core of its own, as separate
+ * machines would: the API side (the API, its PostgreSQL sessions, the load generators and this process)
+ * on CPU 0; the heavy side (the workers and what they spawn, Temporal, the PostgreSQL server with the
+ * backends of the heavy reads) on CPU 1. The baseline gets the same split: its Node process is its API,
+ * so its inline exports run there, and its speech processes and export reads on CPU 1. `shared` lets
+ * every process run on every core.
+ */
+const LAYOUT = values.layout;
+if (LAYOUT !== 'split' && LAYOUT !== 'shared') throw new Error('--layout: split or shared');
+/**
+ * How each heavy client follows its offload job: `sse` (the default) reads the job's event stream to
+ * its `end` event, as a page showing live progress does; `poll:MS` asks `GET /v1/jobs/{id}` every MS ms.
+ */
+const FOLLOW = values.follow;
+if (!/^(sse|poll:\d+)$/.test(FOLLOW)) throw new Error('--follow: sse or poll:MS');
+const API_CPU = '0';
+const HEAVY_CPU = '1';
+/** Moves every thread of a running process to `cpu` (its children inherit it). */
+async function pin(pid: number, cpu: string): Promise<void> {
+  await execFileAsync('taskset', ['-a', '-p', '-c', cpu, String(pid)]);
+}
+/** The command prefix that starts a process on the heavy side: its core, its priority. */
+const HEAVY_PREFIX: string[] = [
+  ...(LAYOUT === 'split' ? ['taskset', '-c', HEAVY_CPU] : []),
+  ...(HEAVY_PRIORITY === 'idle'
     ? ['chrt', '--idle', '0']
     : HEAVY_PRIORITY.startsWith('nice:')
       ? ['nice', '-n', HEAVY_PRIORITY.slice(5)]
-      : [];
-/** Lowers a running process to the heavy side's priority. */
+      : []),
+];
+/** Lowers a running process to the heavy side's priority (its core it inherits from the postmaster). */
 async function lowerPriority(pid: number): Promise<void> {
   if (HEAVY_PRIORITY === 'idle') await execFileAsync('chrt', ['--idle', '-p', '0', String(pid)]);
   else if (HEAVY_PRIORITY.startsWith('nice:'))
@@ -93,21 +120,28 @@ function speechText(chars: number): string {
   return text.slice(0, chars);
 }
 
-/** Lowers, every half second until stopped, the PostgreSQL backends whose application_name is `app`. */
-function lowerBackends(sql: ReturnType<typeof createDatabase>['sql'], app: string) {
+/**
+ * Applies `place` once to each PostgreSQL backend whose application_name is one of `apps`, checking
+ * every half second until stopped. Returns how many backends it placed.
+ */
+function placeBackends(
+  sql: ReturnType<typeof createDatabase>['sql'],
+  apps: string[],
+  place: (pid: number) => Promise<void>,
+) {
   const done = new Set<number>();
   let stopping = false;
   const loop = (async () => {
-    while (!stopping && LOWER_PREFIX.length > 0) {
+    while (!stopping) {
       const rows = await sql<{ pid: number }[]>`
-        select pid from pg_stat_activity where application_name = ${app}`;
+        select pid from pg_stat_activity where application_name = any(${apps})`;
       const fresh = rows.map((r) => r.pid).filter((pid) => !done.has(pid));
       for (const pid of fresh) {
         try {
-          await lowerPriority(pid);
+          await place(pid);
           done.add(pid);
         } catch {
-          // the backend ended between the query and the renice
+          // the backend ended between the query and the change
         }
       }
       await sleep(500);
@@ -121,6 +155,9 @@ function lowerBackends(sql: ReturnType<typeof createDatabase>['sql'], app: strin
     },
   };
 }
+/** Lowers the heavy reads' backends to the heavy side's priority, until stopped. */
+const lowerBackends = (sql: ReturnType<typeof createDatabase>['sql'], app: string) =>
+  placeBackends(sql, HEAVY_PRIORITY === 'normal' ? [] : [app], lowerPriority);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function startProcess(
@@ -132,7 +169,7 @@ function startProcess(
 ) {
   // Workers run at the heavy side's priority, with the Node flags `npm run worker` gives them.
   const command = [
-    ...(worker ? LOWER_PREFIX : []),
+    ...(worker ? HEAVY_PREFIX : []),
     process.execPath,
     ...(worker ? WORKER_NODE_FLAGS : []),
     '--import',
@@ -208,6 +245,15 @@ async function capacity(url: string, headers: Record<string, string>): Promise<C
   };
 }
 
+/**
+ * Light requests for a few seconds, not recorded: the server's connection pool fills and its code is
+ * compiled before the idle measurement, so that start-up costs do not count as its idle tail.
+ */
+async function warmUp(jobUrl: string, healthUrl: string, headers: Record<string, string>) {
+  await openLoopProcess({ url: jobUrl, headers, rate: RATE, seconds: 3, connections: CONNECTIONS });
+  await openLoopProcess({ url: healthUrl, rate: RATE, seconds: 3, connections: CONNECTIONS });
+}
+
 /** The four measurements of one server in one state (idle or loaded). */
 async function measureAll(jobUrl: string, healthUrl: string, headers: Record<string, string>) {
   return {
@@ -248,14 +294,23 @@ async function main(): Promise<void> {
   const scratch = await fs.mkdtemp(path.join(os.tmpdir(), 'offload-bench-'));
   await fs.chmod(scratch, 0o755);
   say(`scratch ${scratch}; ${os.cpus().length} CPUs, ${ROWS} rows per export, ${HEAVY} heavy at once`);
+  // PostgreSQL and Temporal inherit the heavy side's core from this process; then it moves to the API's.
+  if (LAYOUT === 'split') await pin(process.pid, HEAVY_CPU);
   const [pg, temporal] = await Promise.all([
     startEmbeddedPostgres({ dataDir: path.join(scratch, 'pg') }),
     startTemporalDevServer({ uiPort: false }),
   ]);
+  if (LAYOUT === 'split') await pin(process.pid, API_CPU);
   const children: ChildProcess[] = [];
   try {
     await migrateDatabase(pg.url);
     const database = createDatabase(pg.url, { max: 2 });
+    // The API's sessions (offload's and the baseline's) run on the API's core.
+    const apiBackends = placeBackends(
+      database.sql,
+      LAYOUT === 'split' ? ['offload-api', 'offload-api-limits', 'baseline'] : [],
+      (pid) => pin(pid, API_CPU),
+    );
     await seedOrders(database.sql, ROWS, ['bench-heavy']);
     await seedOrders(database.sql, 10, ['bench-light']);
     const heavyUser = await ensureUser(database.db, 'bench-heavy', 'bench-heavy');
@@ -327,19 +382,42 @@ async function main(): Promise<void> {
       if (res.status !== 202)
         throw new Error(`POST /v1/${route} answered ${res.status}: ${await res.text()}`);
       const { id } = (await res.json()) as { id: string };
+      const state = FOLLOW === 'sse' ? await followEvents(key, id) : await poll(key, id);
+      if (state !== 'succeeded') throw new Error(`job ${id} ended ${state}`);
+      return id;
+    }
+
+    /** Reads the job's server-sent events until `end`; returns the final state. */
+    async function followEvents(key: string, id: string): Promise<string> {
+      const res = await fetch(`${base}/v1/jobs/${id}/events`, { headers: auth(key) });
+      if (res.status !== 200 || !res.body)
+        throw new Error(`GET /v1/jobs/${id}/events answered ${res.status}`);
+      let text = '';
+      for await (const chunk of res.body.pipeThrough(new TextDecoderStream())) {
+        text = (text + chunk).slice(-20_000);
+        const end = /event: end\ndata: (.*)\n/.exec(text);
+        if (end) {
+          await res.body.cancel().catch(() => {});
+          return (JSON.parse(end[1]!) as { state: string }).state;
+        }
+      }
+      throw new Error(`the event stream of job ${id} closed before its end`);
+    }
+
+    /** Asks for the job every `poll:MS` until it is no longer queued or running. */
+    async function poll(key: string, id: string): Promise<string> {
       for (;;) {
         const job = (await (await fetch(`${base}/v1/jobs/${id}`, { headers: auth(key) })).json()) as {
           state: string;
         };
-        if (job.state === 'succeeded') return id;
-        if (job.state !== 'queued' && job.state !== 'running')
-          throw new Error(`job ${id} ended ${job.state}`);
-        await sleep(250);
+        if (job.state !== 'queued' && job.state !== 'running') return job.state;
+        await sleep(Number(FOLLOW.slice(5)));
       }
     }
 
     const lightJob = await offloadJob(lightKey, 'exports');
     const jobUrl = `${base}/v1/jobs/${lightJob}`;
+    await warmUp(jobUrl, `${base}/healthz`, auth(lightKey));
     say('offload idle');
     const offIdle = await measureAll(jobUrl, `${base}/healthz`, auth(lightKey));
     say(`offload with ${HEAVY} exports and ${AUDIO} audio jobs running`);
@@ -384,13 +462,14 @@ async function main(): Promise<void> {
         ...common,
         PORT: String(basePort),
         DATABASE_POOL_MAX: String(HEAVY + 4),
-        SPAWN_PREFIX: LOWER_PREFIX.join(' '),
+        SPAWN_PREFIX: HEAVY_PREFIX.join(' '),
       },
       'baseline listening',
     );
     children.push(baseline);
     const bUrl = `http://127.0.0.1:${basePort}`;
     const bJobUrl = `${bUrl}/v1/jobs/${lightJob}`;
+    await warmUp(bJobUrl, `${bUrl}/healthz`, auth(lightKey));
     say('baseline idle');
     const bIdle = await measureAll(bJobUrl, `${bUrl}/healthz`, auth(lightKey));
     say(`baseline with ${HEAVY} inline exports and ${AUDIO} inline audio requests running`);
@@ -422,6 +501,7 @@ async function main(): Promise<void> {
       `baseline completed during the load phase: ${bDone.completed} exports (${bDone.failed} failed), ${bAudioDone.completed} audio (${bAudioDone.failed} failed); ${bReniced} backends lowered`,
     );
     await stopProcess(baseline);
+    say(`${await apiBackends.stop()} API backends placed on CPU ${API_CPU}`);
     await database.close();
 
     const f = (n: number) => (n >= 100 ? n.toFixed(0) : n >= 10 ? n.toFixed(1) : n.toFixed(2));
@@ -438,7 +518,7 @@ async function main(): Promise<void> {
     ];
     const lines = [
       `Run: ${new Date().toISOString()}, ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}), Node ${process.version}.`,
-      `Load: ${HEAVY} exports of ${ROWS} rows and ${AUDIO} MP3 speech jobs of ${AUDIO_TEXT.length} characters each kept running (offload: an exports worker with EXPORTS_CONCURRENCY=${HEAVY} and an audio worker with AUDIO_CONCURRENCY=${AUDIO}, both at heavy priority; baseline: the same requests done inline, CSV formatted in the handler unless EXPORT_MODE=copy, espeak-ng | lame spawned by the handler). Heavy priority \`${HEAVY_PRIORITY}\` for offload's workers, the PostgreSQL backends of the heavy reads (both servers) and the baseline's speech processes. Everything (PostgreSQL, Temporal, API, workers, load generator) on this one machine; load average at the end ${os.loadavg()[0]!.toFixed(1)}.`,
+      `Load: ${HEAVY} exports of ${ROWS} rows and ${AUDIO} MP3 speech jobs of ${AUDIO_TEXT.length} characters each kept running (offload: an exports worker with EXPORTS_CONCURRENCY=${HEAVY} and an audio worker with AUDIO_CONCURRENCY=${AUDIO}, both at heavy priority; baseline: the same requests done inline, CSV formatted in the handler unless EXPORT_MODE=copy, espeak-ng | lame spawned by the handler). Layout \`${LAYOUT}\`${LAYOUT === 'split' ? ` (API side on CPU ${API_CPU}: the API, its PostgreSQL sessions, the load generators; heavy side on CPU ${HEAVY_CPU}: workers, Temporal, PostgreSQL's server and heavy reads, the baseline's speech processes)` : ''}. Heavy clients follow their offload jobs by ${FOLLOW === 'sse' ? 'server-sent events' : `polling every ${FOLLOW.slice(5)} ms`}. Heavy priority \`${HEAVY_PRIORITY}\` for offload's workers, the PostgreSQL backends of the heavy reads (both servers) and the baseline's speech processes. Everything on this one machine; load average at the end ${os.loadavg()[0]!.toFixed(1)}.`,
       '',
       `Latency of light requests at ${RATE} requests per second (open loop over ${CONNECTIONS} keep-alive connections, ${SECONDS} s, each latency from when the request was due), ms:`,
       '',
