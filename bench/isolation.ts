@@ -68,9 +68,10 @@ if (!/^(idle|normal|nice:\d{1,2})$/.test(HEAVY_PRIORITY))
 /**
  * Where the processes run. `split` (the default) gives each side a core of its own, as separate
  * machines would: the API side (the API, its PostgreSQL sessions, the load generators and this process)
- * on CPU 0; the heavy side (the workers and what they spawn, Temporal, the PostgreSQL server with the
- * backends of the heavy reads) on CPU 1. The baseline gets the same split: its Node process is its API,
- * so its inline exports run there, and its speech processes and export reads on CPU 1. `shared` lets
+ * on the lower half of the CPUs (CPU 0 of 2); the heavy side (the workers and what they spawn,
+ * Temporal, the PostgreSQL server with the backends of the heavy reads) on the upper half (CPU 1). The
+ * baseline gets the same split: its Node process is its API, so its inline exports run there, and its
+ * speech processes and export reads on the heavy side. `shared` lets
  * every process run on every core.
  */
 const LAYOUT = values.layout;
@@ -81,11 +82,16 @@ if (LAYOUT !== 'split' && LAYOUT !== 'shared') throw new Error('--layout: split 
  */
 const FOLLOW = values.follow;
 if (!/^(sse|poll:\d+)$/.test(FOLLOW)) throw new Error('--follow: sse or poll:MS');
-const API_CPU = '0';
-const HEAVY_CPU = '1';
-/** Moves every thread of a running process to `cpu` (its children inherit it). */
-async function pin(pid: number, cpu: string): Promise<void> {
-  await execFileAsync('taskset', ['-a', '-p', '-c', cpu, String(pid)]);
+const CPUS = os.availableParallelism();
+if (LAYOUT === 'split' && CPUS < 2)
+  throw new Error('--layout split needs at least 2 CPUs; use --layout shared');
+/** The split's halves as taskset lists: the API side gets the lower half of the CPUs, the heavy side the rest. */
+const cpuList = (from: number, to: number) => (from === to ? String(from) : `${from}-${to}`);
+const API_CPU = cpuList(0, Math.floor(CPUS / 2) - 1);
+const HEAVY_CPU = cpuList(Math.floor(CPUS / 2), CPUS - 1);
+/** Moves every thread of a running process to the CPUs `cpus` (its children inherit them). */
+async function pin(pid: number, cpus: string): Promise<void> {
+  await execFileAsync('taskset', ['-a', '-p', '-c', cpus, String(pid)]);
 }
 /** The command prefix that starts a process on the heavy side: its core, its priority. */
 const HEAVY_PREFIX: string[] = [
@@ -501,7 +507,7 @@ async function main(): Promise<void> {
       `baseline completed during the load phase: ${bDone.completed} exports (${bDone.failed} failed), ${bAudioDone.completed} audio (${bAudioDone.failed} failed); ${bReniced} backends lowered`,
     );
     await stopProcess(baseline);
-    say(`${await apiBackends.stop()} API backends placed on CPU ${API_CPU}`);
+    say(`${await apiBackends.stop()} API backends placed on CPUs ${API_CPU}`);
     await database.close();
 
     const f = (n: number) => (n >= 100 ? n.toFixed(0) : n >= 10 ? n.toFixed(1) : n.toFixed(2));
@@ -518,7 +524,7 @@ async function main(): Promise<void> {
     ];
     const lines = [
       `Run: ${new Date().toISOString()}, ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}), Node ${process.version}.`,
-      `Load: ${HEAVY} exports of ${ROWS} rows and ${AUDIO} MP3 speech jobs of ${AUDIO_TEXT.length} characters each kept running (offload: an exports worker with EXPORTS_CONCURRENCY=${HEAVY} and an audio worker with AUDIO_CONCURRENCY=${AUDIO}, both at heavy priority; baseline: the same requests done inline, CSV formatted in the handler unless EXPORT_MODE=copy, espeak-ng | lame spawned by the handler). Layout \`${LAYOUT}\`${LAYOUT === 'split' ? ` (API side on CPU ${API_CPU}: the API, its PostgreSQL sessions, the load generators; heavy side on CPU ${HEAVY_CPU}: workers, Temporal, PostgreSQL's server and heavy reads, the baseline's speech processes)` : ''}. Heavy clients follow their offload jobs by ${FOLLOW === 'sse' ? 'server-sent events' : `polling every ${FOLLOW.slice(5)} ms`}. Heavy priority \`${HEAVY_PRIORITY}\` for offload's workers, the PostgreSQL backends of the heavy reads (both servers) and the baseline's speech processes. Everything on this one machine; load average at the end ${os.loadavg()[0]!.toFixed(1)}.`,
+      `Load: ${HEAVY} exports of ${ROWS} rows and ${AUDIO} MP3 speech jobs of ${AUDIO_TEXT.length} characters each kept running (offload: an exports worker with EXPORTS_CONCURRENCY=${HEAVY} and an audio worker with AUDIO_CONCURRENCY=${AUDIO}, both at heavy priority; baseline: the same requests done inline, CSV formatted in the handler unless EXPORT_MODE=copy, espeak-ng | lame spawned by the handler). Layout \`${LAYOUT}\`${LAYOUT === 'split' ? ` (API side on CPUs ${API_CPU}: the API, its PostgreSQL sessions, the load generators; heavy side on CPUs ${HEAVY_CPU}: workers, Temporal, PostgreSQL's server and heavy reads, the baseline's speech processes)` : ''}. Heavy clients follow their offload jobs by ${FOLLOW === 'sse' ? 'server-sent events' : `polling every ${FOLLOW.slice(5)} ms`}. Heavy priority \`${HEAVY_PRIORITY}\` for offload's workers, the PostgreSQL backends of the heavy reads (both servers) and the baseline's speech processes. Everything on this one machine; load average at the end ${os.loadavg()[0]!.toFixed(1)}.`,
       '',
       `Latency of light requests at ${RATE} requests per second (open loop over ${CONNECTIONS} keep-alive connections, ${SECONDS} s, each latency from when the request was due), ms:`,
       '',
