@@ -78,6 +78,10 @@ export async function startTemporalDevServer(
   child.once('error', (err) => (spawnError = err));
   // Not events.once(): it would reject, unhandled, on a spawn error.
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  // The server never outlives the process that started it, even one that exits without stopping it.
+  const killOnExit = () => child.kill('SIGKILL');
+  process.once('exit', killOnExit);
+  void exited.then(() => process.off('exit', killOnExit));
 
   const describe = () => `${cli} ${args.join(' ')}`;
   const stop = async (): Promise<void> => {
