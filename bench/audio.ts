@@ -14,24 +14,12 @@
  */
 import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
-import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { serve } from '@hono/node-server';
-import { bundleWorkflowCode } from '@temporalio/worker';
-import { loadConfig } from '../src/config/env.js';
-import { createDatabase } from '../src/db/client.js';
-import { migrateDatabase } from '../src/db/migrate.js';
 import { createApiKey, ensureUser } from '../src/db/users-repo.js';
-import { startEmbeddedPostgres } from '../src/infra/postgres.js';
-import { startTemporalDevServer } from '../src/infra/temporal.js';
-import { createLogger } from '../src/lib/logger.js';
-import { createApp } from '../src/server/app.js';
-import { LocalStorage } from '../src/storage/local.js';
-import { connectTemporal } from '../src/temporal/client.js';
-import { WORKFLOWS_PATH } from '../src/worker/create-workers.js';
 import { speechText } from '../test/helpers/speech-text.js';
+import { startBenchStack } from './harness.js';
 import { startWorkerProcess, type WorkerProcess } from '../test/helpers/worker-process.js';
 
 const { values } = parseArgs({
@@ -48,44 +36,16 @@ const ROUNDS = Number(values.rounds);
 const SCALE_JOBS = Number(values['scale-jobs']);
 const SCALE_CHARS = Number(values['scale-chars']);
 
-const scratch = await fs.mkdtemp(path.join(os.tmpdir(), 'offload-bench-audio-'));
-await fs.chmod(scratch, 0o755);
-const [pg, temporal, bundle] = await Promise.all([
-  startEmbeddedPostgres({ dataDir: path.join(scratch, 'pg') }),
-  startTemporalDevServer({ uiPort: false }),
-  bundleWorkflowCode({
-    workflowsPath: WORKFLOWS_PATH,
-    logger: { trace() {}, debug() {}, info() {}, warn() {}, error: console.error, log() {} },
-  }),
-]);
-await migrateDatabase(pg.url);
-const bundlePath = path.join(scratch, 'workflow-bundle.js');
-await fs.writeFile(bundlePath, bundle.code);
-
-const env: Record<string, string> = {
-  NODE_ENV: 'production',
-  LOG_LEVEL: 'warn',
-  DATABASE_URL: pg.url,
-  TEMPORAL_ADDRESS: temporal.address,
-  STORAGE_DIR: path.join(scratch, 'storage'),
-  WORKFLOW_BUNDLE_PATH: bundlePath,
-  AUDIO_MAX_TEXT_CHARS: String(Math.max(CHARS, SCALE_CHARS)),
-  AUDIO_CONCURRENCY: '1',
-  AUDIO_PARALLELISM: values.parallelism,
-};
-const config = loadConfig({ ...env, PORT: '0' });
-const database = createDatabase(pg.url, { max: 4 });
-const client = await connectTemporal(config.temporal);
-const { app } = createApp({
-  config,
-  database,
-  temporal: client.client,
-  storage: new LocalStorage(config.storageDir),
-  log: createLogger({ level: 'warn', name: 'bench' }),
+const stack = await startBenchStack({
+  name: 'audio',
+  bundle: true,
+  env: {
+    AUDIO_MAX_TEXT_CHARS: String(Math.max(CHARS, SCALE_CHARS)),
+    AUDIO_CONCURRENCY: '1',
+    AUDIO_PARALLELISM: values.parallelism,
+  },
 });
-const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' });
-await new Promise((r) => server.once('listening', r));
-const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+const { scratch, env, database, base } = stack;
 const user = await ensureUser(database.db, 'bench', 'bench');
 const { key } = await createApiKey(database.db, user.id);
 const headers = { authorization: `Bearer ${key}`, 'content-type': 'application/json' };
@@ -96,12 +56,7 @@ async function cleanup(): Promise<void> {
   if (cleaningUp) return;
   cleaningUp = true;
   await Promise.allSettled(startedWorkers.map((w) => w.stop()));
-  await new Promise((r) => server.close(r));
-  await client.close();
-  await database.close();
-  await temporal.stop();
-  await pg.stop();
-  await fs.rm(scratch, { recursive: true, force: true });
+  await stack.close();
 }
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => void cleanup().finally(() => process.exit(130)));

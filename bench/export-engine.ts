@@ -15,22 +15,12 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
-import { serve } from '@hono/node-server';
-import type { AddressInfo } from 'node:net';
-import { loadConfig } from '../src/config/env.js';
-import { createDatabase } from '../src/db/client.js';
 import { listAttempts } from '../src/db/jobs-repo.js';
-import { migrateDatabase } from '../src/db/migrate.js';
 import { seedOrders } from '../src/db/seed.js';
 import { createApiKey, ensureUser } from '../src/db/users-repo.js';
-import { startEmbeddedPostgres } from '../src/infra/postgres.js';
-import { startTemporalDevServer } from '../src/infra/temporal.js';
 import { which } from '../src/infra/tools.js';
-import { createLogger } from '../src/lib/logger.js';
-import { createApp } from '../src/server/app.js';
-import { createStorage } from '../src/storage/index.js';
-import { connectTemporal } from '../src/temporal/client.js';
 import { WORKER_NODE_FLAGS } from '../src/worker/node-flags.js';
+import { startBenchStack } from './harness.js';
 
 const { values } = parseArgs({
   options: {
@@ -47,44 +37,23 @@ const TENANT = 'bench';
 const ROOT = path.resolve(import.meta.dirname, '..');
 const COLS = 'id, customer, email, country, status, currency, amount, item_count, created_at';
 
-const scratch = await fs.mkdtemp(path.join(os.tmpdir(), 'offload-bench-'));
-await fs.chmod(scratch, 0o755);
 const log = (s: string) => console.error(`[bench] ${s}`);
 
-log(`starting PostgreSQL and Temporal in ${scratch}`);
-const [pg, temporalServer] = await Promise.all([
-  startEmbeddedPostgres({ dataDir: path.join(scratch, 'pg') }),
-  startTemporalDevServer({ uiPort: false }),
-]);
-await migrateDatabase(pg.url);
-const env: Record<string, string> = {
-  NODE_ENV: 'production',
-  LOG_LEVEL: 'warn',
-  DATABASE_URL: pg.url,
-  TEMPORAL_ADDRESS: temporalServer.address,
-  STORAGE_DIR: path.join(scratch, 'storage'),
-  EXPORT_MAX_ROWS: '0',
-  // One user polls its jobs in a tight loop here: no per-user rate limit.
-  RATE_LIMIT_PER_SEC: '0',
-};
-const config = loadConfig({ PATH: process.env.PATH, HOME: process.env.HOME, ...env, PORT: '0' });
-const database = createDatabase(pg.url, { max: 4 });
+log('starting PostgreSQL, Temporal and the API');
+const stack = await startBenchStack({
+  name: 'export',
+  env: {
+    EXPORT_MAX_ROWS: '0',
+    // One user polls its jobs in a tight loop here: no per-user rate limit.
+    RATE_LIMIT_PER_SEC: '0',
+  },
+});
+const { scratch, env, config, database, base } = stack;
 log(`seeding ${ROWS} orders`);
 await seedOrders(database.sql, ROWS, [TENANT]);
 await database.sql`vacuum analyze orders`;
 const user = await ensureUser(database.db, 'bench', TENANT);
 const { key } = await createApiKey(database.db, user.id);
-const temporal = await connectTemporal(config.temporal);
-const app = createApp({
-  config,
-  database,
-  temporal: temporal.client,
-  storage: createStorage(config),
-  log: createLogger({ level: 'warn', name: 'bench-api' }),
-});
-const server = serve({ fetch: app.app.fetch, port: 0, hostname: '127.0.0.1' });
-await once(server, 'listening');
-const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 const headers = { authorization: `Bearer ${key}`, 'content-type': 'application/json' };
 
 interface WorkerHandle {
@@ -108,8 +77,6 @@ async function startWorker(queues: string): Promise<WorkerHandle> {
     {
       cwd: ROOT,
       env: {
-        PATH: process.env.PATH,
-        HOME: process.env.HOME,
         ...env,
         LOG_LEVEL: 'info',
         OFFLOAD_PROBE_FILE: probe,
@@ -193,7 +160,7 @@ async function psqlCopy(): Promise<{ ms: number; bytes: number }> {
   const child = spawn(
     psql,
     [
-      pg.url,
+      env.DATABASE_URL!,
       '-X',
       '-q',
       '-c',
@@ -222,7 +189,7 @@ async function bare(format: string): Promise<{ ms: number; rows: number; bytes: 
       'tsx',
       'bench/export-bare.ts',
       format,
-      pg.url,
+      env.DATABASE_URL!,
       TENANT,
       file,
     ],
@@ -321,9 +288,4 @@ console.log(lines.join('\n'));
 if (failoverLine) console.log(`\n${failoverLine}`);
 
 await new Promise((r) => setTimeout(r, 1000));
-server.close();
-await temporal.close();
-await database.close();
-await temporalServer.stop();
-await pg.stop();
-await fs.rm(scratch, { recursive: true, force: true });
+await stack.close();

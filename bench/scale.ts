@@ -9,27 +9,14 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
-import type { AddressInfo } from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { serve } from '@hono/node-server';
-import { bundleWorkflowCode } from '@temporalio/worker';
-import { loadConfig } from '../src/config/env.js';
-import { createDatabase } from '../src/db/client.js';
 import { setUserLimits } from '../src/db/limits-repo.js';
-import { migrateDatabase } from '../src/db/migrate.js';
 import { seedOrders } from '../src/db/seed.js';
 import { createApiKey, ensureUser } from '../src/db/users-repo.js';
-import { startEmbeddedPostgres } from '../src/infra/postgres.js';
-import { startTemporalDevServer } from '../src/infra/temporal.js';
-import { createLogger } from '../src/lib/logger.js';
-import { createApp } from '../src/server/app.js';
-import { createStorage } from '../src/storage/index.js';
-import { connectTemporal } from '../src/temporal/client.js';
-import { WORKFLOWS_PATH } from '../src/worker/create-workers.js';
 import { speechText } from '../test/helpers/speech-text.js';
 import { WORKER_NODE_FLAGS } from '../src/worker/node-flags.js';
+import { startBenchStack } from './harness.js';
 
 const { values } = parseArgs({
   options: {
@@ -46,55 +33,28 @@ const EXPORT_WORKER_COUNTS = values['export-workers'].split(',').map(Number);
 const ROOT = path.resolve(import.meta.dirname, '..');
 const say = (msg: string) => console.log(`[scale ${new Date().toISOString().slice(11, 19)}] ${msg}`);
 
-const scratch = await fs.mkdtemp(path.join(os.tmpdir(), 'offload-bench-scale-'));
-await fs.chmod(scratch, 0o755);
-const [pg, temporalServer, bundle] = await Promise.all([
-  startEmbeddedPostgres({ dataDir: path.join(scratch, 'pg') }),
-  startTemporalDevServer({ uiPort: false }),
-  bundleWorkflowCode({
-    workflowsPath: WORKFLOWS_PATH,
-    logger: { trace() {}, debug() {}, info() {}, warn() {}, error: console.error, log() {} },
-  }),
-]);
-await migrateDatabase(pg.url);
-const bundlePath = path.join(scratch, 'workflow-bundle.js');
-await fs.writeFile(bundlePath, bundle.code);
-
-const env: Record<string, string> = {
-  NODE_ENV: 'production',
-  LOG_LEVEL: 'warn',
-  DATABASE_URL: pg.url,
-  TEMPORAL_ADDRESS: temporalServer.address,
-  STORAGE_DIR: path.join(scratch, 'storage'),
-  WORKFLOW_BUNDLE_PATH: bundlePath,
-  // A killed worker's activity is retried elsewhere after 3 s without heartbeats; never given up.
-  EXPORT_HEARTBEAT_TIMEOUT_MS: '3000',
-  AUDIO_HEARTBEAT_TIMEOUT_MS: '3000',
-  EXPORT_MAX_ATTEMPTS: '50',
-  AUDIO_MAX_ATTEMPTS: '50',
-  EXPORT_RETRY_INITIAL_MS: '500',
-  EXPORT_RETRY_MAX_MS: '2000',
-  AUDIO_RETRY_INITIAL_MS: '500',
-  AUDIO_RETRY_MAX_MS: '2000',
-  EXPORT_PART_ROWS: '2000',
-  EXPORTS_CONCURRENCY: '2',
-  AUDIO_CONCURRENCY: '1',
-  RATE_LIMIT_PER_SEC: '0',
-  WORKER_SHUTDOWN_GRACE_MS: '0',
-};
-const config = loadConfig({ PATH: process.env.PATH, HOME: process.env.HOME, ...env, PORT: '0' });
-const database = createDatabase(pg.url, { max: 6 });
-const temporal = await connectTemporal(config.temporal);
-const { app } = createApp({
-  config,
-  database,
-  temporal: temporal.client,
-  storage: createStorage(config),
-  log: createLogger({ level: 'warn', name: 'bench-scale' }),
+const stack = await startBenchStack({
+  name: 'scale',
+  bundle: true,
+  databaseMax: 6,
+  env: {
+    // A killed worker's activity is retried elsewhere after 3 s without heartbeats; never given up.
+    EXPORT_HEARTBEAT_TIMEOUT_MS: '3000',
+    AUDIO_HEARTBEAT_TIMEOUT_MS: '3000',
+    EXPORT_MAX_ATTEMPTS: '50',
+    AUDIO_MAX_ATTEMPTS: '50',
+    EXPORT_RETRY_INITIAL_MS: '500',
+    EXPORT_RETRY_MAX_MS: '2000',
+    AUDIO_RETRY_INITIAL_MS: '500',
+    AUDIO_RETRY_MAX_MS: '2000',
+    EXPORT_PART_ROWS: '2000',
+    EXPORTS_CONCURRENCY: '2',
+    AUDIO_CONCURRENCY: '1',
+    RATE_LIMIT_PER_SEC: '0',
+    WORKER_SHUTDOWN_GRACE_MS: '0',
+  },
 });
-const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' });
-await new Promise((r) => server.once('listening', r));
-const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+const { env, database, base, scratch } = stack;
 
 interface User {
   key: string;
@@ -129,7 +89,7 @@ function startWorker(queue: Worker['queue']): Promise<Worker> {
     [...WORKER_NODE_FLAGS, '--import', 'tsx', 'src/worker/index.ts', '--queues', queue],
     {
       cwd: ROOT,
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env, LOG_LEVEL: 'info' },
+      env: { ...env, LOG_LEVEL: 'info' },
       // The SDK's own log lines (stderr) are left out; a failed start shows in the exit code.
       stdio: ['ignore', 'pipe', 'ignore'],
     },
@@ -315,10 +275,5 @@ try {
   for (const n of EXPORT_WORKER_COUNTS) await run(n);
 } finally {
   await stopAll();
-  await new Promise((r) => server.close(r));
-  await temporal.close();
-  await database.close();
-  await temporalServer.stop();
-  await pg.stop();
-  await fs.rm(scratch, { recursive: true, force: true });
+  await stack.close();
 }
