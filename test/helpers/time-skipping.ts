@@ -1,4 +1,6 @@
 /** A time-skipping Temporal test environment on the provisioned Java test server, with quiet SDK logs. */
+import type { WorkflowHandle } from '@temporalio/client';
+import type { History } from '@temporalio/common/lib/proto-utils.js';
 import { temporal } from '@temporalio/proto';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
@@ -75,6 +77,34 @@ export async function startJobWorkers(
       await running;
     },
   };
+}
+
+/**
+ * A real history for a replay test: the job workflow `workflowType` runs with `input` on the workers
+ * of `startJobWorkers` while `drive` steers it to its end (signals, queries, skipped time), then its
+ * history is fetched.
+ */
+export async function recordHistory(
+  env: TestWorkflowEnvironment,
+  opts: Parameters<typeof startJobWorkers>[1] & {
+    workflowType: string;
+    workflowId: string;
+    input: unknown;
+    drive: (handle: WorkflowHandle) => Promise<void>;
+  },
+): Promise<History> {
+  const workers = await startJobWorkers(env, opts);
+  try {
+    const handle = await env.client.workflow.start(opts.workflowType, {
+      workflowId: opts.workflowId,
+      taskQueue: JOBS_QUEUE,
+      args: [opts.input],
+    });
+    await opts.drive(handle);
+    return await handle.fetchHistory();
+  } finally {
+    await workers.stop();
+  }
 }
 
 /** Before each test: every record-keeping mock resolves, and jobs ask for no notifications. */

@@ -12,10 +12,9 @@ import { DeterminismViolationError } from '@temporalio/workflow';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { AudioActivities, JobRecordActivities, NotifyActivities } from '../../src/activities/index.js';
 import type { AudioResult, AudioWorkflowInput } from '../../src/shared/jobs.js';
-import { AUDIO_QUEUE, JOBS_QUEUE, WorkflowType } from '../../src/shared/temporal.js';
-import type { audioWorkflow } from '../../src/workflows/audio.js';
+import { AUDIO_QUEUE, WorkflowType } from '../../src/shared/temporal.js';
 import { progressQuery, progressSignal } from '../../src/workflows/definitions.js';
-import { startTimeSkippingEnv } from '../helpers/time-skipping.js';
+import { recordHistory, startTimeSkippingEnv } from '../helpers/time-skipping.js';
 
 let env: TestWorkflowEnvironment;
 let history: History;
@@ -58,17 +57,6 @@ beforeAll(async () => {
       return RESULT;
     },
   };
-  const jobsWorker = await Worker.create({
-    connection: env.nativeConnection,
-    taskQueue: JOBS_QUEUE,
-    workflowBundle: { codePath },
-    activities: records,
-  });
-  const audioWorker = await Worker.create({
-    connection: env.nativeConnection,
-    taskQueue: AUDIO_QUEUE,
-    activities: heavy,
-  });
   const jobId = `job_replay_${randomUUID()}`;
   workflowId = `offload-${jobId}`;
   const input: AudioWorkflowInput = {
@@ -86,20 +74,22 @@ beforeAll(async () => {
       maxRetryIntervalMs: 120_000,
     },
   };
-  const handle = await env.client.workflow.start<typeof audioWorkflow>(WorkflowType.audio, {
+  history = await recordHistory(env, {
+    workflowBundlePath: codePath,
+    records,
+    heavyQueue: AUDIO_QUEUE,
+    heavy,
+    workflowType: WorkflowType.audio,
     workflowId,
-    taskQueue: JOBS_QUEUE,
-    args: [input],
+    input,
+    async drive(handle) {
+      await env.sleep(61_000);
+      await handle.signal(progressSignal, { done: 3, total: 6, attempt: 2, at: Date.now(), rate: 1 });
+      expect((await handle.query(progressQuery)).unit).toBe('characters');
+      signalled();
+      expect(await handle.result()).toEqual(RESULT);
+    },
   });
-  const run = async () => {
-    await env.sleep(61_000);
-    await handle.signal(progressSignal, { done: 3, total: 6, attempt: 2, at: Date.now(), rate: 1 });
-    expect((await handle.query(progressQuery)).unit).toBe('characters');
-    signalled();
-    expect(await handle.result()).toEqual(RESULT);
-    history = await handle.fetchHistory();
-  };
-  await jobsWorker.runUntil(audioWorker.runUntil(run()));
 });
 
 afterAll(async () => {

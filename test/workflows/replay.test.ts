@@ -11,13 +11,12 @@ import { historyFromJSON, historyToJSON, type History } from '@temporalio/common
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { DeterminismViolationError } from '@temporalio/workflow';
-import { startTimeSkippingEnv } from '../helpers/time-skipping.js';
+import { recordHistory, startTimeSkippingEnv } from '../helpers/time-skipping.js';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { ExportActivities, JobRecordActivities, NotifyActivities } from '../../src/activities/index.js';
 import type { ExportResult, ExportWorkflowInput } from '../../src/shared/jobs.js';
-import { EXPORTS_QUEUE, JOBS_QUEUE, WorkflowType } from '../../src/shared/temporal.js';
+import { EXPORTS_QUEUE, WorkflowType } from '../../src/shared/temporal.js';
 import { progressQuery, progressSignal } from '../../src/workflows/definitions.js';
-import type { exportWorkflow } from '../../src/workflows/export.js';
 
 let env: TestWorkflowEnvironment;
 let history: History;
@@ -59,18 +58,6 @@ beforeAll(async () => {
       return RESULT;
     },
   };
-  const jobsWorker = await Worker.create({
-    connection: env.nativeConnection,
-    taskQueue: JOBS_QUEUE,
-    workflowBundle: { codePath },
-    activities: records,
-  });
-  const exportsWorker = await Worker.create({
-    connection: env.nativeConnection,
-    taskQueue: EXPORTS_QUEUE,
-    activities: heavy,
-  });
-
   const jobId = `job_replay_${randomUUID()}`;
   workflowId = `offload-${jobId}`;
   const input: ExportWorkflowInput = {
@@ -87,21 +74,23 @@ beforeAll(async () => {
     },
     scheduling: { priority: 3, fairnessKey: 'usr_replay', defaultMaxRunningHeavy: 2 },
   };
-  const handle = await env.client.workflow.start<typeof exportWorkflow>(WorkflowType.export, {
+  history = await recordHistory(env, {
+    workflowBundlePath: codePath,
+    records,
+    heavyQueue: EXPORTS_QUEUE,
+    heavy,
+    workflowType: WorkflowType.export,
     workflowId,
-    taskQueue: JOBS_QUEUE,
-    args: [input],
+    input,
+    async drive(handle) {
+      // Let the retry (1 min of backoff) be skipped, then signal while attempt 2 waits, then finish.
+      await env.sleep(61_000);
+      await handle.signal(progressSignal, { done: 1, total: 2, attempt: 2, at: Date.now(), rate: 1 });
+      await handle.query(progressQuery);
+      signalled();
+      expect(await handle.result()).toEqual(RESULT);
+    },
   });
-  const run = async () => {
-    // Let the retry (1 min of backoff) be skipped, then signal while attempt 2 waits, then finish.
-    await env.sleep(61_000);
-    await handle.signal(progressSignal, { done: 1, total: 2, attempt: 2, at: Date.now(), rate: 1 });
-    await handle.query(progressQuery);
-    signalled();
-    expect(await handle.result()).toEqual(RESULT);
-    history = await handle.fetchHistory();
-  };
-  await jobsWorker.runUntil(exportsWorker.runUntil(run()));
 });
 
 afterAll(async () => {
