@@ -22,12 +22,7 @@ export interface TakeResult {
   remaining: number;
 }
 
-/**
- * Take one token from `key`'s bucket, refilled for the time since its last use. One statement (one round
- * trip), atomic under concurrency: the upsert's row lock serialises takes of the same key across
- * processes. The API runs it on connections with `synchronous_commit = off` (AppDeps.rateLimitDatabase):
- * one round trip, and no wait for the WAL flush while the row is locked.
- */
+/** The bucket's tokens refilled for the time since its last use ($2 capacity, $3 tokens per second). */
 const REFILLED = 'least($2::float8, b.tokens + extract(epoch from (now() - b.refreshed_at)) * $3::float8)';
 const TAKE_TOKEN = `
   insert into rate_limit_buckets as b (key, tokens, refreshed_at, allowed)
@@ -38,6 +33,12 @@ const TAKE_TOKEN = `
     refreshed_at = now()
   returning tokens, allowed`;
 
+/**
+ * Take one token from `key`'s bucket, refilled for the time since its last use. One statement (one round
+ * trip), atomic under concurrency: the upsert's row lock serialises takes of the same key across
+ * processes. The API runs it on connections with `synchronous_commit = off` (AppDeps.rateLimitDatabase):
+ * one round trip, and no wait for the WAL flush while the row is locked.
+ */
 export async function takeToken(db: Db, key: string, bucket: TokenBucket): Promise<TakeResult> {
   const { capacity, refillPerSec } = bucket;
   // A fixed statement text (not built per request): the busiest query of the API.
