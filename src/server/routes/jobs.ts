@@ -174,7 +174,6 @@ export function registerJobRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps, hub: 
   const { db } = deps.database;
   const keepAliveMs = deps.config.EVENTS_KEEPALIVE_MS;
 
-  /** The job if the caller may see it (their own, or any for an admin key); else 404, as if missing. */
   app.openapi(listRoute, async (c) => {
     const q = c.req.valid('query');
     const page = await listJobs(db, { ...pageFilter(q), userId: c.get('principal').userId });
