@@ -64,7 +64,7 @@ async function checkAudioTools(engine: SpeechEngine): Promise<void> {
 function readLanes(config: Config, database: Database, log: Logger): number {
   const fit = Math.floor((database.poolMax - 1) / config.EXPORTS_CONCURRENCY);
   const lanes = Math.max(1, Math.min(config.EXPORT_READ_LANES, fit));
-  if (lanes < config.EXPORT_READ_LANES && config.EXPORT_READ_LANES > 1)
+  if (lanes < config.EXPORT_READ_LANES)
     log.warn(
       { EXPORT_READ_LANES: config.EXPORT_READ_LANES, DATABASE_POOL_MAX: database.poolMax, lanes },
       'fewer export read lanes than configured: the database pool is too small for EXPORTS_CONCURRENCY × lanes + 1',
