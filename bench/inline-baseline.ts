@@ -102,7 +102,7 @@ app.post('/v1/exports', async (c) => {
   return c.json({ id, bytes: published.bytes, sha256: published.sha256 }, 200);
 });
 
-/** SPAWN_PREFIX (from bench/isolation.ts, e.g. `chrt --idle 0`) runs the speech processes at lower priority. */
+/** SPAWN_PREFIX (from bench/isolation.ts, e.g. `taskset -c 1 chrt --idle 0`) runs the speech processes on the heavy side's cores and priority. */
 const SPAWN_PREFIX = (process.env.SPAWN_PREFIX ?? '').split(' ').filter(Boolean);
 function spawnLowered(command: string[], opts: SpawnOptions) {
   const [bin, ...args] = [...SPAWN_PREFIX, ...command];

@@ -176,7 +176,7 @@ function startProcess(
   ready: string,
   worker = false,
 ) {
-  // Workers run at the heavy side's priority, with the Node flags `npm run worker` gives them.
+  // Workers run on the heavy side's cores and priority, with the Node flags `npm run worker` gives them.
   const command = [
     ...(worker ? HEAVY_PREFIX : []),
     process.execPath,
