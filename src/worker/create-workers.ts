@@ -1,4 +1,5 @@
 /** Builds one Temporal Worker per task queue this process serves, sharing one connection. */
+import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,13 +18,30 @@ import { checkBinary } from '../audio/formats.js';
 import { ConfigError, type Config } from '../config/env.js';
 import type { Database } from '../db/client.js';
 import type { Logger } from '../lib/logger.js';
+import { runsFromSource, siblingModule } from '../lib/module-file.js';
 import type { TaskQueue } from '../shared/temporal.js';
 import type { Storage } from '../storage/storage.js';
 
-export const WORKFLOWS_PATH = path.resolve(
-  path.dirname(fileURLToPath(import.meta.url)),
-  '../workflows/index.ts',
-);
+/** The workflow sources a worker bundles at start when it has no prebuilt bundle. */
+export const WORKFLOWS_PATH = fileURLToPath(siblingModule(import.meta.url, '../workflows/index'));
+
+/**
+ * The bundle `npm run build` writes beside the compiled code (dist/workflow-bundle.js), so that a
+ * production worker starts without bundling. Sources have none: tsx runs bundle at start.
+ */
+export const BUILT_WORKFLOW_BUNDLE = runsFromSource(import.meta.url)
+  ? undefined
+  : fileURLToPath(new URL('../workflow-bundle.js', import.meta.url));
+
+/** WORKFLOW_BUNDLE_PATH, else the built bundle when it exists, else the sources to bundle now. */
+function workflowCode(config: Config): Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath'> {
+  const codePath = config.WORKFLOW_BUNDLE_PATH
+    ? path.resolve(config.WORKFLOW_BUNDLE_PATH)
+    : BUILT_WORKFLOW_BUNDLE && existsSync(BUILT_WORKFLOW_BUNDLE)
+      ? BUILT_WORKFLOW_BUNDLE
+      : undefined;
+  return codePath ? { workflowBundle: { codePath } } : { workflowsPath: WORKFLOWS_PATH };
+}
 
 export interface WorkerSetOptions {
   config: Config;
@@ -108,13 +126,10 @@ export async function createWorkers(opts: WorkerSetOptions): Promise<Worker[]> {
   const workers: Worker[] = [];
   for (const queue of opts.queues) {
     if (queue === 'jobs') {
-      const bundle = config.WORKFLOW_BUNDLE_PATH
-        ? { workflowBundle: { codePath: path.resolve(config.WORKFLOW_BUNDLE_PATH) } }
-        : { workflowsPath: WORKFLOWS_PATH };
       workers.push(
         await Worker.create({
           ...common,
-          ...bundle,
+          ...workflowCode(config),
           taskQueue: queue,
           activities: { ...createJobRecordActivities(deps), ...createNotifyActivities(deps) },
           maxConcurrentActivityTaskExecutions: config.JOBS_CONCURRENCY,

@@ -5,10 +5,10 @@
  * renders the next part exactly where the previous attempt stopped. The root page tree and the final
  * trailer are written at publish time. Parts hold whole pages.
  */
-import { fileURLToPath } from 'node:url';
 import { Readable } from 'node:stream';
 import { Worker } from 'node:worker_threads';
 import { quoteIdent } from '../../db/sql-text.js';
+import { runsFromSource, siblingModule } from '../../lib/module-file.js';
 import type { ColumnDef } from '../../datasets/registry.js';
 import type { PdfState } from '../../shared/jobs.js';
 import type { ExportSpec, FormatWriter } from './format.js';
@@ -23,8 +23,8 @@ import {
 } from './pdf-layout.js';
 import type { PdfThreadMessage, PdfThreadTask } from './pdf-thread.js';
 
-const FROM_SOURCE = fileURLToPath(import.meta.url).endsWith('.ts');
-const THREAD_URL = new URL(FROM_SOURCE ? './pdf-thread.ts' : './pdf-thread.js', import.meta.url);
+const FROM_SOURCE = runsFromSource(import.meta.url);
+const THREAD_URL = siblingModule(import.meta.url, './pdf-thread');
 
 /** A thread running pdf-thread; from TypeScript sources (tsx), the thread registers tsx's loader first. */
 function startThread(task: PdfThreadTask): Worker {
