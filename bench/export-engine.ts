@@ -18,7 +18,7 @@ import { parseArgs } from 'node:util';
 import { listAttempts } from '../src/db/jobs-repo.js';
 import { seedOrders } from '../src/db/seed.js';
 import { createApiKey, ensureUser } from '../src/db/users-repo.js';
-import { which } from '../src/infra/tools.js';
+import { which } from '../tools/binaries.js';
 import { WORKER_NODE_FLAGS } from '../src/worker/node-flags.js';
 import { startBenchStack } from './harness.js';
 

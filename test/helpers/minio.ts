@@ -5,9 +5,9 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
-import { freePort } from '../../src/infra/ports.js';
-import { OutputTail } from '../../src/infra/output-tail.js';
-import { requireMinio } from '../../src/infra/tools.js';
+import { freePort } from '../../tools/ports.js';
+import { OutputTail } from '../../tools/output-tail.js';
+import { requireMinio } from '../../tools/binaries.js';
 
 export interface Minio {
   endpoint: string;

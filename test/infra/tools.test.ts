@@ -1,5 +1,7 @@
 // Smoke test for the provisioned tools: fails fast with "run npm run setup" when something is missing,
-// and proves the Java test server starts inside the SDK's fixed 5 s window.
+// checks the pinned versions, and proves the native test server starts well inside the SDK's fixed 5 s
+// window (it polls every 100 ms and gives up after 50 attempts).
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -7,16 +9,25 @@ import { Connection } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import postgres from 'postgres';
 import { describe, expect, it } from 'vitest';
-import { startEmbeddedPostgres } from '../../src/infra/postgres.js';
-import { startTemporalDevServer } from '../../src/infra/temporal.js';
-import { requireTemporalCli, requireTestServer } from '../../src/infra/tools.js';
+import { startEmbeddedPostgres } from '../../tools/postgres.js';
+import { startTemporalDevServer } from '../../tools/temporal.js';
+import {
+  HADOLINT_VERSION,
+  requireHadolint,
+  requireTemporalCli,
+  requireTestServer,
+} from '../../tools/binaries.js';
 
 const TIMEOUT = 60_000;
 
 describe('provisioned tools', () => {
-  it('finds the Temporal CLI and the test server', () => {
-    expect(requireTemporalCli()).toMatch(/temporal$/);
-    expect(requireTestServer()).toBeTruthy();
+  it('finds the pinned Temporal CLI, the test server and hadolint', () => {
+    const cli = requireTemporalCli();
+    expect(cli).toMatch(/temporal$/);
+    // Not pinned to TEMPORAL_CLI_VERSION: TEMPORAL_CLI_PATH or setup's go-installed fallback may differ.
+    expect(execFileSync(cli, ['--version'], { encoding: 'utf8' })).toMatch(/^temporal version \d/);
+    expect(requireTestServer()).toMatch(/temporal-test-server$/);
+    expect(execFileSync(requireHadolint(), ['--version'], { encoding: 'utf8' })).toContain(HADOLINT_VERSION);
   });
 
   it(
@@ -68,12 +79,16 @@ describe('provisioned tools', () => {
   );
 
   it(
-    'starts the time-skipping test server within the SDK start-up window',
+    'starts the native time-skipping test server well within the SDK start-up window',
     async () => {
+      const started = performance.now();
       const env = await TestWorkflowEnvironment.createTimeSkipping({
         server: { executable: { type: 'existing-path', path: requireTestServer() } },
       });
       try {
+        // The JVM build needed seconds (and a CDS archive); the native one about a tenth of a second.
+        // 2 s leaves room for a loaded machine and still catches a regression towards the 5 s limit.
+        expect(performance.now() - started).toBeLessThan(2_000);
         expect(env.supportsTimeSkipping).toBe(true);
         const before = await env.currentTimeMs();
         await env.sleep('1 day');

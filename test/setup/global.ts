@@ -8,8 +8,8 @@ import path from 'node:path';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import type { TestProject } from 'vitest/node';
 import { migrateDatabase } from '../../src/db/migrate.js';
-import { startEmbeddedPostgres } from '../../src/infra/postgres.js';
-import { startTemporalDevServer } from '../../src/infra/temporal.js';
+import { startEmbeddedPostgres } from '../../tools/postgres.js';
+import { startTemporalDevServer } from '../../tools/temporal.js';
 import { WORKFLOWS_PATH } from '../../src/worker/create-workers.js';
 
 declare module 'vitest' {

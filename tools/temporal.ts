@@ -1,8 +1,8 @@
 import { spawn } from 'node:child_process';
 import { OutputTail } from './output-tail.js';
 import { freePort, waitForPort } from './ports.js';
-import { requireTemporalCli } from './tools.js';
-import { OFFLOAD_SEARCH_ATTRIBUTES } from '../shared/search-attributes.js';
+import { requireTemporalCli } from './binaries.js';
+import { OFFLOAD_SEARCH_ATTRIBUTES } from '../src/shared/search-attributes.js';
 
 export type SearchAttributeType = 'Keyword' | 'Text' | 'Int' | 'Double' | 'Bool' | 'Datetime' | 'KeywordList';
 
@@ -30,8 +30,12 @@ const START_TIMEOUT_MS = 60_000;
 const STOP_GRACE_MS = 5_000;
 
 /**
- * Task-queue priority and fairness, off by default in Temporal server 1.29 (the CLI 1.5.1 dev server):
- * the new matcher dispatches backlogged tasks by priority key, then in turn across fairness keys.
+ * Task-queue priority and fairness for the CLI 1.9.1 dev server (Temporal Server 1.32): the new
+ * matcher dispatches backlogged tasks by priority key, then in turn across fairness keys.
+ * - `matching.enableFairness` is still off by default in 1.32 and is what turns fairness on (it
+ *   implies the new matcher): without it test/e2e/fairness.test.ts fails.
+ * - `matching.useNewMatcher` defaults to true since Server 1.31, so it is a no-op here; it stays for
+ *   the go-installed fallback CLI 1.5.1 (Server 1.29, see tools/binaries.ts), where it is off.
  * Fairness is computed per partition, so a small deployment uses one read and one write partition per
  * task queue. docker-compose.yml sets the same values in the server's dynamic config file.
  */

@@ -12,6 +12,11 @@ export class OutputTail {
     if (this.lines.length > this.maxLines) this.lines.splice(0, this.lines.length - this.maxLines);
   }
 
+  /** The last non-empty line (e.g. a tool's final error), for one-line messages. */
+  lastLine(): string {
+    return this.partial.trim() || this.lines.at(-1)?.trim() || '';
+  }
+
   /** The kept lines, indented for embedding in an error message. */
   text(): string {
     const all = this.partial.trim() ? [...this.lines, this.partial] : this.lines;
