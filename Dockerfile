@@ -50,8 +50,9 @@ COPY --from=build /app/dist ./dist
 COPY package.json ./
 COPY drizzle ./drizzle
 RUN mkdir -p /data/storage && chown node:node /data/storage
-# The `node` user (uid 1000) ships with the official image.
-USER node
+# The `node` user of the official image, by number so that the host and Kubernetes' runAsNonRoot can
+# check it is not root.
+USER 1000:1000
 EXPOSE 3000
 # The API's liveness. Worker containers probe their metrics port instead (docker-compose.yml).
 HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \

@@ -2,14 +2,28 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
-    globalSetup: ['./test/setup/global.ts'],
     reporters: ['default', './test/setup/summary-reporter.ts'],
     // The Temporal native bridge is unsafe in worker threads; forks is vitest's default, kept explicit.
     pool: 'forks',
-    // Files share one Temporal server and the fixed task queues `jobs`/`exports`, so they run one at a time.
-    fileParallelism: false,
     testTimeout: 60_000,
     hookTimeout: 120_000,
+    projects: [
+      {
+        // No servers and no global setup: `npm run test:unit` takes seconds.
+        extends: true,
+        test: { name: 'unit', include: ['test/unit/**/*.test.ts'] },
+      },
+      {
+        // One Temporal dev server, one PostgreSQL and one workflow bundle for the run (test/setup/global.ts).
+        extends: true,
+        test: {
+          name: 'integration',
+          include: ['test/workflows/**/*.test.ts', 'test/e2e/**/*.test.ts', 'test/infra/**/*.test.ts'],
+          globalSetup: ['./test/setup/global.ts'],
+          // Files share one Temporal server and the fixed task queues `jobs`/`exports`, so they run one at a time.
+          fileParallelism: false,
+        },
+      },
+    ],
   },
 });

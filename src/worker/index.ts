@@ -38,7 +38,7 @@ async function main(): Promise<void> {
   const missing = missingWorkerFlags();
   if (missing.length > 0)
     log.warn(
-      { missing, start: `node ${WORKER_NODE_FLAGS.join(' ')} --import tsx src/worker/index.ts` },
+      { missing, start: `node ${WORKER_NODE_FLAGS.join(' ')} dist/worker/index.js` },
       'started without the worker Node flags: peak memory will be higher (npm run worker sets them)',
     );
   if (config.WORKER_METRICS_PORT > 0) {

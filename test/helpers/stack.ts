@@ -160,7 +160,7 @@ export async function startStack(
  * unfinished workflows (a flood of exports, a retention timer) would otherwise be picked up by the
  * next file's workers and hold their slots.
  */
-async function terminateOpenWorkflows(client: Client): Promise<void> {
+export async function terminateOpenWorkflows(client: Client): Promise<void> {
   for await (const wf of client.workflow.list({ query: 'ExecutionStatus="Running"' })) {
     await client.workflow
       .getHandle(wf.workflowId, wf.runId)

@@ -1,4 +1,4 @@
-/** Worker processes for integration tests, started exactly as in production (`npm run worker`). */
+/** Processes for integration tests: workers started exactly as in production, and any other command. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
@@ -19,34 +19,42 @@ export interface WorkerProcess {
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 
-export async function startWorkerProcess(
-  queues: string[],
-  env: Record<string, string>,
-): Promise<WorkerProcess> {
-  const child = spawn(
-    process.execPath,
-    [...WORKER_NODE_FLAGS, '--import', 'tsx', 'src/worker/index.ts', '--queues', queues.join(',')],
-    {
-      cwd: ROOT,
-      // Info level: the test waits for the "worker started" line; the output is kept, not printed.
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env, LOG_LEVEL: 'info' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
+export interface ProcessOptions {
+  /** Names the process in errors and its log file. */
+  name: string;
+  cwd: string;
+  env: Record<string, string>;
+  /** Text of the output line that says the process is ready (a pino message, quoted). */
+  ready: string;
+}
+
+/**
+ * Spawns `argv` and resolves once its output contains `ready`; rejects with the output if it exits
+ * first. Everything it prints is kept in a file too, for reading after a failed run.
+ */
+export async function startProcess(argv: readonly string[], opts: ProcessOptions): Promise<WorkerProcess> {
+  const [command, ...args] = argv;
+  const child = spawn(command!, args, {
+    cwd: opts.cwd,
+    // Info level: the test waits for the ready line; the output is kept, not printed.
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...opts.env, LOG_LEVEL: 'info' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
-  // Everything a worker prints is kept in a file too, for reading after a failed run.
-  const logFile = path.join(os.tmpdir(), `offload-worker-${child.pid}.log`);
+  const logFile = path.join(os.tmpdir(), `offload-${opts.name}-${child.pid}.log`);
   const log = createWriteStream(logFile);
   child.stdout.pipe(log);
   child.stderr.pipe(log);
   const started = new Promise<void>((resolve, reject) => {
     const onData = (chunk: Buffer) => {
       out += chunk.toString();
-      if (out.includes('"worker started"')) resolve();
+      if (out.includes(opts.ready)) resolve();
     };
     child.stdout.on('data', onData);
     child.stderr.on('data', (chunk: Buffer) => (out += chunk.toString()));
-    child.once('exit', (code) => reject(new Error(`worker exited with ${code} before starting:\n${out}`)));
+    child.once('exit', (code) =>
+      reject(new Error(`${opts.name} exited with ${code} before starting:\n${out}`)),
+    );
   });
   await started;
   const exited = once(child, 'exit') as Promise<[number | null]>;
@@ -66,4 +74,20 @@ export async function startWorkerProcess(
       return code;
     },
   };
+}
+
+/** A worker from the sources, as `npm run dev` starts one: the worker Node flags, tsx, `--queues`. */
+export function startWorkerProcess(queues: string[], env: Record<string, string>): Promise<WorkerProcess> {
+  return startProcess(
+    [
+      process.execPath,
+      ...WORKER_NODE_FLAGS,
+      '--import',
+      'tsx',
+      'src/worker/index.ts',
+      '--queues',
+      queues.join(','),
+    ],
+    { name: 'worker', cwd: ROOT, env, ready: '"worker started"' },
+  );
 }

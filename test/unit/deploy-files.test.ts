@@ -9,85 +9,23 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { parse } from 'yaml';
+import {
+  commandOf,
+  compose,
+  environmentOf,
+  interpolate,
+  OFFLOAD_SERVICES,
+  queuesOf,
+  ROOT,
+  services,
+} from '../helpers/compose.js';
 import { envSchema, loadConfig, TEMPORAL_ENV_VARS } from '../../src/config/env.js';
-import { composeSpecPath } from '../../src/infra/tools.js';
+import { composeSpecPath } from '../../tools/binaries.js';
 import { OFFLOAD_SEARCH_ATTRIBUTES } from '../../src/shared/search-attributes.js';
-import { FAIRNESS_DYNAMIC_CONFIG } from '../../src/infra/temporal.js';
+import { FAIRNESS_DYNAMIC_CONFIG } from '../../tools/temporal.js';
 import { missingWorkerFlags, WORKER_NODE_FLAGS } from '../../src/worker/node-flags.js';
 
-const ROOT = path.resolve(import.meta.dirname, '../..');
 const read = (file: string) => fs.readFileSync(path.join(ROOT, file), 'utf8');
-
-type EnvValue = string | number | boolean | null;
-
-interface ComposeService {
-  image?: string;
-  build?: string | { context?: string; dockerfile?: string };
-  command?: string | string[];
-  environment?: Record<string, EnvValue> | string[];
-  healthcheck?: { test?: string | string[] };
-  volumes?: (string | { target?: string })[];
-  depends_on?: string[] | Record<string, { condition?: string }>;
-  deploy?: { replicas?: number };
-  profiles?: string[];
-}
-
-interface ComposeFile {
-  services: Record<string, ComposeService>;
-  volumes?: Record<string, unknown>;
-  configs?: Record<string, { content?: string }>;
-}
-
-// Compose resolves YAML merge keys (`<<: *anchor`), which YAML 1.2 parsers only do when asked.
-const compose = parse(read('docker-compose.yml'), { merge: true }) as ComposeFile;
-const services = compose.services;
-
-const CONFIG_KEYS = new Set<string>([...Object.keys(envSchema.shape), ...TEMPORAL_ENV_VARS]);
-
-/** Services built from ./Dockerfile: the ones that run offload itself. */
-const OFFLOAD_SERVICES = ['migrate', 'api', 'worker-jobs', 'worker-exports', 'worker-audio'];
-
-/**
- * Compose variable interpolation as if no variable were set in the shell or .env: `${VAR:-default}`
- * and `${VAR-default}` give the default, `${VAR}`, `$VAR` and `${VAR:+alt}` nothing, `$$` a dollar;
- * `${VAR:?message}` (required) throws.
- */
-function interpolate(value: string): string {
-  const pattern = /\$\$|\$\{([A-Za-z_]\w*)(?:(:?[-?+])((?:[^{}]|\{[^{}]*\})*))?\}|\$([A-Za-z_]\w*)/g;
-  return value.replace(pattern, (match, name?: string, op?: string, arg?: string) => {
-    if (match === '$$') return '$';
-    if (!name || !op) return '';
-    if (op.endsWith('-')) return interpolate(arg ?? '');
-    if (op.endsWith('?')) throw new Error(`\${${name}} is required (${arg ?? 'no message'})`);
-    return ''; // ${VAR:+alt}: VAR is unset
-  });
-}
-
-/** A service's environment after interpolation. Keys without a value come from the host: left out. */
-function environmentOf(service: ComposeService): Record<string, string> {
-  const env = service.environment ?? {};
-  const entries: [string, EnvValue][] = Array.isArray(env)
-    ? env.map((item) => {
-        const eq = item.indexOf('=');
-        return eq === -1 ? [item, null] : [item.slice(0, eq), item.slice(eq + 1)];
-      })
-    : Object.entries(env);
-  return Object.fromEntries(
-    entries
-      .filter((entry): entry is [string, string | number | boolean] => entry[1] !== null)
-      .map(([key, value]) => [key, interpolate(String(value))]),
-  );
-}
-
-const commandOf = (service: ComposeService): string[] =>
-  typeof service.command === 'string' ? service.command.split(/\s+/) : (service.command ?? []);
-
-/** `--queues a,b` of a worker's command. */
-function queuesOf(service: ComposeService): string[] {
-  const args = commandOf(service);
-  const at = args.indexOf('--queues');
-  return at === -1 ? [] : (args[at + 1] ?? '').split(',');
-}
 
 /** Every `KEY=` line of .env.example, commented out or not. */
 function envExampleKeys(): string[] {
@@ -96,6 +34,7 @@ function envExampleKeys(): string[] {
     .map((line) => /^#?\s*([A-Z][A-Z0-9_]*)=/.exec(line)?.[1])
     .filter((key): key is string => key !== undefined);
 }
+const CONFIG_KEYS = new Set<string>([...Object.keys(envSchema.shape), ...TEMPORAL_ENV_VARS]);
 
 describe('docker-compose.yml', () => {
   it('is valid against the Compose specification JSON schema', () => {
@@ -162,8 +101,8 @@ describe('docker-compose.yml', () => {
   });
 
   it('runs the migrations, the API and one worker pool per task queue', () => {
-    expect(commandOf(services.migrate!).join(' ')).toContain('db:migrate');
-    expect(commandOf(services.api!).join(' ')).toContain('src/server/index.ts');
+    expect(commandOf(services.migrate!)).toContain('dist/cli/migrate.js');
+    expect(commandOf(services.api!)).toContain('dist/server/index.js');
     expect(queuesOf(services['worker-jobs']!)).toEqual(['jobs']);
     expect(queuesOf(services['worker-exports']!)).toEqual(['exports']);
     expect(queuesOf(services['worker-audio']!)).toEqual(['audio']);
@@ -258,12 +197,23 @@ describe('Dockerfile', () => {
   const dockerfile = read('Dockerfile');
   const runtime = dockerfile.slice(dockerfile.lastIndexOf('\nFROM '));
 
-  it('builds on node:20-slim with npm ci and prebuilds the workflow bundle', () => {
+  it('builds on node:20-slim with npm ci and npm run build', () => {
     expect(dockerfile).toMatch(/^ARG NODE_IMAGE=node:20-slim$/m);
     expect(dockerfile).toMatch(/\bnpm ci\b/);
-    expect(dockerfile).toMatch(/\bnpm run build:bundle\b/);
-    expect(runtime).toMatch(/WORKFLOW_BUNDLE_PATH=\/app\/dist\/workflow-bundle\.js/);
+    expect(dockerfile).toMatch(/\bnpm run build\b/);
     expect(runtime).toMatch(/COPY --from=build \/app\/dist \.\/dist/);
+  });
+
+  it('runs nothing through tsx: every command of the image and of compose is compiled JavaScript', () => {
+    const commands = [
+      ...OFFLOAD_SERVICES.map((name) => commandOf(services[name]!).join(' ')),
+      ...[...runtime.matchAll(/^(?:CMD|HEALTHCHECK.*\\\n\s*CMD)\s+(.*)$/gm)].map((m) => m[1]!),
+    ];
+    expect(commands.length).toBe(OFFLOAD_SERVICES.length + 2);
+    for (const command of commands) {
+      expect(command).not.toMatch(/\btsx\b|\.ts\b|\bnpm\b/);
+      expect(command).toMatch(/dist\/.*\.js/);
+    }
   });
 
   it('runs as a non-root user', () => {
