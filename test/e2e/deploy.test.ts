@@ -182,6 +182,22 @@ describe('the deployable artifact', () => {
     expect(body.equals(await tenantCsvViaCopy(database.sql, tenant))).toBe(true);
   });
 
+  it('renders a PDF export in its worker thread from the compiled code', async () => {
+    const response = await call('/v1/exports', {
+      method: 'POST',
+      body: JSON.stringify({ dataset: 'orders', format: 'pdf', title: 'Deployed' }),
+    });
+    expect(response.status).toBe(202);
+    const { id } = (await response.json()) as Job;
+    const job = await finished(id);
+    expect(job.state, JSON.stringify(job.error)).toBe('succeeded');
+    const file = path.join(image.dir, '..', 'orders.pdf');
+    await fs.writeFile(file, Buffer.from(await (await call(`/v1/jobs/${id}/download`)).arrayBuffer()));
+    const { stdout } = await run('pdftotext', ['-layout', file, '-']);
+    expect(stdout).toContain('Deployed');
+    expect(stdout).toMatch(/customer/i);
+  });
+
   it('runs an MP3 speech job that ffprobe decodes', async () => {
     const response = await call('/v1/audio', {
       method: 'POST',
