@@ -23,6 +23,14 @@ import { execForm, stageRuntimeImage, type StagedImage } from '../helpers/image.
 import { startProcess, type WorkerProcess } from '../helpers/worker-process.js';
 
 const run = promisify(execFile);
+/**
+ * PATH without the repository's node_modules/.bin (npm and npx put it first): a shipped command must
+ * not find tsx or any other dev tool there.
+ */
+const IMAGE_PATH = (process.env.PATH ?? '')
+  .split(path.delimiter)
+  .filter((dir) => !dir.includes(`node_modules${path.sep}.bin`))
+  .join(path.delimiter);
 const WORKERS = { 'worker-jobs': 'jobs', 'worker-exports': 'exports', 'worker-audio': 'audio' } as const;
 
 let image: StagedImage;
@@ -39,7 +47,7 @@ const metricsPorts: Record<string, number> = {};
  * Results go to a local folder instead of MinIO (the S3 driver has its own test).
  */
 function serviceEnv(name: string, overrides: Record<string, string>): Record<string, string> {
-  const env: Record<string, string> = { ...image.env, ...environmentOf(services[name]!) };
+  const env: Record<string, string> = { PATH: IMAGE_PATH, ...image.env, ...environmentOf(services[name]!) };
   for (const key of Object.keys(env)) if (key.startsWith('S3_')) delete env[key];
   return {
     ...env,
@@ -57,7 +65,7 @@ async function runShipped(argv: string[], env: Record<string, string>): Promise<
   const [command, ...args] = argv;
   const { stdout } = await run(command!, args, {
     cwd: image.dir,
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
+    env: { PATH: IMAGE_PATH, HOME: process.env.HOME, ...env },
   });
   return stdout;
 }
