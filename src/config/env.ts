@@ -133,6 +133,20 @@ export class ConfigError extends Error {
   }
 }
 
+/** Variables whose value is a secret as a whole: a problem with one never prints it. */
+const SECRET_NAME = /SECRET|PASSWORD|PASSWD|TOKEN|API_KEY|PRIVATE|CREDENTIAL/i;
+
+/**
+ * A wrong value as a problem may show it: secrets only by their length, URLs with the password (and
+ * any query string, which can carry one) replaced, anything else as JSON.
+ */
+export function shownValue(variable: string, value: string): string {
+  if (SECRET_NAME.test(variable)) return `a value of ${value.length} characters, not shown`;
+  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(value)) return JSON.stringify(value);
+  const redacted = value.replace(/^([^:]+:\/\/[^:/?#@]*):[^@/?#]*@/, '$1:***@').replace(/\?.*$/s, '?***');
+  return JSON.stringify(redacted);
+}
+
 /** Parse and validate the environment. Throws ConfigError naming every wrong variable. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const parsed = envSchema.safeParse(env);
@@ -140,9 +154,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
       const name = issue.path.join('.');
-      const value = env[String(issue.path[0])];
+      const variable = String(issue.path[0]);
+      const value = env[variable];
       problems.push(
-        `${name}: ${issue.message}${value === undefined ? '' : ` (got ${JSON.stringify(value)})`}`,
+        `${name}: ${issue.message}${value === undefined ? '' : ` (got ${shownValue(variable, value)})`}`,
       );
     }
   }

@@ -174,3 +174,21 @@ describe('loadConfig Temporal settings (via @temporalio/envconfig)', () => {
     expect(config.temporal.connection.tls).toBe(false);
   });
 });
+
+describe('configuration errors and secrets', () => {
+  it('never prints a password, a secret key or a query string it was given', () => {
+    const problems = problemsOf({
+      DATABASE_URL: 'mysql://offload:hunter2@db:3306/offload?sslpassword=hunter3',
+      S3_SECRET_ACCESS_KEY: '',
+      SMTP_URL: 'ftp://mailer:hunter4@mail/x',
+      PORT: 'eighty',
+    });
+    const text = problems.join('\n');
+    expect(text).not.toMatch(/hunter/);
+    expect(problemFor(problems, 'DATABASE_URL')).toContain('mysql://offload:***@db:3306/offload?***');
+    expect(problemFor(problems, 'S3_SECRET_ACCESS_KEY')).toContain('a value of 0 characters, not shown');
+    expect(problemFor(problems, 'SMTP_URL')).toContain('ftp://mailer:***@mail/x');
+    // What is no secret is still shown, so the problem can be found.
+    expect(problemFor(problems, 'PORT')).toContain('"eighty"');
+  });
+});
