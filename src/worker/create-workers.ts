@@ -125,39 +125,42 @@ export async function createWorkers(opts: WorkerSetOptions): Promise<Worker[]> {
   };
   const workers: Worker[] = [];
   for (const queue of opts.queues) {
-    if (queue === 'jobs') {
-      workers.push(
-        await Worker.create({
-          ...common,
-          ...workflowCode(config),
-          taskQueue: queue,
-          activities: { ...createJobRecordActivities(deps), ...createNotifyActivities(deps) },
-          maxConcurrentActivityTaskExecutions: config.JOBS_CONCURRENCY,
-        }),
-      );
-    } else if (queue === 'exports') {
-      workers.push(
-        await Worker.create({
-          ...common,
-          taskQueue: queue,
-          activities: createExportActivities(deps),
-          maxConcurrentActivityTaskExecutions: config.EXPORTS_CONCURRENCY,
-        }),
-      );
-    } else if (queue === 'audio') {
-      const engine = opts.engine ?? new EspeakNgEngine();
-      await checkAudioTools(engine);
-      workers.push(
-        await Worker.create({
-          ...common,
-          taskQueue: queue,
-          activities: createAudioActivities(deps, { engine, parallelism: config.AUDIO_PARALLELISM }),
-          maxConcurrentActivityTaskExecutions: config.AUDIO_CONCURRENCY,
-        }),
-      );
-      opts.log.info({ engine: engine.id }, 'audio engine ready');
-    } else {
-      opts.log.warn({ queue }, 'no activities are registered for this queue yet; not polling it');
+    switch (queue) {
+      case 'jobs':
+        workers.push(
+          await Worker.create({
+            ...common,
+            ...workflowCode(config),
+            taskQueue: queue,
+            activities: { ...createJobRecordActivities(deps), ...createNotifyActivities(deps) },
+            maxConcurrentActivityTaskExecutions: config.JOBS_CONCURRENCY,
+          }),
+        );
+        break;
+      case 'exports':
+        workers.push(
+          await Worker.create({
+            ...common,
+            taskQueue: queue,
+            activities: createExportActivities(deps),
+            maxConcurrentActivityTaskExecutions: config.EXPORTS_CONCURRENCY,
+          }),
+        );
+        break;
+      case 'audio': {
+        const engine = opts.engine ?? new EspeakNgEngine();
+        await checkAudioTools(engine);
+        workers.push(
+          await Worker.create({
+            ...common,
+            taskQueue: queue,
+            activities: createAudioActivities(deps, { engine, parallelism: config.AUDIO_PARALLELISM }),
+            maxConcurrentActivityTaskExecutions: config.AUDIO_CONCURRENCY,
+          }),
+        );
+        opts.log.info({ engine: engine.id }, 'audio engine ready');
+        break;
+      }
     }
   }
   return workers;

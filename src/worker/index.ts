@@ -55,10 +55,8 @@ async function main(): Promise<void> {
   const connection = await NativeConnection.connect(config.temporal.connection as NativeConnectionOptions);
   const storage = createStorage(config);
   try {
+    // One worker per queue: parseQueues (or WORKER_QUEUES) names at least one, every one of them known.
     const workers = await createWorkers({ config, queues, connection, database, storage, log });
-    if (workers.length === 0) {
-      throw new ConfigError([`--queues ${queues.join(',')}: nothing is registered for these queues yet`]);
-    }
     log.info({ queues, address: config.temporal.connection.address }, 'worker started');
     await Promise.all(workers.map((w) => w.run()));
     log.info('worker stopped');

@@ -11,8 +11,9 @@ import { AUDIO_QUEUE } from '../shared/temporal.js';
 import { heavyActivityOptions, runHeavyJob } from './heavy-job.js';
 
 export async function audioWorkflow(input: AudioWorkflowInput): Promise<AudioResult> {
-  // Chunks are stored as they finish and the heartbeat comes at least once per chunk, so a dead worker
-  // is noticed within the heartbeat timeout and the retry loses at most the chunks in flight.
+  // Chunks are stored as they finish and the activity heartbeats at every chunk and every 0.5 s besides
+  // (publish included), so a dead worker is noticed within the heartbeat timeout and the retry loses at
+  // most the chunks in flight.
   const heavy = proxyActivities<AudioActivities>(
     heavyActivityOptions({
       taskQueue: AUDIO_QUEUE,

@@ -1,7 +1,8 @@
 /**
  * Retention of one job's result: wait the retention period (a durable timer), then delete the file and
- * mark the job `expired`. Started by the export workflow as an abandoned child, so the export itself
- * completes at once and this timer outlives it.
+ * mark the job `expired`. Started by runHeavyJob (heavy-job.ts) for a job of any kind that succeeded
+ * with a retention period, as an abandoned child, so the job itself completes at once and this timer
+ * outlives it.
  */
 import { proxyActivities, sleep } from '@temporalio/workflow';
 import type { JobRecordActivities } from '../activities/index.js';

@@ -6,12 +6,13 @@
  * encoder processes, so a job uses every core. The stored parts are the checkpoint: a retry lists them,
  * keeps every encoded segment and stored chunk, and synthesises only what is missing. The file is the
  * concatenation of the parts (WAV: a header and the samples), so it is the same, byte for byte, as an
- * uninterrupted run's, whichever attempt made which part.
+ * uninterrupted run's, whichever attempt made which part. The attempt around it (job records,
+ * heartbeats, progress, lanes, publish) is ../heavy/attempt.ts.
  */
 import { once } from 'node:events';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Readable, type Writable } from 'node:stream';
-import { ApplicationFailure, Context } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/activity';
 import { chunkText, localeOfVoice, type TextChunk } from '../../audio/chunks.js';
 import { EngineRejectedError, type SpeechEngine } from '../../audio/engine.js';
 import { FORMATS, startEncoder, type EncoderProcess } from '../../audio/formats.js';
@@ -21,7 +22,7 @@ import * as repo from '../../db/jobs-repo.js';
 import { ErrorType } from '../../shared/errors.js';
 import type { AudioActivityInput, AudioResult } from '../../shared/jobs.js';
 import type { ActivityDeps } from '../deps.js';
-import { ProgressReporter } from '../progress-reporter.js';
+import { attemptDeps, runHeavyAttempt, type HeavyKind } from '../heavy/attempt.js';
 
 export interface AudioDeps {
   engine: SpeechEngine;
@@ -70,83 +71,46 @@ async function feed(encoder: EncoderProcess, data: Buffer, signal: AbortSignal):
 export function createAudioActivities(deps: ActivityDeps, audio: AudioDeps) {
   const { database, storage } = deps;
 
-  async function synthesizeAudio(input: AudioActivityInput): Promise<AudioResult> {
-    const ctx = Context.current();
-    const { attempt } = ctx.info;
-    const log = deps.log.child({
-      jobId: input.jobId,
-      workflowId: ctx.info.workflowExecution?.workflowId,
-      attempt,
-    });
-    const { request } = input;
-    const spec = FORMATS[request.format];
-    if (!spec) {
-      throw ApplicationFailure.nonRetryable(`unknown format ${request.format}`, ErrorType.InvalidInput);
-    }
-    const job = await repo.markJobRunning(database.db, input.jobId, attempt);
-    if (!job) {
-      throw ApplicationFailure.nonRetryable(`job ${input.jobId} does not exist`, ErrorType.JobNotFound);
-    }
+  const audioKind: HeavyKind<AudioActivityInput, AudioResult> = {
+    name: 'audio',
+    workPhase: 'synthesis',
+    check(input) {
+      if (!FORMATS[input.request.format]) {
+        throw ApplicationFailure.nonRetryable(
+          `unknown format ${input.request.format}`,
+          ErrorType.InvalidInput,
+        );
+      }
+    },
+    async begin(input, { attempt, signal }) {
+      const { request } = input;
+      const spec = FORMATS[request.format];
+      const chunks = chunkText(request.text, input.chunkChars, localeOfVoice(request.voice));
+      if (chunks.length === 0)
+        throw ApplicationFailure.nonRetryable('the text is empty', ErrorType.InvalidInput);
+      const segments = segmentChunks(chunks, spec.segmentable ? input.segmentChars : Infinity);
+      const total = request.text.length;
 
-    const chunks = chunkText(request.text, input.chunkChars, localeOfVoice(request.voice));
-    if (chunks.length === 0)
-      throw ApplicationFailure.nonRetryable('the text is empty', ErrorType.InvalidInput);
-    const segments = segmentChunks(chunks, spec.segmentable ? input.segmentChars : Infinity);
-    const total = request.text.length;
-
-    const parts = new Map<number, number>(); // part index -> bytes
-    for (const p of await storage.listParts(input.jobId)) parts.set(p.index, p.bytes);
-    const chunkStored = (c: TextChunk) => parts.has(c.index);
-    const segmentEncoded = (s: Segment) => parts.has(ENCODED_PART_BASE + s.index);
-    const storedAtStart = new Set(chunks.filter(chunkStored).map((c) => c.index));
-    const resumedChars = chunks.filter(chunkStored).reduce((n, c) => n + c.text.length, 0);
-    // Progress counts characters whose audio is final: encoded (MP3, Ogg) or stored (WAV).
-    let doneChars = spec.encoder
-      ? segments.filter(segmentEncoded).reduce((n, s) => n + s.characters, 0)
-      : resumedChars;
-    await repo.recordAttemptStart(database.db, {
-      jobId: input.jobId,
-      attempt,
-      worker: deps.workerName,
-      resumedFromRows: resumedChars,
-    });
-    log.info(
-      {
-        chunks: chunks.length,
-        segments: segments.length,
+      const parts = new Map<number, number>(); // part index -> bytes
+      for (const p of await storage.listParts(input.jobId)) parts.set(p.index, p.bytes);
+      const chunkStored = (c: TextChunk) => parts.has(c.index);
+      const segmentEncoded = (s: Segment) => parts.has(ENCODED_PART_BASE + s.index);
+      const storedAtStart = new Set(chunks.filter(chunkStored).map((c) => c.index));
+      const resumedChars = chunks.filter(chunkStored).reduce((n, c) => n + c.text.length, 0);
+      // Progress counts characters whose audio is final: encoded (MP3, Ogg) or stored (WAV).
+      let doneChars = spec.encoder
+        ? segments.filter(segmentEncoded).reduce((n, s) => n + s.characters, 0)
+        : resumedChars;
+      const checkpoint = (): AudioCheckpoint => ({
         chunksStored: chunks.filter(chunkStored).length,
         segmentsEncoded: spec.encoder ? segments.filter(segmentEncoded).length : 0,
-        format: request.format,
-        voice: request.voice,
-      },
-      resumedChars > 0 ? 'audio resuming from stored parts' : 'audio starting',
-    );
-    const checkpoint = (): AudioCheckpoint => ({
-      chunksStored: chunks.filter(chunkStored).length,
-      segmentsEncoded: spec.encoder ? segments.filter(segmentEncoded).length : 0,
-      chunks: chunks.length,
-      segments: segments.length,
-    });
-    ctx.heartbeat(checkpoint());
-    const progress = new ProgressReporter(ctx, doneChars);
-    await progress.report(doneChars, total, true);
-    // Reports go out in the background (one at a time): a slow signal must not stall the pipelines.
-    let reporting: Promise<void> | undefined;
-    const report = () => {
-      reporting ??= progress.report(doneChars, total).finally(() => (reporting = undefined));
-    };
-
-    // One abort for everything this attempt started: engine and encoder processes stop on cancellation.
-    const abort = new AbortController();
-    const onCancel = () => abort.abort(ctx.cancellationSignal.reason);
-    ctx.cancellationSignal.addEventListener('abort', onCancel, { once: true });
-    const loopDelay = monitorEventLoopDelay({ resolution: 10 });
-    loopDelay.enable();
-    let synthesized = 0;
-    let charsSynthesized = 0;
-
-    try {
-      const rate = await audio.engine.sampleRate(request.voice);
+        chunks: chunks.length,
+        segments: segments.length,
+      });
+      const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+      let rate = 0;
+      let synthesized = 0;
+      let charsSynthesized = 0;
 
       /** A chunk's samples: from storage, or synthesised now and stored. `null`: stored, not needed. */
       async function chunkSamples(chunk: TextChunk, needed: boolean): Promise<Buffer | null> {
@@ -158,7 +122,7 @@ export function createAudioActivities(deps: ActivityDeps, audio: AudioDeps) {
           voice: request.voice,
           rate: request.rate,
           pitch: request.pitch,
-          signal: abort.signal,
+          signal,
         });
         if (pcm.sampleRate !== rate) {
           throw new Error(`the engine spoke chunk ${chunk.index} at ${pcm.sampleRate} Hz, not ${rate} Hz`);
@@ -178,127 +142,146 @@ export function createAudioActivities(deps: ActivityDeps, audio: AudioDeps) {
         return pcm.samples;
       }
 
-      async function runSegment(segment: Segment): Promise<void> {
-        if (spec.encoder && segmentEncoded(segment)) return;
-        const encoder = spec.encoder ? startEncoder(spec, rate) : undefined;
-        const encoded: Buffer[] = [];
-        encoder?.stdout.on('data', (c: Buffer) => encoded.push(c));
-        const needed = encoder !== undefined;
-        // Look-ahead: the engine speaks the next chunks (one at a time) while the encoder takes this one,
-        // so a slow synthesis or database write never leaves the encoder without input.
-        const pending: Promise<Buffer | null>[] = [];
-        let queued = 0;
-        let chain: Promise<unknown> = Promise.resolve();
-        const enqueue = () => {
-          if (queued >= segment.chunks.length) return;
-          const chunk = segment.chunks[queued++]!;
-          const p = chain.then(() => chunkSamples(chunk, needed));
-          p.catch(() => {});
-          chain = p.catch(() => {});
-          pending.push(p);
-        };
-        for (let i = 0; i < LOOK_AHEAD_CHUNKS; i++) enqueue();
-        try {
-          for (let k = 0; k < segment.chunks.length; k++) {
-            const chunk = segment.chunks[k]!;
-            const samples = await pending[k]!;
-            pending[k] = Promise.resolve(null); // let the samples go
-            enqueue();
-            if (encoder && samples) await feed(encoder, samples, abort.signal);
-            if (encoder || !storedAtStart.has(chunk.index)) doneChars += chunk.text.length;
-            ctx.heartbeat(checkpoint());
-            report();
-          }
-          if (encoder) {
-            encoder.stdin.end();
-            await encoder.exited;
-            // Stored only after a clean exit, so a stored segment is always complete.
-            const body = Buffer.concat(encoded);
-            await storage.writePart(input.jobId, ENCODED_PART_BASE + segment.index, Readable.from([body]));
-            parts.set(ENCODED_PART_BASE + segment.index, body.length);
-          }
-        } catch (err) {
-          encoder?.kill();
-          throw err;
-        }
-      }
-
-      // `parallelism` lanes take the segments in text order.
-      let nextSegment = 0;
-      const lanes = Array.from({ length: Math.min(audio.parallelism, segments.length) }, async () => {
-        while (nextSegment < segments.length && !abort.signal.aborted) {
-          await runSegment(segments[nextSegment++]!);
-        }
-      });
-      const settled = await Promise.allSettled(
-        lanes.map((lane) =>
-          lane.catch((err: unknown) => {
-            abort.abort(err); // the other lanes stop their processes too
-            throw err;
-          }),
-        ),
-      );
-      const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
-      if (failed) throw failed.reason;
-      if (abort.signal.aborted) throw abort.signal.reason;
-
-      await reporting;
-      const key = `${input.jobId}/${audioFileName(input).replace(/[^A-Za-z0-9._-]/g, '_')}`;
-      const pcmBytes = chunks.reduce((n, c) => n + parts.get(c.index)!, 0);
-      let published: { bytes: number; sha256: string };
-      if (spec.encoder) {
-        const encodedParts = async function* () {
-          for (const s of segments) yield* storage.readPart(input.jobId, ENCODED_PART_BASE + s.index);
-        };
-        published = await storage.writeObject(key, Readable.from(encodedParts()));
-      } else {
-        if (pcmBytes > MAX_WAV_DATA_BYTES) {
-          throw ApplicationFailure.nonRetryable(
-            'the audio is too long for a WAV file (4 GiB)',
-            ErrorType.InvalidInput,
-          );
-        }
-        published = await storage.publish(input.jobId, key, chunks.length, wavHeader(rate, pcmBytes));
-      }
-      const samples = pcmBytes / 2;
-      await repo.recordAttemptEnd(database.db, { jobId: input.jobId, attempt, rowsRead: charsSynthesized });
-      const result: AudioResult = {
-        storageKey: key,
-        fileName: audioFileName(input),
-        contentType: spec.contentType,
-        bytes: published.bytes,
-        sha256: published.sha256,
-        format: request.format,
-        durationSeconds: Math.round((samples / rate) * 1000) / 1000,
-        sampleRate: rate,
-        characters: total,
-        chunks: chunks.length,
-        engine: audio.engine.id,
-      };
-      loopDelay.disable();
-      log.info(
-        {
-          ...result,
-          segments: segments.length,
-          synthesized,
-          reused: chunks.length - synthesized,
-          eventLoopDelayP99Ms: Math.round(loopDelay.percentile(99) / 1e4) / 100,
-          eventLoopDelayMaxMs: Math.round(loopDelay.max / 1e4) / 100,
+      return {
+        resumedFrom: resumedChars,
+        progressFrom: doneChars,
+        started: {
+          message: resumedChars > 0 ? 'audio resuming from stored parts' : 'audio starting',
+          fields: {
+            chunks: chunks.length,
+            segments: segments.length,
+            chunksStored: chunks.filter(chunkStored).length,
+            segmentsEncoded: spec.encoder ? segments.filter(segmentEncoded).length : 0,
+            format: request.format,
+            voice: request.voice,
+          },
         },
-        'audio published',
-      );
-      return result;
-    } catch (err) {
-      abort.abort(err);
-      if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason;
-      if (err instanceof EngineRejectedError) {
-        throw ApplicationFailure.nonRetryable(err.message, ErrorType.EngineRejected);
-      }
-      throw err;
-    } finally {
-      loopDelay.disable();
-      ctx.cancellationSignal.removeEventListener('abort', onCancel);
-    }
+        checkpoint,
+        fileName: audioFileName(input),
+
+        async work(scope) {
+          await scope.report(doneChars, total, true);
+          // Reports go out in the background (in order): a slow signal must not stall the pipelines.
+          const report = () => scope.background(() => scope.report(doneChars, total));
+          loopDelay.enable();
+          rate = await audio.engine.sampleRate(request.voice);
+
+          async function runSegment(segment: Segment): Promise<void> {
+            if (spec.encoder && segmentEncoded(segment)) return;
+            const encoder = spec.encoder ? startEncoder(spec, rate) : undefined;
+            const encoded: Buffer[] = [];
+            encoder?.stdout.on('data', (c: Buffer) => encoded.push(c));
+            const needed = encoder !== undefined;
+            // Look-ahead: the engine speaks the next chunks (one at a time) while the encoder takes this
+            // one, so a slow synthesis or database write never leaves the encoder without input.
+            const pending: Promise<Buffer | null>[] = [];
+            let queued = 0;
+            let chain: Promise<unknown> = Promise.resolve();
+            const enqueue = () => {
+              if (queued >= segment.chunks.length) return;
+              const chunk = segment.chunks[queued++]!;
+              const p = chain.then(() => chunkSamples(chunk, needed));
+              p.catch(() => {});
+              chain = p.catch(() => {});
+              pending.push(p);
+            };
+            for (let i = 0; i < LOOK_AHEAD_CHUNKS; i++) enqueue();
+            try {
+              for (let k = 0; k < segment.chunks.length; k++) {
+                const chunk = segment.chunks[k]!;
+                const samples = await pending[k]!;
+                pending[k] = Promise.resolve(null); // let the samples go
+                enqueue();
+                if (encoder && samples) await feed(encoder, samples, signal);
+                if (encoder || !storedAtStart.has(chunk.index)) doneChars += chunk.text.length;
+                scope.heartbeat();
+                report();
+              }
+              if (encoder) {
+                encoder.stdin.end();
+                await encoder.exited;
+                // Stored only after a clean exit, so a stored segment is always complete.
+                const body = Buffer.concat(encoded);
+                await storage.writePart(
+                  input.jobId,
+                  ENCODED_PART_BASE + segment.index,
+                  Readable.from([body]),
+                );
+                parts.set(ENCODED_PART_BASE + segment.index, body.length);
+              }
+            } catch (err) {
+              encoder?.kill();
+              throw err;
+            }
+          }
+
+          // `parallelism` lanes take the segments in text order.
+          let nextSegment = 0;
+          await scope.lanes({
+            count: Math.min(audio.parallelism, segments.length),
+            next: () => segments[nextSegment++],
+            run: runSegment,
+          });
+        },
+
+        async publish(key) {
+          const pcmBytes = chunks.reduce((n, c) => n + parts.get(c.index)!, 0);
+          let published: { bytes: number; sha256: string };
+          if (spec.encoder) {
+            const encodedParts = async function* () {
+              for (const s of segments) yield* storage.readPart(input.jobId, ENCODED_PART_BASE + s.index);
+            };
+            published = await storage.writeObject(key, Readable.from(encodedParts()));
+          } else {
+            if (pcmBytes > MAX_WAV_DATA_BYTES) {
+              throw ApplicationFailure.nonRetryable(
+                'the audio is too long for a WAV file (4 GiB)',
+                ErrorType.InvalidInput,
+              );
+            }
+            published = await storage.publish(input.jobId, key, chunks.length, wavHeader(rate, pcmBytes));
+          }
+          const samples = pcmBytes / 2;
+          const result: AudioResult = {
+            storageKey: key,
+            fileName: audioFileName(input),
+            contentType: spec.contentType,
+            bytes: published.bytes,
+            sha256: published.sha256,
+            format: request.format,
+            durationSeconds: Math.round((samples / rate) * 1000) / 1000,
+            sampleRate: rate,
+            characters: total,
+            chunks: chunks.length,
+            engine: audio.engine.id,
+          };
+          loopDelay.disable();
+          return {
+            result,
+            workDone: charsSynthesized,
+            fields: {
+              ...result,
+              segments: segments.length,
+              synthesized,
+              reused: chunks.length - synthesized,
+              eventLoopDelayP99Ms: Math.round(loopDelay.percentile(99) / 1e4) / 100,
+              eventLoopDelayMaxMs: Math.round(loopDelay.max / 1e4) / 100,
+            },
+          };
+        },
+
+        close: () => loopDelay.disable(),
+      };
+    },
+    failure: (err) =>
+      err instanceof EngineRejectedError
+        ? ApplicationFailure.nonRetryable(err.message, ErrorType.EngineRejected)
+        : err,
+  };
+  const attempts = attemptDeps(deps);
+
+  async function synthesizeAudio(input: AudioActivityInput): Promise<AudioResult> {
+    return runHeavyAttempt(attempts, audioKind, input);
   }
 
   return { synthesizeAudio };

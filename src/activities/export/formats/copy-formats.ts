@@ -3,8 +3,8 @@
  * NDJSON uses COPY's CSV mode with a quote and delimiter byte that JSON text never contains raw, so
  * each JSON document comes out verbatim, one per line.
  */
-import { copyOut } from '../../db/copy-out.js';
-import { quoteIdent, quoteLiteral } from '../../db/sql-text.js';
+import { copyOut } from '../../../db/copy-out.js';
+import { quoteIdent, quoteLiteral } from '../../../db/sql-text.js';
 import type { ExportSpec, FormatWriter } from './format.js';
 
 const BOM = Buffer.from([0xef, 0xbb, 0xbf]);

@@ -9,10 +9,10 @@
  */
 import { Readable, Transform } from 'node:stream';
 import zlib from 'node:zlib';
-import { copyOut } from '../../db/copy-out.js';
-import { quoteIdent } from '../../db/sql-text.js';
-import type { ColumnDef } from '../../datasets/registry.js';
-import type { XlsxState, ZipEntryState } from '../../shared/jobs.js';
+import { copyOut } from '../../../db/copy-out.js';
+import { quoteIdent } from '../../../db/sql-text.js';
+import type { ColumnDef } from '../../../datasets/registry.js';
+import type { XlsxState, ZipEntryState } from '../../../shared/jobs.js';
 import type { ExportSpec, FormatWriter } from './format.js';
 import {
   centralDirectory,

@@ -5,10 +5,10 @@
  * bytes an uninterrupted one would.
  */
 import type { Readable } from 'node:stream';
-import type { ColumnDef, DatasetDef } from '../../datasets/registry.js';
-import type { ExportQuery } from '../../datasets/query.js';
-import type { Sql } from '../../db/client.js';
-import type { ExportRequest, PdfState, XlsxState } from '../../shared/jobs.js';
+import type { ColumnDef, DatasetDef } from '../../../datasets/registry.js';
+import type { ExportQuery } from '../../../datasets/query.js';
+import type { Sql } from '../../../db/client.js';
+import type { ExportRequest, PdfState, XlsxState } from '../../../shared/jobs.js';
 
 export type RenderState = XlsxState | PdfState | undefined;
 

@@ -5,7 +5,7 @@
  * keep the bytes deterministic. Offsets are 32-bit: a file stays under 4 GiB (about 50 million rows).
  */
 import zlib from 'node:zlib';
-import type { ZipEntryState } from '../../shared/jobs.js';
+import type { ZipEntryState } from '../../../shared/jobs.js';
 
 // 1980-01-01 00:00 in DOS format.
 const DOS_TIME = 0;

@@ -5,8 +5,8 @@
  * (or 0.5 %) behind.
  */
 import type { Context } from '@temporalio/activity';
-import { PROGRESS_SIGNAL } from '../shared/temporal.js';
-import type { ProgressReport } from '../shared/jobs.js';
+import { PROGRESS_SIGNAL } from '../../shared/temporal.js';
+import type { ProgressReport } from '../../shared/jobs.js';
 
 const MIN_INTERVAL_MS = 1000;
 const MIN_STEP = 0.005;

@@ -7,10 +7,10 @@
  */
 import { Readable } from 'node:stream';
 import { Worker } from 'node:worker_threads';
-import { quoteIdent } from '../../db/sql-text.js';
-import { runsFromSource, siblingModule } from '../../lib/module-file.js';
-import type { ColumnDef } from '../../datasets/registry.js';
-import type { PdfState } from '../../shared/jobs.js';
+import { quoteIdent } from '../../../db/sql-text.js';
+import { runsFromSource, siblingModule } from '../../../lib/module-file.js';
+import type { ColumnDef } from '../../../datasets/registry.js';
+import type { PdfState } from '../../../shared/jobs.js';
 import type { ExportSpec, FormatWriter } from './format.js';
 import {
   geometry,

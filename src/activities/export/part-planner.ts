@@ -4,8 +4,8 @@
  * them. The next part is planned while the current one is read (one plan ahead), on the shared pool
  * rather than on a reader's connection, so planning costs no time on the read path.
  */
-import { cursorOf, type ExportQuery } from '../datasets/query.js';
-import type { Sql } from '../db/client.js';
+import { cursorOf, type ExportQuery } from '../../datasets/query.js';
+import type { Sql } from '../../db/client.js';
 
 export interface PlannedPart {
   index: number;

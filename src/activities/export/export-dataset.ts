@@ -1,0 +1,201 @@
+/**
+ * The heavy export activity. Rows are read in the export's order (sort column, then key), one keyset
+ * range per part; each part is rendered by its format's writer straight into storage and the heartbeat
+ * carries the checkpoint (parts done, last sort key, writer state). A retry continues after the last
+ * checkpoint, and since part boundaries depend only on the data, the published file is the same as an
+ * uninterrupted run's (byte for byte for CSV, NDJSON and XLSX; PDF differs only in nothing visible).
+ * The attempt around it (job records, heartbeats, progress, lanes, publish) is ../heavy/attempt.ts.
+ */
+import { ApplicationFailure } from '@temporalio/activity';
+import { checkExportRequest, ExportQuery } from '../../datasets/query.js';
+import { getDataset, selectColumns, type ColumnDef, type DatasetDef } from '../../datasets/registry.js';
+import * as repo from '../../db/jobs-repo.js';
+import type { Sql } from '../../db/client.js';
+import { ErrorType } from '../../shared/errors.js';
+import type { ExportActivityInput, ExportCheckpoint, ExportResult } from '../../shared/jobs.js';
+import type { ActivityDeps } from '../deps.js';
+import { attemptDeps, runHeavyAttempt, type HeavyKind } from '../heavy/attempt.js';
+import { csvWriter, ndjsonWriter } from './formats/copy-formats.js';
+import type { ExportSpec, FormatWriter } from './formats/format.js';
+import { pdfWriter } from './formats/pdf.js';
+import { xlsxWriter } from './formats/xlsx.js';
+import { PartPlanner } from './part-planner.js';
+
+export function resultFileName(input: ExportActivityInput): string {
+  return input.request.fileName ?? `${input.request.dataset}-${input.jobId}.${input.request.format}`;
+}
+
+/** The dataset, columns and query of a request, or a non-retryable failure naming what is wrong. */
+function resolveRequest(input: ExportActivityInput): {
+  ds: DatasetDef;
+  cols: ColumnDef[];
+  query: ExportQuery;
+} {
+  const ds = getDataset(input.request.dataset);
+  if (!ds)
+    throw ApplicationFailure.nonRetryable(
+      `unknown dataset ${input.request.dataset}`,
+      ErrorType.UnknownDataset,
+    );
+  const issues = checkExportRequest(ds, input.request);
+  if (issues.length > 0)
+    throw ApplicationFailure.nonRetryable(
+      issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '),
+      ErrorType.InvalidInput,
+    );
+  return {
+    ds,
+    cols: selectColumns(ds, input.request.columns),
+    query: new ExportQuery(ds, input.tenantId, input.request),
+  };
+}
+
+export function createExportActivities(deps: ActivityDeps) {
+  const { database, storage } = deps;
+
+  function writerFor(spec: ExportSpec): FormatWriter {
+    switch (spec.request.format) {
+      case 'csv':
+        return csvWriter(spec);
+      case 'ndjson':
+        return ndjsonWriter(spec);
+      case 'xlsx':
+        return xlsxWriter(spec, deps.export.xlsxSheetRows);
+      case 'pdf':
+        return pdfWriter(spec, {
+          rowsPerPage: deps.export.pdfRowsPerPage,
+          databaseUrl: deps.export.databaseUrl,
+        });
+    }
+  }
+
+  const exportKind: HeavyKind<ExportActivityInput, ExportResult> = {
+    name: 'export',
+    workPhase: 'read',
+    check: (input) => void resolveRequest(input),
+    begin(input, { ctx }) {
+      const { ds, cols, query } = resolveRequest(input);
+      const previous =
+        (ctx.info.heartbeatDetails as ExportCheckpoint | undefined) ?? input.resumeFrom ?? undefined;
+      const partsId = input.partsId ?? input.jobId;
+      const startedAt = previous?.startedAt ?? new Date().toISOString();
+      const spec: ExportSpec = { ds, cols, query, request: input.request, generatedAt: startedAt };
+      const writer = writerFor(spec);
+      let cp: ExportCheckpoint = previous ?? {
+        partsDone: 0,
+        cursor: null,
+        rowsDone: 0,
+        total: 0,
+        startedAt,
+        render: writer.initialState(),
+      };
+      const planner = new PartPlanner(
+        database.sql,
+        query,
+        (before) => writer.partRows(before, deps.export.partRows),
+        { index: cp.partsDone, cursor: cp.cursor, rowsBefore: cp.rowsDone },
+      );
+      // The count only feeds progress (percent, ETA): it runs beside the first part instead of before it.
+      const counted = previous
+        ? Promise.resolve(cp.total)
+        : countRows(database.sql, query).then((n) => (cp = { ...cp, total: Math.max(n, cp.total) }).total);
+      counted.catch(() => {});
+      let rowsRead = 0;
+
+      return {
+        resumedFrom: cp.rowsDone,
+        started: {
+          message: previous ? 'export resuming from checkpoint' : 'export starting',
+          fields: { resumeFrom: { ...cp, render: undefined }, format: input.request.format },
+        },
+        checkpoint: () => cp,
+        fileName: resultFileName(input),
+
+        async work(attempt) {
+          // Checkpoint rows and progress signals are written in order, off the read path.
+          attempt.background(async () => attempt.report(cp.rowsDone, await counted, true));
+          const attemptStartedAt = Date.now();
+          // Parts finished ahead of the checkpoint (another lane still reads an earlier one).
+          const finished = new Map<
+            number,
+            { rows: number; upper: string; render: ExportCheckpoint['render'] }
+          >();
+          const advance = () => {
+            for (let next = finished.get(cp.partsDone); next; next = finished.get(cp.partsDone)) {
+              finished.delete(cp.partsDone);
+              cp = {
+                ...cp,
+                partsDone: cp.partsDone + 1,
+                cursor: next.upper,
+                rowsDone: cp.rowsDone + next.rows,
+                total: Math.max(cp.total, cp.rowsDone + next.rows),
+                render: next.render,
+              };
+            }
+            attempt.heartbeat();
+            const saved = cp;
+            attempt.background(async () => {
+              await repo.saveCheckpoint(database.db, input.jobId, partsId, saved);
+              await attempt.report(saved.rowsDone, saved.total);
+            });
+          };
+          // Parts that carry no render state from one to the next are read side by side, each lane on its
+          // own reserved connection (nothing else is pipelined onto it mid-COPY).
+          await attempt.lanes({
+            count: writer.independentParts ? deps.export.readLanes : 1,
+            open: () => database.sql.reserve(),
+            close: (conn) => conn.release(),
+            next: () => planner.next(),
+            run: async (plan, conn) => {
+              const part = await writer.part({ conn, ...plan, state: cp.render });
+              await storage.writePart(partsId, plan.index, part.body);
+              rowsRead += plan.rows;
+              finished.set(plan.index, { rows: plan.rows, upper: plan.upper, render: part.after() });
+              advance();
+              if (deps.export.maxRowsPerSec > 0) {
+                const due = attemptStartedAt + (rowsRead / deps.export.maxRowsPerSec) * 1000;
+                if (due > Date.now()) await ctx.sleep(due - Date.now());
+              }
+            },
+          });
+        },
+
+        async publish(key) {
+          const published = await storage.publish(
+            partsId,
+            key,
+            cp.partsDone,
+            writer.prefix(),
+            writer.suffix(cp.render, cp.rowsDone),
+          );
+          return {
+            result: {
+              storageKey: key,
+              fileName: resultFileName(input),
+              contentType: writer.contentType,
+              bytes: published.bytes,
+              rows: cp.rowsDone,
+              sha256: published.sha256,
+            },
+            workDone: rowsRead,
+            fields: { rows: cp.rowsDone, bytes: published.bytes, rowsRead },
+          };
+        },
+      };
+    },
+  };
+  const attempts = attemptDeps(deps);
+
+  async function exportDataset(input: ExportActivityInput): Promise<ExportResult> {
+    return runHeavyAttempt(attempts, exportKind, input);
+  }
+
+  return { exportDataset };
+}
+
+async function countRows(sql: Sql, query: ExportQuery): Promise<number> {
+  const [row] = await sql.unsafe<{ n: string }[]>(query.count());
+  return Number(row?.n ?? 0);
+}
+
+export type ExportActivities = ReturnType<typeof createExportActivities>;
