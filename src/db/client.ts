@@ -30,3 +30,8 @@ export function createDatabase(
   });
   return { sql, db: createDrizzle(sql), poolMax, close: () => sql.end({ timeout: 5 }) };
 }
+
+/** One round trip to the server (the readiness check). */
+export async function pingDatabase(sql: Sql): Promise<void> {
+  await sql`select 1`;
+}

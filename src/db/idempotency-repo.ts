@@ -1,16 +1,19 @@
 /** Idempotency keys: one job per (user, scope, key) for 24 hours, bound to the hash of the request. */
 import { and, eq, lt } from 'drizzle-orm';
 import type { Db } from './client.js';
+import type { DbOrTx } from './jobs-repo.js';
 import { idempotencyKeys } from './schema.js';
 
 export type IdempotencyRow = typeof idempotencyKeys.$inferSelect;
 
 /**
  * Claim a key for a new job. Returns undefined when this call claimed it, or the existing claim. Two
- * concurrent claims of the same key serialize on the primary key: exactly one inserts.
+ * concurrent claims of the same key serialize on the primary key: exactly one inserts. Claimed inside
+ * the transaction that records the job, the claim and the job commit (or roll back) together, and a
+ * concurrent claim of the same key waits for that transaction, then finds the claim and its job.
  */
 export async function claimIdempotencyKey(
-  db: Db,
+  db: DbOrTx,
   claim: { userId: string; scope: string; key: string; requestHash: string; jobId: string; ttlMs: number },
 ): Promise<IdempotencyRow | undefined> {
   const { ttlMs, ...values } = claim;
@@ -45,19 +48,6 @@ export async function claimIdempotencyKey(
       );
   }
   throw new Error('idempotency key could not be claimed');
-}
-
-/** Give a claim back, when the job it was for could not be recorded. */
-export async function releaseIdempotencyKey(db: Db, c: { userId: string; scope: string; key: string }) {
-  await db
-    .delete(idempotencyKeys)
-    .where(
-      and(
-        eq(idempotencyKeys.userId, c.userId),
-        eq(idempotencyKeys.scope, c.scope),
-        eq(idempotencyKeys.key, c.key),
-      ),
-    );
 }
 
 /** Delete expired keys; returns how many. */

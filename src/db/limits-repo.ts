@@ -6,7 +6,7 @@
 import { and, eq, inArray, sql } from 'drizzle-orm';
 import type { JobKind } from '../shared/jobs.js';
 import type { Db } from './client.js';
-import { insertJob, type JobRow, type NewJob } from './jobs-repo.js';
+import { insertJob, type DbOrTx, type JobRow, type NewJob } from './jobs-repo.js';
 import { heavySlots, jobs, users } from './schema.js';
 
 export interface TokenBucket {
@@ -93,9 +93,10 @@ const ACTIVE_STATES = ['queued', 'running'] as const;
 /**
  * Record a new job if the global heavy backlog and the user's active-job cap allow it. The user's
  * check and insert run under a per-user advisory lock, so concurrent submissions cannot overshoot.
+ * Given an open transaction, it runs inside it (the lock is held until that transaction ends).
  */
 export async function admitJob(
-  db: Db,
+  db: DbOrTx,
   job: NewJob,
   limits: { maxActiveJobs: number; heavyBacklogMax: number },
 ): Promise<Admission> {

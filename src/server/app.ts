@@ -1,30 +1,31 @@
 /** createApp(deps): the HTTP API as a Hono app, with problem+json errors and a generated OpenAPI document. */
+import type { Server } from 'node:http';
 import { OpenAPIHono } from '@hono/zod-openapi';
 import { HTTPException } from 'hono/http-exception';
 import type { AppDeps } from './deps.js';
-import type { AppEnv } from './env.js';
-import { bearerAuth } from './auth.js';
-import { rateLimit } from './limits.js';
-import { HttpProblem, problemResponse } from './problem.js';
+import { bearerAuth } from './http/auth.js';
+import type { AppEnv } from './http/context.js';
+import { registerDocs } from './http/docs.js';
+import { checkReadiness } from './http/health.js';
+import { createApiMetrics } from './http/metrics.js';
+import { HttpProblem, problemResponse } from './http/problem.js';
+import { rateLimit } from './http/rate-limit.js';
+import { validationHook } from './http/validation.js';
+import { JobStarter } from './jobs/job-starter.js';
+import { JobWatchHub } from './jobs/job-watch.js';
 import { registerAudioRoutes } from './routes/audio.js';
 import { registerDashboardRoutes } from './routes/dashboard.js';
+import { registerDownloadRoutes } from './routes/downloads.js';
 import { registerExportRoutes } from './routes/exports.js';
+import { registerJobActionRoutes } from './routes/job-actions.js';
 import { registerJobRoutes } from './routes/jobs.js';
 import { registerMeRoutes } from './routes/me.js';
-import { checkReadiness } from './health.js';
-import { registerJobActionRoutes } from './routes/job-actions.js';
-import { registerDownloadRoutes } from './routes/downloads.js';
 import { registerNotificationRoutes } from './routes/notifications.js';
-import { registerDocs } from './docs.js';
-import { JobWatchHub } from './job-watch.js';
-import { attachJobSocket, registerSocketRoute } from './ws.js';
-import type { Server } from 'node:http';
-import { JobStarter } from './job-starter.js';
-import { createApiMetrics } from './metrics.js';
-import { validationHook } from './validation.js';
+import { attachJobSocket, registerSocketRoute } from './routes/ws.js';
 
 export interface App {
   app: OpenAPIHono<AppEnv>;
+  /** Starts job workflows after their row commits, and sweeps the outbox. */
   starter: JobStarter;
   /** Shared pollers behind SSE and WebSocket watchers. */
   hub: JobWatchHub;

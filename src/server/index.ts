@@ -52,9 +52,12 @@ async function main(): Promise<void> {
     stopSweeper();
     closeSockets();
     server.close(() => {
-      void Promise.allSettled([temporal.close(), database.close(), rateLimitDatabase.close()]).then(() =>
-        process.exit(0),
-      );
+      // Workflow starts still on their way after the last answers finish first (the sweeper would
+      // start them otherwise, on another process, a little later).
+      void starter
+        .settled()
+        .then(() => Promise.allSettled([temporal.close(), database.close(), rateLimitDatabase.close()]))
+        .then(() => process.exit(0));
     });
     setTimeout(() => process.exit(0), 10_000).unref();
   };

@@ -11,7 +11,7 @@ import { createApiKey, ensureUser, revokeApiKey } from '../../src/db/users-repo.
 import { createLogger } from '../../src/lib/logger.js';
 import { newJobId } from '../../src/lib/ids.js';
 import { createApp, type App } from '../../src/server/app.js';
-import type { Problem } from '../../src/server/problem.js';
+import type { Problem } from '../../src/server/http/problem.js';
 import { LocalStorage } from '../../src/storage/local.js';
 import { connectTemporal, type TemporalHandle } from '../../src/temporal/client.js';
 

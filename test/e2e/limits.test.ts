@@ -10,7 +10,7 @@ import { eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { setUserLimits } from '../../src/db/limits-repo.js';
 import { jobs } from '../../src/db/schema.js';
-import { api, startStack, type Stack } from '../helpers/stack.js';
+import { api, eventually, startStack, type Stack } from '../helpers/stack.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const stacks: Stack[] = [];
@@ -106,6 +106,36 @@ describe('active-job cap', () => {
   });
 });
 
+describe('redrive admission', () => {
+  it('refuses a redrive beyond the active-job cap with the same 429 as a new job, and admits it once a place is free', async () => {
+    const user = await main.newUser('t-cap-redrive');
+    await setUserLimits(main.database.db, user.userId, { maxActiveJobs: 1 });
+    const call = api(main, user.key);
+    const first = (await (await call('/v1/exports', EXPORT)).json()) as { id: string };
+    // No workers here: the job is failed by hand, as a dead letter would be.
+    await main.database.db.update(jobs).set({ state: 'failed' }).where(eq(jobs.id, first.id));
+    const second = await call('/v1/exports', EXPORT);
+    expect(second.status).toBe(202);
+    const { id: secondId } = (await second.json()) as { id: string };
+
+    const refusedNew = await call('/v1/exports', EXPORT);
+    const refusedRedrive = await call(`/v1/jobs/${first.id}/retry`, { method: 'POST' });
+    expect(refusedNew.status).toBe(429);
+    expect(refusedRedrive.status).toBe(429);
+    expect(refusedRedrive.headers.get('content-type')).toBe('application/problem+json');
+    const expected = { type: '/problems/too-many-active-jobs', status: 429, active: 1, limit: 1 };
+    expect(await refusedNew.json()).toMatchObject(expected);
+    expect(await refusedRedrive.json()).toMatchObject(expected);
+    expect(await main.database.db.select().from(jobs).where(eq(jobs.retryOf, first.id))).toEqual([]);
+
+    await main.database.db.update(jobs).set({ state: 'succeeded' }).where(eq(jobs.id, secondId));
+    await new Promise((r) => setTimeout(r, 1100)); // one token back in the 1/s bucket
+    const redrive = await call(`/v1/jobs/${first.id}/retry`, { method: 'POST' });
+    expect(redrive.status).toBe(202);
+    expect(await redrive.json()).toMatchObject({ retryOf: first.id, state: 'queued' });
+  });
+});
+
 describe('global backpressure', () => {
   it('answers new heavy submissions 503 with Retry-After once the queued backlog is full; reads stay 200', async () => {
     const [row] = await main.database.db
@@ -142,7 +172,13 @@ describe('priority', () => {
     expect(ok.status).toBe(202);
     const job = (await ok.json()) as { priority: number; workflowId: string };
     expect(job.priority).toBe(2);
-    const described = await s.temporal.client.workflow.getHandle(job.workflowId).describe();
+    // The workflow start follows the 202.
+    const described = await eventually(() =>
+      s.temporal.client.workflow
+        .getHandle(job.workflowId)
+        .describe()
+        .catch(() => undefined),
+    );
     expect(described.raw.workflowExecutionInfo?.priority).toMatchObject({
       priorityKey: 2,
       fairnessKey: user.userId,

@@ -1,7 +1,8 @@
 /**
- * The API records a job, then starts its workflow. A crash between the two must neither lose the job
- * nor leave a workflow without a job: the outbox sweeper starts recorded-but-unstarted jobs, a second
- * start is a no-op, and a workflow whose job row does not exist does no work.
+ * The API records a job and answers, then starts its workflow off the request path. A crash or a failed
+ * start between the two must neither lose the job nor leave a workflow without a job: the outbox sweeper
+ * starts recorded-but-unstarted jobs, a second start is a no-op, and a workflow whose job row does not
+ * exist does no work. Until its workflow starts, a job reads `queued` and can be cancelled.
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
@@ -11,9 +12,10 @@ import { getJob, insertJob, listAttempts } from '../../src/db/jobs-repo.js';
 import { newJobId } from '../../src/lib/ids.js';
 import { createLogger } from '../../src/lib/logger.js';
 import { createApp } from '../../src/server/app.js';
-import { heavyPolicy } from '../../src/server/job-starter.js';
+import { heavyPolicy } from '../../src/server/jobs/job-starter.js';
 import { JOBS_QUEUE, WorkflowType, workflowIdForJob } from '../../src/shared/temporal.js';
 import { LocalStorage } from '../../src/storage/local.js';
+import { readSse } from '../helpers/sse.js';
 import { api, eventually, startStack, type Stack } from '../helpers/stack.js';
 import { seedTenant } from '../helpers/data.js';
 
@@ -41,17 +43,23 @@ async function workflowExists(workflowId: string): Promise<boolean> {
   }
 }
 
+/** A job row as the API writes it, whose workflow nobody started (the API died, or has not yet). */
+async function recordUnstartedExport() {
+  const id = newJobId();
+  return insertJob(stack.database.db, {
+    id,
+    userId: user.userId,
+    tenantId: tenant,
+    kind: 'export',
+    request: { dataset: 'orders', format: 'csv' },
+    workflowId: workflowIdForJob(id),
+  });
+}
+
 describe('job outbox', () => {
   it('starts a job whose API died between recording it and starting its workflow', async () => {
-    const id = newJobId();
-    const job = await insertJob(stack.database.db, {
-      id,
-      userId: user.userId,
-      tenantId: tenant,
-      kind: 'export',
-      request: { dataset: 'orders', format: 'csv' },
-      workflowId: workflowIdForJob(id),
-    });
+    const job = await recordUnstartedExport();
+    const { id } = job;
     expect(await workflowExists(job.workflowId)).toBe(false);
 
     expect(await stack.app.starter.sweep(0)).toBeGreaterThanOrEqual(1);
@@ -96,6 +104,9 @@ describe('job outbox', () => {
     const recorded = await getJob(stack.database.db, id);
     expect(recorded?.state).toBe('queued');
     expect(recorded?.workflowStartedAt).toBeNull();
+    // The POST did not wait for the start: it fails off the request path, before the close below.
+    await down.starter.settled();
+    expect((await getJob(stack.database.db, id))?.workflowStartedAt).toBeNull();
     await deadConnection.close().catch(() => {});
 
     // The healthy API's sweeper picks it up.
@@ -106,6 +117,33 @@ describe('job outbox', () => {
       return body.state === 'succeeded' ? body : undefined;
     }, 60_000);
     expect(done.state).toBe('succeeded');
+  });
+
+  it('reads a job whose workflow has not started as queued, in status and events, and cancels it', async () => {
+    const job = await recordUnstartedExport();
+    const { id } = job;
+    const call = api(stack, user.key);
+    const status = await call(`/v1/jobs/${id}`);
+    expect(status.status).toBe(200);
+    expect(await status.json()).toMatchObject({ state: 'queued', progress: { state: 'queued', done: 0 } });
+    const events = await readSse(await call(`/v1/jobs/${id}/events`), (r) => r.events.length >= 2, 10_000);
+    expect(events.events.map((e) => e.event)).toEqual(['state', 'progress']);
+    expect(JSON.parse(events.events[0]!.data)).toMatchObject({ jobId: id, state: 'queued' });
+
+    const cancel = await call(`/v1/jobs/${id}/cancel`, { method: 'POST' });
+    expect(cancel.status).toBe(202);
+    expect(((await cancel.json()) as { state: string }).state).toBe('cancelled');
+    expect(await stack.app.starter.sweep(0)).toBe(0);
+    // A start that was on its way when the cancel came lands afterwards: its workflow is cancelled too.
+    await stack.app.starter.start(job);
+    const handle = stack.temporal.client.workflow.getHandle(job.workflowId);
+    await eventually(async () => {
+      const { status: wf } = await handle.describe();
+      return wf.name === 'CANCELLED' ? wf : undefined;
+    });
+    const row = await getJob(stack.database.db, id);
+    expect(row?.state).toBe('cancelled');
+    expect(row?.result).toBeNull();
   });
 
   it('does no work for a workflow whose job was never recorded', async () => {

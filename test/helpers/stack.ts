@@ -145,6 +145,8 @@ export async function startStack(
     stopWorkers,
     async stop() {
       await stopWorkers();
+      // Starts still in flight would otherwise create workflows the next file's workers pick up.
+      await app.starter.settled();
       await terminateOpenWorkflows(temporal.client);
       closeSockets();
       await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -4,8 +4,8 @@ import { chunkText, localeOfVoice } from '../../src/audio/chunks.js';
 import { voiceForLanguage } from '../../src/audio/engine.js';
 import { EspeakNgEngine, parseVoiceList } from '../../src/audio/espeak-ng.js';
 import { parseWav, wavHeader } from '../../src/audio/wav.js';
-import { audioRequestSchema } from '../../src/server/schemas.js';
-import { fieldErrors } from '../../src/server/validation.js';
+import { audioRequestSchema } from '../../src/server/routes/audio.js';
+import { fieldErrors } from '../../src/server/http/validation.js';
 import { speechText } from '../helpers/speech-text.js';
 
 describe('chunkText', () => {

@@ -5,8 +5,8 @@ import { newJobId } from '../../src/lib/ids.js';
 import { checkLiteralHost, isPrivateAddress } from '../../src/lib/net-guard.js';
 import { checkDownloadSignature, signedDownloadPath } from '../../src/lib/signed-links.js';
 import { signWebhook, verifyWebhook } from '../../src/lib/webhook-signature.js';
-import { requestHash } from '../../src/server/idempotency.js';
-import { parseRange } from '../../src/server/range.js';
+import { requestHash } from '../../src/server/jobs/idempotency.js';
+import { parseRange } from '../../src/server/http/range.js';
 
 describe('isPrivateAddress', () => {
   it.each([

@@ -1,10 +1,10 @@
 /** The export request schema as the API reports it (fieldErrors), and the Content-Disposition header. */
 import { describe, expect, it } from 'vitest';
 import { DATASETS } from '../../src/datasets/registry.js';
-import { contentDisposition } from '../../src/server/content-disposition.js';
-import type { FieldError } from '../../src/server/problem.js';
-import { ExportRequestSchema } from '../../src/server/schemas.js';
-import { fieldErrors } from '../../src/server/validation.js';
+import { contentDisposition } from '../../src/server/http/content-disposition.js';
+import type { FieldError } from '../../src/server/http/problem.js';
+import { ExportRequestSchema } from '../../src/server/routes/exports.js';
+import { fieldErrors } from '../../src/server/http/validation.js';
 
 const ORDER_COLUMNS = DATASETS.orders!.columns.map((c) => c.name);
 

@@ -1,23 +1,74 @@
 /**
- * POST /v1/audio: validate the text and voice, record the job, start its workflow, answer 202 at once.
+ * POST /v1/audio: validate the text and voice, record the job, answer 202 at once.
  * GET /v1/voices: the voices of the speech engine.
  */
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import { EspeakNgEngine } from '../../audio/espeak-ng.js';
 import { voiceForLanguage, type SpeechEngine, type Voice } from '../../audio/engine.js';
-import type { AudioRequest } from '../../shared/jobs.js';
-import { workflowIdForJob } from '../../shared/temporal.js';
+import { AUDIO_FORMATS, AUDIO_PITCH_RANGE, AUDIO_RATE_RANGE, type AudioRequest } from '../../shared/jobs.js';
 import type { AppDeps } from '../deps.js';
-import type { AppEnv } from '../env.js';
-import { createIdempotently } from '../idempotency.js';
-import type { JobStarter } from '../job-starter.js';
-import { jobView, progressFromRow } from '../job-view.js';
-import { admitHeavyJob } from '../limits.js';
-import { splitNotify } from '../notify-fields.js';
-import { HttpProblem, problems } from '../problem.js';
-import { audioRequestSchema, jobCreation, problemResponses } from '../schemas.js';
+import type { AppEnv } from '../http/context.js';
+import { HttpProblem, problemResponses, problems } from '../http/problem.js';
+import { createJob } from '../jobs/create-job.js';
+import type { JobStarter } from '../jobs/job-starter.js';
+import { jobView, progressFromRow } from '../jobs/job-view.js';
+import { notifyFields, splitNotify } from '../jobs/notify-fields.js';
+import { fileNameField, jobCreation, priorityField } from './job-schemas.js';
 
 const DEFAULT_VOICE = 'en-us';
+
+// C0 and C1 control characters except tab, line feed and carriage return.
+// eslint-disable-next-line no-control-regex -- rejecting control characters is the point
+const CONTROL_CHARS = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]/;
+
+/** The body of POST /v1/audio; the text limit comes from the config (AUDIO_MAX_TEXT_CHARS). */
+export function audioRequestSchema(maxChars: number) {
+  return z
+    .strictObject({
+      text: z
+        .string()
+        .min(1, 'must not be empty')
+        .max(maxChars, `must be at most ${maxChars} characters`)
+        .refine((t) => t.trim().length > 0, 'must contain something to say, not only spaces')
+        .refine(
+          (t) => !CONTROL_CHARS.test(t),
+          'must not contain control characters (tabs and line breaks are fine)',
+        )
+        .openapi({ example: 'Hello. This is offload speaking.' }),
+      voice: z
+        .string()
+        .min(1)
+        .max(100)
+        .optional()
+        .openapi({ example: 'en-us', description: 'A voice id from GET /v1/voices.' }),
+      language: z
+        .string()
+        .regex(/^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$/, 'must be a language tag such as en, en-GB or vi')
+        .optional()
+        .openapi({ description: 'Instead of `voice`: a voice that speaks this language is chosen.' }),
+      rate: z
+        .number({ error: 'must be a number' })
+        .min(AUDIO_RATE_RANGE.min, `must be between ${AUDIO_RATE_RANGE.min} and ${AUDIO_RATE_RANGE.max}`)
+        .max(AUDIO_RATE_RANGE.max, `must be between ${AUDIO_RATE_RANGE.min} and ${AUDIO_RATE_RANGE.max}`)
+        .default(1)
+        .openapi({ description: 'Speaking rate, 1 = normal (about 175 words a minute).' }),
+      pitch: z
+        .number({ error: 'must be a number' })
+        .min(AUDIO_PITCH_RANGE.min, `must be between ${AUDIO_PITCH_RANGE.min} and ${AUDIO_PITCH_RANGE.max}`)
+        .max(AUDIO_PITCH_RANGE.max, `must be between ${AUDIO_PITCH_RANGE.min} and ${AUDIO_PITCH_RANGE.max}`)
+        .default(50)
+        .openapi({ description: "Pitch, 50 = the voice's normal pitch." }),
+      format: z.enum(AUDIO_FORMATS, { error: `must be one of: ${AUDIO_FORMATS.join(', ')}` }).default('mp3'),
+      fileName: fileNameField,
+      ...notifyFields,
+      priority: priorityField,
+    })
+    .refine((b) => b.voice === undefined || b.language === undefined, {
+      message: 'give voice or language, not both',
+      path: ['language'],
+    })
+    .openapi('AudioRequest');
+}
 
 const VoiceSchema = z
   .object({
@@ -124,30 +175,15 @@ export function registerAudioRoutes(
       format: fields.format,
       ...(fields.fileName ? { fileName: fields.fileName } : {}),
     };
-    const { job, replayed } = await createIdempotently(c, deps.database.db, 'audio.create', body, (id) =>
-      admitHeavyJob(deps.database.db, deps.config, principal, {
-        id,
-        kind: 'audio',
-        request,
-        notify,
-        priority: fields.priority,
-        workflowId: workflowIdForJob(id),
-      }),
-    );
-    const id = job.id;
-    if (replayed) {
-      c.header('location', `/v1/jobs/${id}`);
-      c.header('idempotent-replayed', 'true');
-      return c.json(jobView(job, progressFromRow(job)), 200);
-    }
-    const log = deps.log.child({ jobId: id, workflowId: job.workflowId, userId: principal.userId });
-    await starter.startBounded(job, log, () =>
-      log.info(
-        { characters: request.text.length, voice: request.voice, format: request.format },
-        'audio accepted',
-      ),
-    );
-    c.header('location', `/v1/jobs/${id}`);
-    return c.json(jobView(job, progressFromRow(job)), 202);
+    const { job, replayed } = await createJob(c, deps, starter, {
+      principal,
+      kind: 'audio',
+      request,
+      notify,
+      priority: fields.priority,
+      idempotency: { scope: 'audio.create', key: c.req.valid('header')['idempotency-key'], body },
+    });
+    const view = jobView(job, progressFromRow(job));
+    return replayed ? c.json(view, 200) : c.json(view, 202);
   });
 }

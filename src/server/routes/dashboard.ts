@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Hono } from 'hono';
-import type { AppEnv } from '../env.js';
+import type { AppEnv } from '../http/context.js';
 import { dashboardPage } from '../dashboard/page.js';
 
 interface Asset {

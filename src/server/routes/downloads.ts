@@ -10,13 +10,13 @@ import { getJob, type JobRow } from '../../db/jobs-repo.js';
 import { sharedSecret } from '../../db/secrets-repo.js';
 import { isJobId } from '../../lib/ids.js';
 import { checkDownloadSignature, DOWNLOAD_SECRET, signedDownloadPath } from '../../lib/signed-links.js';
-import { contentDisposition } from '../content-disposition.js';
 import type { AppDeps } from '../deps.js';
-import { visibleJob } from '../visible-job.js';
-import type { AppEnv } from '../env.js';
-import { HttpProblem, problems } from '../problem.js';
-import { parseRange } from '../range.js';
-import { JobIdParam, problemResponses } from '../schemas.js';
+import { contentDisposition } from '../http/content-disposition.js';
+import type { AppEnv } from '../http/context.js';
+import { HttpProblem, problemResponses, problems } from '../http/problem.js';
+import { parseRange } from '../http/range.js';
+import { visibleJob } from '../jobs/visible-job.js';
+import { JobIdParam } from './job-schemas.js';
 
 const fileResponses = {
   200: { description: 'The file', content: { 'application/octet-stream': { schema: z.string() } } },

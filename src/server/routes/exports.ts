@@ -1,30 +1,79 @@
-/** POST /v1/exports: validate, record the job, start its workflow, answer 202 in milliseconds. */
-import { createRoute, type OpenAPIHono } from '@hono/zod-openapi';
-import { ExportQuery } from '../../datasets/query.js';
-import { getDataset } from '../../datasets/registry.js';
-import type { ExportFilters, ExportRequest } from '../../shared/jobs.js';
-import { workflowIdForJob } from '../../shared/temporal.js';
+/**
+ * POST /v1/exports: validate the request (its columns, filters and sort against the dataset, and the
+ * rows it matches against EXPORT_MAX_ROWS), record the job and answer 202 in milliseconds.
+ */
+import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
+import { matchesMoreThan } from '../../db/dataset-rows.js';
+import { checkExportRequest, ExportQuery } from '../../datasets/query.js';
+import { DATASETS, getDataset } from '../../datasets/registry.js';
+import { EXPORT_FORMATS, type ExportFilters, type ExportRequest } from '../../shared/jobs.js';
 import type { AppDeps } from '../deps.js';
-import type { AppEnv } from '../env.js';
-import type { JobStarter } from '../job-starter.js';
-import { admitHeavyJob } from '../limits.js';
-import { jobView, progressFromRow } from '../job-view.js';
-import { createIdempotently } from '../idempotency.js';
-import { splitNotify } from '../notify-fields.js';
-import { problems } from '../problem.js';
-import { ExportRequestSchema, jobCreation } from '../schemas.js';
+import type { AppEnv } from '../http/context.js';
+import { problems } from '../http/problem.js';
+import { createJob } from '../jobs/create-job.js';
+import type { JobStarter } from '../jobs/job-starter.js';
+import { jobView, progressFromRow } from '../jobs/job-view.js';
+import { notifyFields, splitNotify } from '../jobs/notify-fields.js';
+import { fileNameField, jobCreation, priorityField } from './job-schemas.js';
+
+export const ExportRequestSchema = z
+  .strictObject({
+    dataset: z
+      .string()
+      .openapi({ example: 'orders', description: `One of: ${Object.keys(DATASETS).join(', ')}` })
+      .refine((name) => getDataset(name) !== undefined, {
+        message: `unknown dataset; allowed: ${Object.keys(DATASETS).join(', ')}`,
+      }),
+    format: z.enum(EXPORT_FORMATS, { error: `must be one of: ${EXPORT_FORMATS.join(', ')}` }),
+    columns: z
+      .array(z.string())
+      .min(1, 'must name at least one column')
+      .max(100)
+      .optional()
+      .openapi({ description: 'Columns in output order; all columns when omitted.' }),
+    filters: z
+      .record(z.string(), z.unknown())
+      .optional()
+      .openapi({
+        description:
+          'Filters by name: `{"from": …, "to": …}` (from inclusive, to exclusive) for date and amount ranges, ' +
+          'or a list of values (e.g. `"status": ["paid"]`). Each dataset lists its filters.',
+        example: { created_at: { from: '2024-01-01', to: '2024-02-01' }, status: ['paid', 'shipped'] },
+      }),
+    sort: z
+      .strictObject({
+        column: z.string(),
+        direction: z.enum(['asc', 'desc'], { error: 'must be asc or desc' }).default('asc'),
+      })
+      .optional()
+      .openapi({
+        description: 'Sort column and direction; the key breaks ties. Default: by key, ascending.',
+      }),
+    bom: z.boolean().optional().openapi({ description: 'CSV only: start with a UTF-8 BOM (for Excel).' }),
+    title: z.string().min(1).max(200).optional().openapi({ description: 'PDF only: title on every page.' }),
+    fileName: fileNameField,
+    ...notifyFields,
+    priority: priorityField,
+  })
+  .superRefine((body, ctx) => {
+    const ds = getDataset(body.dataset);
+    if (!ds) return;
+    const request = { ...body, filters: body.filters as ExportFilters | undefined };
+    for (const issue of checkExportRequest(ds, request))
+      ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });
+    if (body.bom !== undefined && body.format !== 'csv')
+      ctx.addIssue({ code: 'custom', path: ['bom'], message: 'only for format csv' });
+    if (body.title !== undefined && body.format !== 'pdf')
+      ctx.addIssue({ code: 'custom', path: ['title'], message: 'only for format pdf' });
+  })
+  .openapi('ExportRequest');
 
 /** A request whose filters match more rows than EXPORT_MAX_ROWS is refused before any work starts. */
 async function checkRowLimit(deps: AppDeps, tenantId: string, request: ExportRequest): Promise<void> {
   const limit = deps.config.EXPORT_MAX_ROWS;
   const ds = getDataset(request.dataset);
   if (limit <= 0 || !ds) return;
-  const query = new ExportQuery(ds, tenantId, request);
-  // Counting stops at limit + 1: the answer is only "over or not", and a huge table costs no more.
-  const [row] = await deps.database.sql.unsafe<{ n: string }[]>(
-    `select count(*)::bigint as n from (select 1 from ${query.from} where ${query.where} limit ${limit + 1}) x`,
-  );
-  if (Number(row?.n ?? 0) > limit) {
+  if (await matchesMoreThan(deps.database.sql, new ExportQuery(ds, tenantId, request), limit)) {
     throw problems.validation([
       {
         field: 'filters',
@@ -53,24 +102,15 @@ export function registerExportRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps, st
     const { request: fields, notify } = splitNotify(submitted);
     const request: ExportRequest = { ...fields, filters: fields.filters as ExportFilters | undefined };
     await checkRowLimit(deps, principal.tenantId, request);
-    const { job, replayed } = await createIdempotently(c, deps.database.db, 'exports.create', body, (id) =>
-      admitHeavyJob(deps.database.db, deps.config, principal, {
-        id,
-        kind: 'export',
-        request,
-        notify,
-        priority,
-        workflowId: workflowIdForJob(id),
-      }),
-    );
-    const id = job.id;
-    c.header('location', `/v1/jobs/${id}`);
-    if (replayed) {
-      c.header('idempotent-replayed', 'true');
-      return c.json(jobView(job, progressFromRow(job)), 200);
-    }
-    const log = deps.log.child({ jobId: id, workflowId: job.workflowId, userId: principal.userId });
-    await starter.startBounded(job, log, () => log.info({ request }, 'export accepted'));
-    return c.json(jobView(job, progressFromRow(job)), 202);
+    const { job, replayed } = await createJob(c, deps, starter, {
+      principal,
+      kind: 'export',
+      request,
+      notify,
+      priority,
+      idempotency: { scope: 'exports.create', key: c.req.valid('header')['idempotency-key'], body },
+    });
+    const view = jobView(job, progressFromRow(job));
+    return replayed ? c.json(view, 200) : c.json(view, 202);
   });
 }

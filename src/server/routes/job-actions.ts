@@ -1,19 +1,18 @@
 /** Acting on a job: cancel a running one, redrive a failed or cancelled one, and the admin dead-letter list. */
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import { WorkflowNotFoundError } from '@temporalio/client';
-import { listJobs, encodeCursor } from '../../db/jobs-list.js';
-import { findRetryOf, getJob, insertJob, markJobCancelled, type JobRow } from '../../db/jobs-repo.js';
-import { newJobId } from '../../lib/ids.js';
+import { encodeCursor, listJobs } from '../../db/jobs-list.js';
+import { findRetryOf, getJob, markJobCancelled, type JobRow } from '../../db/jobs-repo.js';
 import { TERMINAL_STATES } from '../../shared/jobs.js';
-import { workflowIdForJob } from '../../shared/temporal.js';
 import type { AppDeps } from '../deps.js';
-import { visibleJob } from '../visible-job.js';
-import type { AppEnv } from '../env.js';
-import type { JobStarter } from '../job-starter.js';
-import { jobView, progressFromRow } from '../job-view.js';
-import { HttpProblem } from '../problem.js';
-import { JobIdParam, JobSchema, problemResponses } from '../schemas.js';
-import { ListQuery, nextLink, pageFilter } from './jobs.js';
+import type { AppEnv } from '../http/context.js';
+import { HttpProblem, problemResponses } from '../http/problem.js';
+import { createJob } from '../jobs/create-job.js';
+import type { JobStarter } from '../jobs/job-starter.js';
+import { jobView, progressFromRow } from '../jobs/job-view.js';
+import { visibleJob } from '../jobs/visible-job.js';
+import { ListQuery, nextLink, pageFilter } from './job-list-query.js';
+import { JobIdParam, JobSchema } from './job-schemas.js';
 
 const cancelRoute = createRoute({
   method: 'post',
@@ -45,7 +44,7 @@ const retryRoute = createRoute({
       description: 'The new job; `retryOf` names the old one',
       content: { 'application/json': { schema: JobSchema } },
     },
-    ...problemResponses(401, 404, 409),
+    ...problemResponses(401, 404, 409, 429, 503),
   },
 });
 
@@ -94,15 +93,19 @@ export function registerJobActionRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps,
     const job = await visibleJob(db, c.req.valid('param').id, c.get('principal'));
     if (TERMINAL_STATES.includes(job.state)) throw notActive(job, 'cancelled');
     const log = deps.log.child({ jobId: job.id, workflowId: job.workflowId });
+    const handle = deps.temporal.workflow.getHandle(job.workflowId);
     try {
       // The workflow cancels the heavy activity (which learns it from its next heartbeat), records
       // `cancelled` and deletes the parts.
-      await deps.temporal.workflow.getHandle(job.workflowId).cancel();
+      await handle.cancel();
       log.info('cancellation requested');
     } catch (err) {
       if (!(err instanceof WorkflowNotFoundError)) throw err;
-      // No workflow yet (the outbox has not started it): cancelling the record is enough.
+      // No workflow yet (its start follows the 202, or the outbox sweeper's): cancelling the record is
+      // enough. A start landing meanwhile is cancelled by the second try here, or, if it lands after
+      // that, by the starter, which finds the row cancelled (JobStarter.start).
       await markJobCancelled(db, job.id);
+      await handle.cancel().catch(() => undefined);
       log.info('cancelled a job whose workflow had not started');
     }
     const fresh = (await getJob(db, job.id))!;
@@ -121,33 +124,23 @@ export function registerJobActionRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps,
         retriedBy: id,
       });
     if (existing) throw conflict(existing.id);
-    // A failed job kept its parts and checkpoint; a cancelled one deleted them and starts over.
-    const resume = old.state === 'failed' && old.checkpoint;
-    const id = newJobId();
-    let job: JobRow;
     try {
-      job = await insertJob(db, {
-        id,
-        userId: old.userId,
-        tenantId: old.tenantId,
+      // Admission as for a new job: the owner's active-job cap and the heavy backlog apply.
+      const { job } = await createJob(c, deps, starter, {
+        principal,
         kind: old.kind,
         request: old.request,
         notify: old.notify,
         priority: old.priority,
-        workflowId: workflowIdForJob(id),
-        retryOf: old.id,
-        partsId: resume ? (old.partsId ?? old.id) : null,
-        checkpoint: resume ? old.checkpoint : null,
+        retryOf: old,
       });
+      return c.json(jobView(job, progressFromRow(job)), 202);
     } catch (err) {
+      // A concurrent redrive of the same job won (one redrive per job: retry_of is unique).
       const again = await findRetryOf(db, old.id);
       if (again) throw conflict(again.id);
       throw err;
     }
-    const log = deps.log.child({ jobId: id, workflowId: job.workflowId, retryOf: old.id });
-    await starter.startBounded(job, log, () => log.info({ resumeFrom: job.checkpoint }, 'redrive accepted'));
-    c.header('location', `/v1/jobs/${id}`);
-    return c.json(jobView(job, progressFromRow(job)), 202);
   });
 
   app.openapi(deadLettersRoute, async (c) => {

@@ -2,8 +2,8 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { DATASETS } from '../../datasets/registry.js';
 import { EXPORT_FORMATS } from '../../shared/jobs.js';
-import type { AppRouter } from '../env.js';
-import { problemResponses } from '../schemas.js';
+import type { AppRouter } from '../http/context.js';
+import { problemResponses } from '../http/problem.js';
 
 const MeSchema = z
   .object({

@@ -3,10 +3,11 @@ import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import { listDeliveries } from '../../db/deliveries-repo.js';
 import { notifySettings, rotateWebhookSecret, setDefaultWebhook } from '../../db/notify-settings-repo.js';
 import type { AppDeps } from '../deps.js';
-import { visibleJob } from '../visible-job.js';
-import type { AppEnv } from '../env.js';
-import { JobIdParam, problemResponses } from '../schemas.js';
-import { notifyFields } from '../notify-fields.js';
+import type { AppEnv } from '../http/context.js';
+import { problemResponses } from '../http/problem.js';
+import { notifyFields } from '../jobs/notify-fields.js';
+import { visibleJob } from '../jobs/visible-job.js';
+import { JobIdParam } from './job-schemas.js';
 
 const DeliverySchema = z
   .object({

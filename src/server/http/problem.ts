@@ -1,4 +1,8 @@
-/** RFC 9457 problem details: every error the API returns has this shape and content type. */
+/**
+ * RFC 9457 problem details: every error the API returns has this shape and content type. The error to
+ * throw (`HttpProblem`), its response, and its schema for the OpenAPI document (`problemResponses`).
+ */
+import { z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 
@@ -75,3 +79,44 @@ export const problems = {
   conflict: (detail: string, extra: Record<string, unknown> = {}) =>
     new HttpProblem(409, 'conflict', 'Conflict', detail, extra),
 };
+
+export const ProblemSchema = z
+  .object({
+    type: z.string(),
+    title: z.string(),
+    status: z.number(),
+    detail: z.string().optional(),
+    instance: z.string().optional(),
+    errors: z
+      .array(
+        z.object({ field: z.string(), in: z.enum(['body', 'query', 'path', 'header']), reason: z.string() }),
+      )
+      .optional(),
+  })
+  .openapi('Problem');
+
+/** The problem responses a route declares, by status, with the usual description of each. */
+export function problemResponses(...statuses: number[]) {
+  const descriptions: Record<number, string> = {
+    400: 'Malformed request',
+    401: 'Missing or invalid API key',
+    404: 'No such job (or not yours)',
+    403: 'Not allowed for this key, or a tampered or expired link',
+    409: 'The job is not in a state that allows this',
+    410: 'The result file has expired',
+    416: 'The requested range is not satisfiable',
+    426: 'This route needs a WebSocket upgrade',
+    422: 'Validation failed; `errors` names each field',
+    429: 'Too many requests (see `Retry-After` and `RateLimit`), or too many of your jobs queued or running',
+    503: 'Too many heavy jobs waiting overall, or a service the request needs is down; see `Retry-After`',
+  };
+  return Object.fromEntries(
+    statuses.map((s) => [
+      s,
+      {
+        description: descriptions[s] ?? 'Error',
+        content: { [PROBLEM_CONTENT_TYPE]: { schema: ProblemSchema } },
+      },
+    ]),
+  );
+}

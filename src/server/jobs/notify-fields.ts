@@ -1,6 +1,6 @@
 /** Optional notification fields any job-creating body accepts, and how they are stored on the job. */
 import { z } from '@hono/zod-openapi';
-import type { JobNotify } from '../shared/jobs.js';
+import type { JobNotify } from '../../shared/jobs.js';
 
 export const notifyFields = {
   callbackUrl: z

@@ -1,12 +1,14 @@
 /**
  * Prometheus metrics of the API (`GET /metrics`). Request latency per route and rate-limit refusals
  * are counted in this process; job counts, queue wait, duration and bytes produced are read from the
- * jobs table at scrape time, so every API instance reports the same totals for the whole deployment.
+ * jobs table at scrape time (`readJobStats`), so every API instance reports the same totals for the
+ * whole deployment.
  */
 import type { MiddlewareHandler } from 'hono';
 import { matchedRoutes } from 'hono/route';
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { Sql } from '../db/client.js';
+import type { Sql } from '../../db/client.js';
+import { readJobStats, type JobStatsRow } from '../../db/job-stats-repo.js';
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 /** Seconds: queue waits and job durations range from milliseconds to hours. */
@@ -19,19 +21,6 @@ export interface ApiMetrics {
   /** The exposition text: process metrics plus the job metrics read from the database. */
   render(): Promise<string>;
   contentType: string;
-}
-
-interface JobStatsRow {
-  kind: string;
-  state: string;
-  jobs: number;
-  bytes: string | null;
-  waitBuckets: number[];
-  waitCount: number;
-  waitSum: number | null;
-  durationBuckets: number[];
-  durationCount: number;
-  durationSum: number | null;
 }
 
 export function createApiMetrics(sql: Sql): ApiMetrics {
@@ -67,45 +56,10 @@ export function createApiMetrics(sql: Sql): ApiMetrics {
 
   const render = async () => {
     const own = await registry.metrics();
-    const rows = await readJobStats(sql);
+    const rows = await readJobStats(sql, JOB_BUCKETS);
     return `${own}\n${formatJobStats(rows)}`;
   };
   return { registry, middleware, render, contentType: registry.contentType };
-}
-
-async function readJobStats(sql: Sql): Promise<JobStatsRow[]> {
-  const bounds = sql.array(JOB_BUCKETS);
-  return sql<JobStatsRow[]>`
-    with timed as (
-      select kind::text, state::text, (result->>'bytes')::bigint as bytes,
-        extract(epoch from started_at - created_at)::float8 as wait,
-        extract(epoch from finished_at - started_at)::float8 as duration
-      from jobs
-    ),
-    buckets as (
-      select t.kind, t.state,
-        array_agg(t.wait_n order by t.le) as wait_buckets,
-        array_agg(t.duration_n order by t.le) as duration_buckets
-      from (
-        select kind, state, le,
-          (count(*) filter (where wait <= le))::int as wait_n,
-          (count(*) filter (where duration <= le))::int as duration_n
-        from timed cross join unnest(${bounds}::float8[]) as le
-        group by kind, state, le
-      ) t
-      group by t.kind, t.state
-    )
-    select g.kind, g.state, g.jobs, g.bytes,
-      b.wait_buckets as "waitBuckets", g.wait_count as "waitCount", g.wait_sum as "waitSum",
-      b.duration_buckets as "durationBuckets", g.duration_count as "durationCount", g.duration_sum as "durationSum"
-    from (
-      select kind, state, count(*)::int as jobs, sum(bytes)::text as bytes,
-        count(wait)::int as wait_count, sum(wait) as wait_sum,
-        count(duration)::int as duration_count, sum(duration) as duration_sum
-      from timed group by kind, state
-    ) g
-    join buckets b using (kind, state)
-    order by g.kind, g.state`;
 }
 
 const TERMINAL = new Set(['succeeded', 'failed', 'cancelled', 'expired']);

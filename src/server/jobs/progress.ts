@@ -1,8 +1,8 @@
 /** Live progress of a job: the workflow's query while it runs, the database row otherwise. */
 import type { Client } from '@temporalio/client';
-import type { JobRow } from '../db/jobs-repo.js';
-import { TERMINAL_STATES, type Progress } from '../shared/jobs.js';
-import { PROGRESS_QUERY } from '../shared/temporal.js';
+import type { JobRow } from '../../db/jobs-repo.js';
+import { TERMINAL_STATES, type Progress } from '../../shared/jobs.js';
+import { PROGRESS_QUERY } from '../../shared/temporal.js';
 import { progressFromRow } from './job-view.js';
 
 const QUERY_TIMEOUT_MS = 2000;

@@ -4,9 +4,9 @@
  * the snapshot out to every watcher. The poller stops when the last watcher leaves or the job ends.
  */
 import { createHash } from 'node:crypto';
-import { getJob, type JobRow } from '../db/jobs-repo.js';
-import { TERMINAL_STATES, type Progress } from '../shared/jobs.js';
-import type { AppDeps } from './deps.js';
+import { getJob, type JobRow } from '../../db/jobs-repo.js';
+import { TERMINAL_STATES, type Progress } from '../../shared/jobs.js';
+import type { AppDeps } from '../deps.js';
 import { liveProgress } from './progress.js';
 import { jobView, type JobView } from './job-view.js';
 
@@ -45,8 +45,7 @@ export function snapshotOf(job: JobRow, progress: Progress): JobSnapshot {
 
 export class JobWatchHub {
   private readonly watches = new Map<string, Watch>();
-  /** Progress queries sent to Temporal, per job id (for tests and metrics). */
-  readonly queries = new Map<string, number>();
+  private queries = 0;
 
   constructor(
     private readonly deps: AppDeps,
@@ -71,6 +70,11 @@ export class JobWatchHub {
     };
   }
 
+  /** Progress queries sent to Temporal so far, all jobs together (tests read the difference). */
+  get progressQueries(): number {
+    return this.queries;
+  }
+
   /** Number of jobs being polled right now. */
   get active(): number {
     return this.watches.size;
@@ -87,9 +91,7 @@ export class JobWatchHub {
     try {
       const job = await getJob(this.deps.database.db, jobId);
       if (!job) return this.stop(jobId, w);
-      if (!TERMINAL_STATES.includes(job.state) && job.workflowStartedAt) {
-        this.queries.set(jobId, (this.queries.get(jobId) ?? 0) + 1);
-      }
+      if (!TERMINAL_STATES.includes(job.state) && job.workflowStartedAt) this.queries++;
       const snap = snapshotOf(job, await liveProgress(this.deps.temporal, job));
       if (w.stopped) return;
       if (snap.id !== w.latest?.id) {

@@ -1,13 +1,14 @@
 /**
- * Starting job workflows, with the job row as an outbox: the API inserts the job, then starts its
- * workflow (workflow id derived from the job id, so a second start is a no-op) and marks it started.
- * If the process dies in between, the sweeper finds the queued, unstarted row and starts it.
+ * Starting job workflows, with the job row as an outbox: the API commits the job row and answers, then
+ * starts its workflow off the request path (workflow id derived from the job id, so a second start is a
+ * no-op) and marks it started. If the start fails or the process dies in between, the sweeper finds the
+ * queued, unstarted row and starts it.
  */
 import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
-import type { Config } from '../config/env.js';
-import type { Database } from '../db/client.js';
-import { findUnstartedJobs, markWorkflowStarted, type JobRow } from '../db/jobs-repo.js';
-import type { Logger } from '../lib/logger.js';
+import type { Config } from '../../config/env.js';
+import type { Database } from '../../db/client.js';
+import { findUnstartedJobs, getJob, markWorkflowStarted, type JobRow } from '../../db/jobs-repo.js';
+import type { Logger } from '../../lib/logger.js';
 import type {
   AudioRequest,
   AudioWorkflowInput,
@@ -15,9 +16,9 @@ import type {
   ExportWorkflowInput,
   HeavyActivityPolicy,
   Scheduling,
-} from '../shared/jobs.js';
-import { jobSearchAttributes } from '../shared/search-attributes.js';
-import { JOBS_QUEUE, WorkflowType } from '../shared/temporal.js';
+} from '../../shared/jobs.js';
+import { jobSearchAttributes } from '../../shared/search-attributes.js';
+import { JOBS_QUEUE, WorkflowType } from '../../shared/temporal.js';
 
 /** Timeouts and retries of a job's heavy activity, from the `EXPORT_*` or the `AUDIO_*` settings. */
 export function heavyPolicy(config: Config, kind: 'EXPORT' | 'AUDIO'): HeavyActivityPolicy {
@@ -78,15 +79,16 @@ function workflowFor(job: JobRow, config: Config) {
   };
 }
 
-/** How long a submission waits for Temporal to confirm the start before answering anyway. */
-const START_WAIT_MS = 2000;
-
 export class JobStarter {
+  /** Starts begun by startSoon that have not settled yet. */
+  private readonly pending = new Set<Promise<void>>();
+
   constructor(private readonly deps: { config: Config; database: Database; temporal: Client; log: Logger }) {}
 
   /** Start the workflow of a recorded job. Safe to call any number of times. */
   async start(job: JobRow): Promise<void> {
     const { type, input, summary, scheduling } = workflowFor(job, this.deps.config);
+    const { db } = this.deps.database;
     try {
       await this.deps.temporal.workflow.start(type, {
         workflowId: job.workflowId,
@@ -102,18 +104,33 @@ export class JobStarter {
     } catch (err) {
       if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
     }
-    await markWorkflowStarted(this.deps.database.db, job.id);
+    await markWorkflowStarted(db, job.id);
+    // A cancel that found no workflow yet only marked the row cancelled (POST /v1/jobs/{id}/cancel): a
+    // workflow started after that must not run the job. Cancelling a closed workflow fails; nothing to do.
+    if ((await getJob(db, job.id))?.state === 'cancelled') {
+      await this.deps.temporal.workflow
+        .getHandle(job.workflowId)
+        .cancel()
+        .catch(() => undefined);
+    }
   }
 
   /**
-   * Start a just-recorded job, waiting at most START_WAIT_MS: if Temporal is slow or down the job stays
-   * recorded and the outbox sweeper starts it later, so the caller still gets its answer at once.
+   * Start a just-recorded job's workflow off the request path: the caller answers as soon as the row is
+   * committed. A failed start is logged and left to the outbox sweeper.
    */
-  async startBounded(job: JobRow, log: Logger, onStarted: () => void): Promise<void> {
-    const started = this.start(job).then(onStarted, (err: unknown) =>
-      log.error({ err }, 'workflow start failed; the outbox sweeper will retry'),
+  startSoon(job: JobRow, log: Logger): void {
+    const started = this.start(job).then(
+      () => log.debug('workflow started'),
+      (err: unknown) => log.error({ err }, 'workflow start failed; the outbox sweeper will retry'),
     );
-    await Promise.race([started, new Promise((resolve) => setTimeout(resolve, START_WAIT_MS).unref())]);
+    this.pending.add(started);
+    void started.finally(() => this.pending.delete(started));
+  }
+
+  /** Resolves when every start begun by startSoon so far has settled (for shutdown and tests). */
+  async settled(): Promise<void> {
+    await Promise.all([...this.pending]);
   }
 
   /** Start every job left queued without a workflow for longer than `olderThanMs`. Returns how many. */

@@ -3,7 +3,7 @@
  * (no CDN, no external font or script), so it works offline and under a strict Content-Security-Policy.
  */
 import type { OpenAPIHono } from '@hono/zod-openapi';
-import type { AppEnv } from './env.js';
+import type { AppEnv } from './context.js';
 
 const PAGE = `<!doctype html>
 <html lang="en">

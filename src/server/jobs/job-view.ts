@@ -1,5 +1,5 @@
-/** The public representation of a job, with links. */
-import type { JobRow } from '../db/jobs-repo.js';
+/** The public representation of a job (the `Job` schema of routes/job-schemas.ts), with links. */
+import type { JobRow } from '../../db/jobs-repo.js';
 import type {
   AudioRequest,
   AudioResult,
@@ -7,7 +7,7 @@ import type {
   JobRequest,
   JobResult,
   Progress,
-} from '../shared/jobs.js';
+} from '../../shared/jobs.js';
 
 export function jobLinks(id: string) {
   const self = `/v1/jobs/${id}`;
@@ -21,13 +21,16 @@ export function jobLinks(id: string) {
   };
 }
 
-/** Progress for a job whose workflow cannot answer (not started, finished, or no worker up). */
-/** The units a job's progress counts in, and how many its result holds. */
+/** How many units (rows, characters) a job's result holds. */
 function doneOf(job: JobRow): number {
   if (!job.result) return 0;
   return job.kind === 'audio' ? (job.result as AudioResult).characters : (job.result as ExportResult).rows;
 }
 
+/**
+ * Progress from the job row alone, for a job whose workflow cannot answer: not started yet (the
+ * workflow start follows the 202), finished, or no worker up.
+ */
 export function progressFromRow(job: JobRow): Progress {
   const done = job.state === 'succeeded' ? doneOf(job) : 0;
   return {

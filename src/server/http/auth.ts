@@ -1,8 +1,8 @@
 /** Bearer API-key authentication for /v1: sets the caller's principal or answers 401. */
 import type { MiddlewareHandler } from 'hono';
-import type { Db } from '../db/client.js';
-import { authenticate } from '../db/users-repo.js';
-import type { AppEnv } from './env.js';
+import type { Db } from '../../db/client.js';
+import { authenticate } from '../../db/users-repo.js';
+import type { AppEnv } from './context.js';
 import { problems } from './problem.js';
 
 export function bearerAuth(db: Db): MiddlewareHandler<AppEnv> {

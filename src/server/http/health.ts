@@ -3,7 +3,7 @@
  * PostgreSQL and Temporal answer, each within a short timeout, and says which one does not.
  */
 import type { Client } from '@temporalio/client';
-import type { Sql } from '../db/client.js';
+import { pingDatabase, type Sql } from '../../db/client.js';
 
 const CHECK_TIMEOUT_MS = 2000;
 
@@ -37,7 +37,7 @@ async function timed(name: ReadinessCheck['name'], probe: () => Promise<unknown>
 
 export async function checkReadiness(sql: Sql, temporal: Client): Promise<ReadinessCheck[]> {
   return Promise.all([
-    timed('database', () => sql`select 1`),
+    timed('database', () => pingDatabase(sql)),
     timed('temporal', () => temporal.connection.workflowService.getSystemInfo({})),
   ]);
 }

@@ -1,0 +1,120 @@
+/**
+ * The one way to make a job. `POST /v1/exports`, `POST /v1/audio` and the redrive
+ * `POST /v1/jobs/{id}/retry` all call `createJob`: in one transaction it claims the Idempotency-Key (when
+ * the request has one), runs admission (the heavy backlog, the owner's active-job cap, the priority) and
+ * records the job row, which is the outbox of its workflow start. The caller answers as soon as that
+ * commits; the workflow start follows at once off the request path, and the outbox sweeper starts the
+ * job if this process cannot.
+ */
+import type { Context } from 'hono';
+import { getJob, type JobRow } from '../../db/jobs-repo.js';
+import { userLimits } from '../../db/limits-repo.js';
+import type { Principal } from '../../db/users-repo.js';
+import { newJobId } from '../../lib/ids.js';
+import type { AudioRequest, JobKind, JobNotify, JobRequest } from '../../shared/jobs.js';
+import { workflowIdForJob } from '../../shared/temporal.js';
+import type { AppDeps } from '../deps.js';
+import type { AppEnv } from '../http/context.js';
+import { admitHeavyJob, defaultLimits, resolvePriority } from './admission.js';
+import { claimInProgress, claimKey, idempotencyKeyOf, type IdempotencyContext } from './idempotency.js';
+import type { JobStarter } from './job-starter.js';
+
+export interface JobSubmission {
+  /** Who asks. A new job is theirs; a redrive belongs to the owner of the job it redrives. */
+  principal: Principal;
+  kind: JobKind;
+  /** The request as the route validated it, notification fields split off. */
+  request: JobRequest;
+  notify: JobNotify | null;
+  /**
+   * The priority key asked for, checked against what the user may use (default 3). A redrive's is not
+   * checked again: its job was admitted with it (the default is that job's).
+   */
+  priority?: number;
+  /** Idempotency-Key context of a job-creating route; none for a redrive. */
+  idempotency?: IdempotencyContext;
+  /** A redrive: the failed or cancelled job this one continues (from its checkpoint when it failed). */
+  retryOf?: JobRow;
+}
+
+export interface Created {
+  job: JobRow;
+  /** True when an earlier request with the same Idempotency-Key created the job: answer 200, not 202. */
+  replayed: boolean;
+}
+
+/**
+ * Record a job (or find the one an earlier request with the same key recorded), set `Location` (and
+ * `Idempotent-Replayed`), and start its workflow off the request path. Throws the problem to answer
+ * when admission refuses it (429, 503, 422) or the key was used with another body (422).
+ */
+export async function createJob(
+  c: Context<AppEnv>,
+  deps: Pick<AppDeps, 'config' | 'database' | 'log'>,
+  starter: JobStarter,
+  submission: JobSubmission,
+): Promise<Created> {
+  const { db } = deps.database;
+  const { principal, retryOf } = submission;
+  const owner = retryOf ? { userId: retryOf.userId, tenantId: retryOf.tenantId } : principal;
+  const key = idempotencyKeyOf(submission.idempotency);
+  const limits = await userLimits(db, owner.userId, defaultLimits(deps.config));
+  const id = newJobId();
+  // A failed job kept its parts and checkpoint; a cancelled one deleted them and starts over.
+  const resume = retryOf?.state === 'failed' && retryOf.checkpoint ? retryOf : undefined;
+
+  const recorded = await db.transaction(async (tx): Promise<{ job: JobRow } | { earlier: string }> => {
+    if (key !== undefined) {
+      const earlier = await claimKey(tx, owner.userId, { ...submission.idempotency!, key }, id);
+      if (earlier) return { earlier: earlier.jobId };
+    }
+    // A redrive runs at the priority its job was admitted with; a new job's is checked against the user's.
+    const priority = retryOf
+      ? (submission.priority ?? retryOf.priority)
+      : resolvePriority(submission.priority, limits);
+    const job = await admitHeavyJob(tx, deps.config, limits, {
+      id,
+      userId: owner.userId,
+      tenantId: owner.tenantId,
+      kind: submission.kind,
+      request: submission.request,
+      notify: submission.notify,
+      priority,
+      workflowId: workflowIdForJob(id),
+      retryOf: retryOf?.id ?? null,
+      partsId: resume ? (resume.partsId ?? resume.id) : null,
+      checkpoint: resume ? resume.checkpoint : null,
+    });
+    return { job };
+  });
+
+  if ('earlier' in recorded) {
+    // The claim committed with its job, so the job is there (see claimInProgress for the exception).
+    const job = await getJob(db, recorded.earlier);
+    if (!job) throw claimInProgress();
+    c.header('location', `/v1/jobs/${job.id}`);
+    c.header('idempotent-replayed', 'true');
+    return { job, replayed: true };
+  }
+  const { job } = recorded;
+  const log = deps.log.child({
+    jobId: job.id,
+    workflowId: job.workflowId,
+    userId: job.userId,
+    ...(retryOf ? { retryOf: retryOf.id } : {}),
+  });
+  log.info(acceptedDetail(job), retryOf ? 'redrive accepted' : `${job.kind} accepted`);
+  starter.startSoon(job, log);
+  c.header('location', `/v1/jobs/${job.id}`);
+  return { job, replayed: false };
+}
+
+/** What the log says about an accepted job: an audio job's text only by its length. */
+function acceptedDetail(job: JobRow): Record<string, unknown> {
+  if (job.retryOf) return { resumeFrom: job.checkpoint };
+  if (job.kind === 'audio') {
+    const { text, voice, format } = job.request as AudioRequest;
+    return { characters: text.length, voice, format };
+  }
+  return { request: job.request };
+}

@@ -1,0 +1,143 @@
+/**
+ * Schemas more than one route file uses: the `Job` a job route answers with, the `{id}` path parameter,
+ * the fields every job-creating body accepts, and the request and responses of a job-creating route.
+ * The OpenAPI document is generated from these and from each route file's own schemas.
+ */
+import { z } from '@hono/zod-openapi';
+import { AUDIO_FORMATS, EXPORT_FORMATS, JOB_KINDS, JOB_STATES } from '../../shared/jobs.js';
+import { problemResponses } from '../http/problem.js';
+
+// eslint-disable-next-line no-control-regex -- rejecting control characters is the point
+const SAFE_FILE_NAME = /^[^/\\\u0000-\u001f\u007f]+$/;
+
+/** The result's file name, accepted by every job-creating body. */
+export const fileNameField = z
+  .string()
+  .min(1)
+  .max(200)
+  .regex(SAFE_FILE_NAME, 'must not contain slashes or control characters')
+  .optional();
+
+/** The job's Temporal priority key, accepted by every job-creating body. */
+export const priorityField = z
+  .int('must be a whole number from 1 to 5')
+  .min(1, 'must be from 1 (highest) to 5 (lowest)')
+  .max(5, 'must be from 1 (highest) to 5 (lowest)')
+  .optional()
+  .openapi({
+    description: 'Temporal priority key, 1 (first) to 5 (last); default 3. Your key may limit the highest.',
+  });
+
+export const ProgressSchema = z
+  .object({
+    state: z.enum(JOB_STATES),
+    done: z.number(),
+    total: z.number().nullable(),
+    unit: z.enum(['rows', 'characters']),
+    percent: z.number(),
+    attempt: z.number(),
+    etaSeconds: z.number().nullable(),
+    message: z.string().nullable(),
+    updatedAt: z.string().nullable(),
+  })
+  .openapi('Progress');
+
+export const JobSchema = z
+  .object({
+    id: z.string().openapi({ example: 'job_01jd3v7k8m9n0p1q2r3s4t5v6w' }),
+    kind: z.enum(JOB_KINDS),
+    state: z.enum(JOB_STATES),
+    priority: z.number().openapi({ description: 'Priority key of the job: 1 runs first, 5 last' }),
+    request: z.union([
+      z.object({
+        dataset: z.string(),
+        format: z.enum(EXPORT_FORMATS),
+        columns: z.array(z.string()).optional(),
+        filters: z.record(z.string(), z.unknown()).optional(),
+        sort: z.object({ column: z.string(), direction: z.enum(['asc', 'desc']) }).optional(),
+        bom: z.boolean().optional(),
+        title: z.string().optional(),
+        fileName: z.string().optional(),
+      }),
+      z.object({
+        voice: z.string(),
+        rate: z.number(),
+        pitch: z.number(),
+        format: z.enum(AUDIO_FORMATS),
+        fileName: z.string().optional(),
+        characters: z.number().openapi({ description: 'Length of the text (the text is not repeated).' }),
+      }),
+    ]),
+    progress: ProgressSchema,
+    attempts: z.number(),
+    createdAt: z.string(),
+    startedAt: z.string().nullable(),
+    finishedAt: z.string().nullable(),
+    result: z
+      .object({
+        fileName: z.string(),
+        contentType: z.string(),
+        bytes: z.number(),
+        sha256: z.string(),
+        rows: z.number().optional().openapi({ description: 'Exports: rows in the file.' }),
+        format: z.enum(AUDIO_FORMATS).optional(),
+        durationSeconds: z.number().optional().openapi({ description: 'Audio: length of the speech.' }),
+        sampleRate: z.number().optional().openapi({ description: 'Audio: samples per second.' }),
+        characters: z.number().optional(),
+        chunks: z.number().optional(),
+        engine: z.string().optional().openapi({ description: 'Audio: engine and version that spoke it.' }),
+      })
+      .nullable(),
+    error: z.object({ type: z.string(), message: z.string(), attempts: z.number() }).nullable(),
+    notify: z.object({ callbackUrl: z.string().nullable(), email: z.string().nullable() }),
+    retryOf: z.string().nullable().openapi({ description: 'The failed or cancelled job this one redrives' }),
+    workflowId: z.string(),
+    links: z.object({
+      self: z.string(),
+      events: z.string(),
+      download: z.string(),
+      cancel: z.string(),
+      retry: z.string(),
+      deliveries: z.string(),
+    }),
+  })
+  .openapi('Job');
+
+export const JobIdParam = z.object({
+  id: z.string().openapi({ param: { name: 'id', in: 'path' }, example: 'job_01jd3v7k8m9n0p1q2r3s4t5v6w' }),
+});
+
+const IdempotencyHeader = z.object({
+  'idempotency-key': z
+    .string()
+    .optional()
+    .openapi({
+      param: { name: 'idempotency-key', in: 'header' },
+      description: 'Same key and body within 24 hours: the same job, no second workflow',
+    }),
+});
+
+/**
+ * Request and responses of a job-creating route (`POST /v1/exports`, `POST /v1/audio`): the body in
+ * `schema`, an optional Idempotency-Key, 202 for a new job and 200 for the job an earlier request with
+ * the same key created.
+ */
+export function jobCreation<S extends z.ZodType>(schema: S) {
+  return {
+    request: {
+      headers: IdempotencyHeader,
+      body: { required: true, content: { 'application/json': { schema } } },
+    },
+    responses: {
+      200: {
+        description: 'The job an earlier request with the same Idempotency-Key created',
+        content: { 'application/json': { schema: JobSchema } },
+      },
+      202: {
+        description: 'Accepted; follow the links',
+        content: { 'application/json': { schema: JobSchema } },
+      },
+      ...problemResponses(400, 401, 409, 422, 429, 503),
+    },
+  };
+}
