@@ -3,7 +3,6 @@ export const ErrorType = {
   InvalidInput: 'InvalidInput',
   UnknownDataset: 'UnknownDataset',
   JobNotFound: 'JobNotFound',
-  WorkerShutdown: 'WorkerShutdown',
   /** The speech engine refused the input (e.g. a voice this worker does not have). */
   EngineRejected: 'EngineRejected',
   /** A webhook destination in a private or special address range, not allowed by configuration. */

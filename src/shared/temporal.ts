@@ -30,7 +30,3 @@ export function workflowIdForJob(jobId: string): string {
 export function retentionWorkflowId(jobId: string): string {
   return `offload-${jobId}-retention`;
 }
-
-export function jobIdFromWorkflowId(workflowId: string): string | undefined {
-  return workflowId.startsWith('offload-') ? workflowId.slice('offload-'.length) : undefined;
-}
