@@ -14,13 +14,24 @@ export default defineConfig({
         test: { name: 'unit', include: ['test/unit/**/*.test.ts'] },
       },
       {
-        // One Temporal dev server, one PostgreSQL and one workflow bundle for the run (test/setup/global.ts).
+        // Time-skipping workflow tests: each file starts its own native test server; PostgreSQL and the
+        // workflow bundle come from the global setup (no Temporal dev server).
         extends: true,
         test: {
-          name: 'integration',
-          include: ['test/workflows/**/*.test.ts', 'test/e2e/**/*.test.ts', 'test/infra/**/*.test.ts'],
+          name: 'workflows',
+          include: ['test/workflows/**/*.test.ts'],
+          globalSetup: ['./test/setup/workflows.ts'],
+        },
+      },
+      {
+        // The real stack: one Temporal dev server, one PostgreSQL and one workflow bundle for the run.
+        extends: true,
+        test: {
+          name: 'e2e',
+          include: ['test/e2e/**/*.test.ts', 'test/infra/**/*.test.ts'],
           globalSetup: ['./test/setup/global.ts'],
-          // Files share one Temporal server and the fixed task queues `jobs`/`exports`, so they run one at a time.
+          // Files share one Temporal server and the fixed task queues `jobs`/`exports`/`audio`, so they
+          // run one at a time.
           fileParallelism: false,
         },
       },

@@ -85,11 +85,17 @@ export async function getJobFor(
   return who.scope === 'admin' ? getJob(db, id) : getJobForUser(db, id, who.userId);
 }
 
-export async function markWorkflowStarted(db: Db, id: string): Promise<void> {
-  await db
+/**
+ * Records that the job's workflow start was confirmed (the first confirmation counts) and returns the
+ * job's state as it is now, in one statement: the starter needs both, once per job.
+ */
+export async function markWorkflowStarted(db: Db, id: string): Promise<JobRow['state'] | undefined> {
+  const [row] = await db
     .update(jobs)
-    .set({ workflowStartedAt: new Date() })
-    .where(and(eq(jobs.id, id), isNull(jobs.workflowStartedAt)));
+    .set({ workflowStartedAt: sql`coalesce(${jobs.workflowStartedAt}, now())` })
+    .where(eq(jobs.id, id))
+    .returning({ state: jobs.state });
+  return row?.state;
 }
 
 /** Queued jobs whose workflow start was never confirmed (the API died between insert and start). */

@@ -7,7 +7,7 @@
 import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
 import type { Config } from '../../config/env.js';
 import type { Database } from '../../db/client.js';
-import { findUnstartedJobs, getJob, markWorkflowStarted, type JobRow } from '../../db/jobs-repo.js';
+import { findUnstartedJobs, markWorkflowStarted, type JobRow } from '../../db/jobs-repo.js';
 import type { Logger } from '../../lib/logger.js';
 import type {
   AudioRequest,
@@ -104,10 +104,9 @@ export class JobStarter {
     } catch (err) {
       if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
     }
-    await markWorkflowStarted(db, job.id);
     // A cancel that found no workflow yet only marked the row cancelled (POST /v1/jobs/{id}/cancel): a
     // workflow started after that must not run the job. Cancelling a closed workflow fails; nothing to do.
-    if ((await getJob(db, job.id))?.state === 'cancelled') {
+    if ((await markWorkflowStarted(db, job.id)) === 'cancelled') {
       await this.deps.temporal.workflow
         .getHandle(job.workflowId)
         .cancel()
