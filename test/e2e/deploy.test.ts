@@ -154,6 +154,18 @@ async function finished(id: string): Promise<Job> {
   );
 }
 
+/** POSTs a job, waits for it to succeed and returns its download response (status 200 checked). */
+async function succeeded(route: '/v1/exports' | '/v1/audio', body: object): Promise<Response> {
+  const response = await call(route, { method: 'POST', body: JSON.stringify(body) });
+  expect(response.status).toBe(202);
+  const { id } = (await response.json()) as Job;
+  const job = await finished(id);
+  expect(job.state, JSON.stringify(job.error)).toBe('succeeded');
+  const download = await call(`/v1/jobs/${id}/download`);
+  expect(download.status).toBe(200);
+  return download;
+}
+
 describe('the deployable artifact', () => {
   it('holds no TypeScript sources, no tsx and no embedded PostgreSQL', async () => {
     const entries = await fs.readdir(image.dir);
@@ -185,47 +197,25 @@ describe('the deployable artifact', () => {
   });
 
   it('runs a CSV export to the byte PostgreSQL itself writes', async () => {
-    const response = await call('/v1/exports', {
-      method: 'POST',
-      body: JSON.stringify({ dataset: 'orders', format: 'csv' }),
-    });
-    expect(response.status).toBe(202);
-    const { id } = (await response.json()) as Job;
-    const job = await finished(id);
-    expect(job.state, JSON.stringify(job.error)).toBe('succeeded');
-    const download = await call(`/v1/jobs/${id}/download`);
-    expect(download.status).toBe(200);
+    const download = await succeeded('/v1/exports', { dataset: 'orders', format: 'csv' });
     const body = Buffer.from(await download.arrayBuffer());
     expect(body.equals(await tenantCsvViaCopy(database.sql, tenant))).toBe(true);
   });
 
   it('renders a PDF export in its worker thread from the compiled code', async () => {
-    const response = await call('/v1/exports', {
-      method: 'POST',
-      body: JSON.stringify({ dataset: 'orders', format: 'pdf', title: 'Deployed' }),
-    });
-    expect(response.status).toBe(202);
-    const { id } = (await response.json()) as Job;
-    const job = await finished(id);
-    expect(job.state, JSON.stringify(job.error)).toBe('succeeded');
+    const download = await succeeded('/v1/exports', { dataset: 'orders', format: 'pdf', title: 'Deployed' });
     const file = path.join(image.dir, '..', 'orders.pdf');
-    await fs.writeFile(file, Buffer.from(await (await call(`/v1/jobs/${id}/download`)).arrayBuffer()));
+    await fs.writeFile(file, Buffer.from(await download.arrayBuffer()));
     const { stdout } = await run('pdftotext', ['-layout', file, '-']);
     expect(stdout).toContain('Deployed');
     expect(stdout).toMatch(/customer/i);
   });
 
   it('runs an MP3 speech job that ffprobe decodes', async () => {
-    const response = await call('/v1/audio', {
-      method: 'POST',
-      body: JSON.stringify({ text: 'The image starts. The export and the audio both work.', format: 'mp3' }),
+    const download = await succeeded('/v1/audio', {
+      text: 'The image starts. The export and the audio both work.',
+      format: 'mp3',
     });
-    expect(response.status).toBe(202);
-    const { id } = (await response.json()) as Job;
-    const job = await finished(id);
-    expect(job.state, JSON.stringify(job.error)).toBe('succeeded');
-    const download = await call(`/v1/jobs/${id}/download`);
-    expect(download.status).toBe(200);
     expect(download.headers.get('content-type')).toMatch(/^audio\/mpeg/);
     const file = path.join(image.dir, '..', 'speech.mp3');
     await fs.writeFile(file, Buffer.from(await download.arrayBuffer()));

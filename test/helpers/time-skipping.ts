@@ -10,7 +10,24 @@ import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import { vi, type Mock } from 'vitest';
 import { requireTestServer } from '../../tools/binaries.js';
 import { OFFLOAD_SEARCH_ATTRIBUTES } from '../../src/shared/search-attributes.js';
+import type { JobRecordActivities, NotifyActivities } from '../../src/activities/index.js';
 import { JOBS_QUEUE } from '../../src/shared/temporal.js';
+
+/** Record-keeping and notification activities that all succeed and ask for no notifications. */
+export function noopRecords(): JobRecordActivities & NotifyActivities {
+  return {
+    planNotifications: () => Promise.resolve({ webhook: false, email: false }),
+    deliverWebhook: () => Promise.resolve(),
+    sendJobEmail: () => Promise.resolve(),
+    completeJob: () => Promise.resolve(),
+    failJob: () => Promise.resolve(),
+    cancelJob: () => Promise.resolve(),
+    expireJob: () => Promise.resolve(),
+    discardParts: () => Promise.resolve(),
+    acquireHeavySlot: () => Promise.resolve(),
+    releaseHeavySlot: () => Promise.resolve(),
+  };
+}
 
 /** Expected activity and workflow failures are logged as warnings by the SDK; keep the output to errors. */
 function quietRuntime(): void {

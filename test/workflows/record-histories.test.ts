@@ -15,7 +15,6 @@ import { ApplicationFailure, type WorkflowHandle } from '@temporalio/client';
 import { historyToJSON, type History } from '@temporalio/common/lib/proto-utils.js';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { afterEach, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
-import type { JobRecordActivities, NotifyActivities } from '../../src/activities/index.js';
 import type {
   AudioResult,
   AudioWorkflowInput,
@@ -26,7 +25,7 @@ import type {
 import { AUDIO_QUEUE, EXPORTS_QUEUE, WorkflowType, retentionWorkflowId } from '../../src/shared/temporal.js';
 import { progressQuery, progressSignal } from '../../src/workflows/definitions.js';
 import { ROOT } from '../helpers/compose.js';
-import { recordHistory, startTimeSkippingEnv } from '../helpers/time-skipping.js';
+import { noopRecords, recordHistory, startTimeSkippingEnv } from '../helpers/time-skipping.js';
 
 const RECORD = process.env.RECORD_HISTORIES === '1';
 const VERSION = (
@@ -64,18 +63,7 @@ const AUDIO_RESULT: AudioResult = {
   engine: 'espeak-ng',
 };
 
-const records: JobRecordActivities & NotifyActivities = {
-  planNotifications: () => Promise.resolve({ webhook: false, email: false }),
-  deliverWebhook: () => Promise.resolve(),
-  sendJobEmail: () => Promise.resolve(),
-  completeJob: () => Promise.resolve(),
-  failJob: () => Promise.resolve(),
-  cancelJob: () => Promise.resolve(),
-  expireJob: () => Promise.resolve(),
-  discardParts: () => Promise.resolve(),
-  acquireHeavySlot: () => Promise.resolve(),
-  releaseHeavySlot: () => Promise.resolve(),
-};
+const records = noopRecords();
 
 let env: TestWorkflowEnvironment;
 let codePath: string;

@@ -11,9 +11,9 @@ import { historyFromJSON, historyToJSON, type History } from '@temporalio/common
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { DeterminismViolationError } from '@temporalio/workflow';
-import { recordHistory, startTimeSkippingEnv } from '../helpers/time-skipping.js';
+import { noopRecords, recordHistory, startTimeSkippingEnv } from '../helpers/time-skipping.js';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import type { ExportActivities, JobRecordActivities, NotifyActivities } from '../../src/activities/index.js';
+import type { ExportActivities } from '../../src/activities/index.js';
 import type { ExportResult, ExportWorkflowInput } from '../../src/shared/jobs.js';
 import { EXPORTS_QUEUE, WorkflowType } from '../../src/shared/temporal.js';
 import { progressQuery, progressSignal } from '../../src/workflows/definitions.js';
@@ -35,18 +35,7 @@ const RESULT: ExportResult = {
 beforeAll(async () => {
   codePath = inject('workflowBundlePath');
   env = await startTimeSkippingEnv();
-  const records: JobRecordActivities & NotifyActivities = {
-    planNotifications: () => Promise.resolve({ webhook: false, email: false }),
-    deliverWebhook: () => Promise.resolve(),
-    sendJobEmail: () => Promise.resolve(),
-    completeJob: () => Promise.resolve(),
-    failJob: () => Promise.resolve(),
-    cancelJob: () => Promise.resolve(),
-    expireJob: () => Promise.resolve(),
-    discardParts: () => Promise.resolve(),
-    acquireHeavySlot: () => Promise.resolve(),
-    releaseHeavySlot: () => Promise.resolve(),
-  };
+  const records = noopRecords();
   let signalled!: () => void;
   const progressSeen = new Promise<void>((resolve) => (signalled = resolve));
   const heavy: ExportActivities = {
