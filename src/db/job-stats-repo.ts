@@ -25,7 +25,7 @@ export async function readJobStats(sql: Sql, bounds: readonly number[]): Promise
   // An array literal in a text parameter, cast by the server: sql.array() needs the array types that
   // postgres.js fetches on a connection's first query, so a fresh process's first scrape sent a
   // malformed array literal (500).
-  const le = `{${bounds.map((b) => Number(b)).join(',')}}`;
+  const le = `{${bounds.join(',')}}`;
   return sql<JobStatsRow[]>`
     with timed as (
       select kind::text, state::text, (result->>'bytes')::bigint as bytes,

@@ -31,7 +31,8 @@ const IMAGE_PATH = (process.env.PATH ?? '')
   .split(path.delimiter)
   .filter((dir) => !dir.includes(`node_modules${path.sep}.bin`))
   .join(path.delimiter);
-const WORKERS = { 'worker-jobs': 'jobs', 'worker-exports': 'exports', 'worker-audio': 'audio' } as const;
+/** The compose services of the workers; their queues come from their commands. */
+const WORKERS = ['worker-jobs', 'worker-exports', 'worker-audio'];
 
 let image: StagedImage;
 let database: Database;
@@ -98,7 +99,7 @@ beforeAll(async () => {
   // The fresh process's very first request, before anything else touched its database pool.
   const scrape = await fetch(`${baseUrl}/metrics`);
   firstScrape = { status: scrape.status, body: await scrape.text() };
-  for (const name of Object.keys(WORKERS)) {
+  for (const name of WORKERS) {
     metricsPorts[name] = await freePort();
     const env = serviceEnv(name, { WORKER_METRICS_PORT: String(metricsPorts[name]) });
     processes.push(
