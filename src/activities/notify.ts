@@ -15,7 +15,7 @@ import { checkLiteralHost, DestinationRefused, guardedLookup, type NetPolicy } f
 import { DOWNLOAD_SECRET, signedDownloadPath } from '../lib/signed-links.js';
 import { signWebhook } from '../lib/webhook-signature.js';
 import { ErrorType } from '../shared/errors.js';
-import type { JobEventType } from '../shared/jobs.js';
+import type { JobEventType, JobResult } from '../shared/jobs.js';
 import type { ActivityDeps } from './deps.js';
 
 export interface NotifyConfig {
@@ -80,9 +80,7 @@ export function createNotifyActivities(deps: ActivityDeps) {
               fileName: job.result.fileName,
               contentType: job.result.contentType,
               bytes: job.result.bytes,
-              ...('rows' in job.result
-                ? { rows: job.result.rows }
-                : { durationSeconds: job.result.durationSeconds }),
+              ...resultHeadline(job.result),
               sha256: job.result.sha256,
             }
           : null,
@@ -243,3 +241,9 @@ export function createNotifyActivities(deps: ActivityDeps) {
 }
 
 export type NotifyActivities = ReturnType<typeof createNotifyActivities>;
+
+/** The size a webhook announces beside the bytes: an export's rows, an audio file's duration. */
+function resultHeadline(result: JobResult): { rows?: number; durationSeconds?: number } {
+  const { rows, durationSeconds } = result as { rows?: unknown; durationSeconds?: unknown };
+  return typeof rows === 'number' ? { rows } : typeof durationSeconds === 'number' ? { durationSeconds } : {};
+}

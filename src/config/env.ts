@@ -19,6 +19,9 @@ const bool = (def: boolean) =>
       .transform((v) => v === 'true' || v === '1'),
   );
 
+/** A task queue's base name, as WORKER_QUEUES and --queues give it. */
+export const QUEUE_NAME = /^[A-Za-z0-9._-]{1,100}$/;
+
 const list = z
   .string()
   .default('')
@@ -60,9 +63,21 @@ export const envSchema = z.object({
         .map((q) => q.trim())
         .filter(Boolean),
     )
+    // Which names exist depends on the registered job kinds: the worker checks them (src/worker/queues.ts).
     .pipe(
-      z.array(z.enum(['jobs', 'exports', 'audio'])).min(1, 'must name at least one of jobs, exports, audio'),
+      z
+        .array(z.string().regex(QUEUE_NAME, 'must be queue names (letters, digits, . _ -)'))
+        .min(1, 'must name at least one queue, e.g. jobs,exports,audio'),
     ),
+  /**
+   * Put before every task queue name (`${prefix}jobs`, `${prefix}exports`, …): deployments that share
+   * one Temporal namespace, and test stacks that share one server, keep their queues apart.
+   */
+  TASK_QUEUE_PREFIX: z
+    .string()
+    .max(100)
+    .regex(/^[A-Za-z0-9._-]*$/, 'must be letters, digits, dot, underscore or dash')
+    .default(''),
   JOBS_CONCURRENCY: int(50, 1),
   EXPORTS_CONCURRENCY: int(2, 1),
   AUDIO_CONCURRENCY: int(2, 1),

@@ -1,7 +1,10 @@
 /** Job kinds, states and the payloads that cross the API / workflow / activity boundary. Types only. */
 
-export const JOB_KINDS = ['export', 'audio'] as const;
-export type JobKind = (typeof JOB_KINDS)[number];
+/**
+ * A job kind's name (`export`, `audio`, or one a deployment registers, see src/kinds): stored with the
+ * job, shown by the API, the Temporal UI and the metrics.
+ */
+export type JobKind = string;
 
 export const JOB_STATES = ['queued', 'running', 'succeeded', 'failed', 'cancelled', 'expired'] as const;
 export type JobState = (typeof JOB_STATES)[number];
@@ -57,8 +60,8 @@ export interface AudioRequest {
   fileName?: string;
 }
 
-/** What a job was asked to do, by kind. */
-export type JobRequest = ExportRequest | AudioRequest;
+/** What a job was asked to do: its kind's request (ExportRequest, AudioRequest, …), stored as JSON. */
+export type JobRequest = object;
 
 /** Retry and timeout policy for the heavy activity, chosen by the API from its config. */
 export interface HeavyActivityPolicy {
@@ -95,6 +98,8 @@ export interface ExportWorkflowInput {
   resume?: ResumeFrom;
   /** Absent on workflows started before scheduling existed: then no slot is taken. */
   scheduling?: Scheduling;
+  /** Task queue of the heavy activity; `exports` when absent (workflows started before it existed). */
+  heavyQueue?: string;
 }
 
 /** A checkpoint persisted by an earlier run, used when the activity has no heartbeat details. */
@@ -128,14 +133,18 @@ export interface ExportActivityInput {
   resumeFrom?: ExportCheckpoint | null;
 }
 
-/** What the heavy export activity produces. */
-export interface ExportResult {
+/** What every heavy activity produces: one published file, downloadable at the job's download link. */
+export interface HeavyResult {
   storageKey: string;
   fileName: string;
   contentType: string;
   bytes: number;
-  rows: number;
   sha256: string;
+}
+
+/** What the heavy export activity produces. */
+export interface ExportResult extends HeavyResult {
+  rows: number;
 }
 
 /** Input of the audio workflow. */
@@ -153,6 +162,32 @@ export interface AudioWorkflowInput {
   scheduling?: Scheduling;
   /** How long the result is kept once published; then the file is deleted and the job is `expired`. */
   retentionMs?: number;
+  /** Task queue of the heavy activity; `audio` when absent (workflows started before it existed). */
+  heavyQueue?: string;
+}
+
+/**
+ * Input of `jobWorkflow`, the workflow of a job kind that needs nothing beyond its heavy activity: the
+ * activity by name and its input, on the kind's heavy queue, inside the common job lifecycle.
+ */
+export interface JobWorkflowInput {
+  jobId: string;
+  userId: string;
+  kind: JobKind;
+  /** What progress counts (`rows`, `characters`, …). */
+  unit: string;
+  /** Heavy activity type, registered by the kind's worker module. */
+  activity: string;
+  /** Its single argument. */
+  activityInput: unknown;
+  heavyQueue: string;
+  /** Shown in the Temporal UI for the heavy activity. */
+  summary: string;
+  policy: HeavyActivityPolicy;
+  scheduling?: Scheduling;
+  retentionMs?: number;
+  /** Keep a failed job's parts so a redrive can resume; default false (a redrive starts over). */
+  keepPartsOnFailure?: boolean;
 }
 
 /** Input of the heavy audio activity. */
@@ -164,12 +199,7 @@ export interface AudioActivityInput {
 }
 
 /** What the heavy audio activity produces. */
-export interface AudioResult {
-  storageKey: string;
-  fileName: string;
-  contentType: string;
-  bytes: number;
-  sha256: string;
+export interface AudioResult extends HeavyResult {
   format: AudioFormat;
   durationSeconds: number;
   sampleRate: number;
@@ -179,8 +209,8 @@ export interface AudioResult {
   engine: string;
 }
 
-/** What a job produced, by kind. */
-export type JobResult = ExportResult | AudioResult;
+/** What a job produced: the common fields; its kind adds its own (rows, duration, …). */
+export type JobResult = HeavyResult;
 
 /** One file inside a ZIP container (XLSX), as its central directory needs it. */
 export interface ZipEntryState {
@@ -230,7 +260,8 @@ export interface Progress {
   state: JobState;
   done: number;
   total: number | null;
-  unit: 'rows' | 'characters';
+  /** What `done` and `total` count: `rows`, `characters`, or a registered kind's unit. */
+  unit: string;
   percent: number;
   attempt: number;
   etaSeconds: number | null;

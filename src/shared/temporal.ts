@@ -1,7 +1,11 @@
 /** Names shared by the API, the workflows and the worker: task queues, workflow types, messages, ids. */
 
-export const TASK_QUEUES = ['jobs', 'exports', 'audio'] as const;
-export type TaskQueue = (typeof TASK_QUEUES)[number];
+/**
+ * A task queue's base name. The built-in ones are below; a job kind names its heavy pool's queue (see
+ * src/kinds). Deployments and test stacks may prefix every queue (TASK_QUEUE_PREFIX), so the names a
+ * worker polls are `${prefix}${base}`.
+ */
+export type TaskQueue = string;
 
 /** Workflows and light activities. */
 export const JOBS_QUEUE: TaskQueue = 'jobs';
@@ -10,9 +14,16 @@ export const EXPORTS_QUEUE: TaskQueue = 'exports';
 /** Heavy audio activities. */
 export const AUDIO_QUEUE: TaskQueue = 'audio';
 
+/** The task queue name a base queue has under a TASK_QUEUE_PREFIX. */
+export function prefixedQueue(prefix: string, base: TaskQueue): string {
+  return `${prefix}${base}`;
+}
+
 export const WorkflowType = {
   export: 'exportWorkflow',
   audio: 'audioWorkflow',
+  /** The workflow of every job kind that needs nothing beyond one heavy activity (src/kinds). */
+  job: 'jobWorkflow',
   retention: 'retentionWorkflow',
 } as const;
 

@@ -1,25 +1,20 @@
-/** Builds one Temporal Worker per task queue this process serves, sharing one connection. */
+/**
+ * Builds one Temporal Worker per task queue this process serves, sharing one connection: `jobs` runs the
+ * workflows and light activities, every other queue the heavy activities of the job kinds on it.
+ */
 import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { NativeConnection } from '@temporalio/worker';
 import { Worker, type WorkerOptions } from '@temporalio/worker';
-import {
-  createAudioActivities,
-  createExportActivities,
-  createJobRecordActivities,
-  createNotifyActivities,
-  type ActivityDeps,
-} from '../activities/index.js';
-import type { SpeechEngine } from '../audio/engine.js';
-import { EspeakNgEngine } from '../audio/espeak-ng.js';
-import { checkBinary } from '../audio/formats.js';
+import { createJobRecordActivities, createNotifyActivities, type ActivityDeps } from '../activities/index.js';
 import { ConfigError, type Config } from '../config/env.js';
 import type { Database } from '../db/client.js';
 import type { Logger } from '../lib/logger.js';
 import { runsFromSource, siblingModule } from '../lib/module-file.js';
-import type { TaskQueue } from '../shared/temporal.js';
+import { jobKinds } from '../kinds/index.js';
+import { JOBS_QUEUE, prefixedQueue, type TaskQueue } from '../shared/temporal.js';
 import type { Storage } from '../storage/storage.js';
 
 /** The workflow sources a worker bundles at start when it has no prebuilt bundle. */
@@ -45,66 +40,22 @@ function workflowCode(config: Config): Pick<WorkerOptions, 'workflowBundle' | 'w
 
 export interface WorkerSetOptions {
   config: Config;
+  /** Base queue names (`jobs`, `exports`, …); TASK_QUEUE_PREFIX goes before each. */
   queues: TaskQueue[];
   connection: NativeConnection;
   database: Database;
   storage: Storage;
   log: Logger;
   workerName?: string;
-  /** The speech engine for the `audio` queue; espeak-ng by default. */
-  engine?: SpeechEngine;
-}
-
-/** A worker for `audio` refuses to start unless the engine and the encoders run on this machine. */
-async function checkAudioTools(engine: SpeechEngine): Promise<void> {
-  const install = 'apt-get install -y espeak-ng lame ffmpeg (or `npm run setup` as root)';
-  const problems: string[] = [];
-  const checks: [string, Promise<void>][] = [
-    ['speech engine', engine.check()],
-    ['MP3 encoder', checkBinary('lame', ['--version'], install)],
-    ['Ogg/Opus encoder', checkBinary('ffmpeg', ['-hide_banner', '-version'], install)],
-  ];
-  for (const [what, check] of checks) {
-    try {
-      await check;
-    } catch (err) {
-      problems.push(`--queues audio: ${what}: ${(err as Error).message}`);
-    }
-  }
-  if (problems.length > 0) throw new ConfigError(problems);
-}
-
-/**
- * Read lanes per export, within what the pool can hold: every export slot may reserve one connection
- * per lane while the part planning and bookkeeping need one more from the shared pool, so more lanes
- * than that could wait on each other forever.
- */
-function readLanes(config: Config, database: Database, log: Logger): number {
-  const fit = Math.floor((database.poolMax - 1) / config.EXPORTS_CONCURRENCY);
-  const lanes = Math.max(1, Math.min(config.EXPORT_READ_LANES, fit));
-  if (lanes < config.EXPORT_READ_LANES)
-    log.warn(
-      { EXPORT_READ_LANES: config.EXPORT_READ_LANES, DATABASE_POOL_MAX: database.poolMax, lanes },
-      'fewer export read lanes than configured: the database pool is too small for EXPORTS_CONCURRENCY × lanes + 1',
-    );
-  return lanes;
 }
 
 export async function createWorkers(opts: WorkerSetOptions): Promise<Worker[]> {
-  const { config } = opts;
+  const { config, log } = opts;
   const deps: ActivityDeps = {
     database: opts.database,
     storage: opts.storage,
-    log: opts.log,
+    log,
     workerName: opts.workerName ?? `${os.hostname()}:${process.pid}`,
-    export: {
-      partRows: config.EXPORT_PART_ROWS,
-      readLanes: opts.queues.includes('exports') ? readLanes(config, opts.database, opts.log) : 1,
-      maxRowsPerSec: config.EXPORT_MAX_ROWS_PER_SEC,
-      xlsxSheetRows: config.EXPORT_XLSX_SHEET_ROWS,
-      pdfRowsPerPage: config.EXPORT_PDF_ROWS_PER_PAGE,
-      databaseUrl: config.DATABASE_URL ?? '',
-    },
     notify: {
       publicUrl: config.PUBLIC_URL ?? `http://${config.HOST}:${config.PORT}`,
       linkTtlSeconds: config.DOWNLOAD_LINK_TTL_SECONDS,
@@ -125,43 +76,40 @@ export async function createWorkers(opts: WorkerSetOptions): Promise<Worker[]> {
   };
   const workers: Worker[] = [];
   for (const queue of opts.queues) {
-    switch (queue) {
-      case 'jobs':
-        workers.push(
-          await Worker.create({
-            ...common,
-            ...workflowCode(config),
-            taskQueue: queue,
-            activities: { ...createJobRecordActivities(deps), ...createNotifyActivities(deps) },
-            maxConcurrentActivityTaskExecutions: config.JOBS_CONCURRENCY,
-          }),
-        );
-        break;
-      case 'exports':
-        workers.push(
-          await Worker.create({
-            ...common,
-            taskQueue: queue,
-            activities: createExportActivities(deps),
-            maxConcurrentActivityTaskExecutions: config.EXPORTS_CONCURRENCY,
-          }),
-        );
-        break;
-      case 'audio': {
-        const engine = opts.engine ?? new EspeakNgEngine();
-        await checkAudioTools(engine);
-        workers.push(
-          await Worker.create({
-            ...common,
-            taskQueue: queue,
-            activities: createAudioActivities(deps, { engine, parallelism: config.AUDIO_PARALLELISM }),
-            maxConcurrentActivityTaskExecutions: config.AUDIO_CONCURRENCY,
-          }),
-        );
-        opts.log.info({ engine: engine.id }, 'audio engine ready');
-        break;
-      }
+    const taskQueue = prefixedQueue(config.TASK_QUEUE_PREFIX, queue);
+    if (queue === JOBS_QUEUE) {
+      workers.push(
+        await Worker.create({
+          ...common,
+          ...workflowCode(config),
+          taskQueue,
+          activities: { ...createJobRecordActivities(deps), ...createNotifyActivities(deps) },
+          maxConcurrentActivityTaskExecutions: config.JOBS_CONCURRENCY,
+        }),
+      );
+      continue;
     }
+    const onQueue = jobKinds.onQueue(queue);
+    if (onQueue.length === 0)
+      throw new ConfigError([
+        `--queues: no job kind runs on ${queue}; known: ${jobKinds.queues().join(', ')}`,
+      ]);
+    // Kinds sharing a heavy queue share its worker: their activities together, the largest concurrency.
+    let activities: object = {};
+    let concurrency = 1;
+    for (const kind of onQueue) {
+      const half = await (await kind.worker()).create({ config, database: opts.database, deps, log });
+      activities = { ...activities, ...half.activities };
+      concurrency = Math.max(concurrency, half.concurrency);
+    }
+    workers.push(
+      await Worker.create({
+        ...common,
+        taskQueue,
+        activities,
+        maxConcurrentActivityTaskExecutions: concurrency,
+      }),
+    );
   }
   return workers;
 }

@@ -9,30 +9,16 @@ import { ConfigError, loadConfig } from '../config/env.js';
 import { createDatabase } from '../db/client.js';
 import { migrateDatabase } from '../db/migrate.js';
 import { createLogger } from '../lib/logger.js';
-import { TASK_QUEUES, type TaskQueue } from '../shared/temporal.js';
+import { jobKinds } from '../kinds/index.js';
 import { createStorage } from '../storage/index.js';
 import { createWorkers } from './create-workers.js';
+import { parseQueues } from './queues.js';
 import { missingWorkerFlags, WORKER_NODE_FLAGS } from './node-flags.js';
-
-function parseQueues(value: string | undefined, fallback: TaskQueue[]): TaskQueue[] {
-  if (!value) return fallback;
-  const queues = value
-    .split(',')
-    .map((q) => q.trim())
-    .filter(Boolean);
-  const unknown = queues.filter((q) => !(TASK_QUEUES as readonly string[]).includes(q));
-  if (unknown.length > 0 || queues.length === 0) {
-    throw new ConfigError([
-      `--queues: unknown queue(s) ${unknown.join(', ') || '(none)'}; use ${TASK_QUEUES.join(', ')}`,
-    ]);
-  }
-  return queues as TaskQueue[];
-}
 
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { queues: { type: 'string' } }, strict: true });
   const config = loadConfig();
-  const queues = parseQueues(values.queues, config.WORKER_QUEUES);
+  const queues = parseQueues(values.queues, config.WORKER_QUEUES, jobKinds);
   if (!config.DATABASE_URL) throw new ConfigError(['DATABASE_URL: required by the worker']);
   const log = createLogger({ level: config.LOG_LEVEL, name: 'offload-worker', format: config.LOG_FORMAT });
   const missing = missingWorkerFlags();
@@ -57,7 +43,10 @@ async function main(): Promise<void> {
   try {
     // One worker per queue: parseQueues (or WORKER_QUEUES) names at least one, every one of them known.
     const workers = await createWorkers({ config, queues, connection, database, storage, log });
-    log.info({ queues, address: config.temporal.connection.address }, 'worker started');
+    log.info(
+      { queues, prefix: config.TASK_QUEUE_PREFIX, address: config.temporal.connection.address },
+      'worker started',
+    );
     await Promise.all(workers.map((w) => w.run()));
     log.info('worker stopped');
   } finally {

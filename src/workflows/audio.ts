@@ -16,7 +16,7 @@ export async function audioWorkflow(input: AudioWorkflowInput): Promise<AudioRes
   // most the chunks in flight.
   const heavy = proxyActivities<AudioActivities>(
     heavyActivityOptions({
-      taskQueue: AUDIO_QUEUE,
+      taskQueue: input.heavyQueue ?? AUDIO_QUEUE,
       summary: `speech ${input.request.text.length} characters as ${input.request.format}`,
       policy: input.policy,
       scheduling: input.scheduling,

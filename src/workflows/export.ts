@@ -11,7 +11,7 @@ import { heavyActivityOptions, runHeavyJob } from './heavy-job.js';
 export async function exportWorkflow(input: ExportWorkflowInput): Promise<ExportResult> {
   const heavy = proxyActivities<ExportActivities>(
     heavyActivityOptions({
-      taskQueue: EXPORTS_QUEUE,
+      taskQueue: input.heavyQueue ?? EXPORTS_QUEUE,
       summary: `export ${input.request.dataset} as ${input.request.format}`,
       policy: input.policy,
       scheduling: input.scheduling,

@@ -20,16 +20,16 @@ import {
 import type { JobRecordActivities } from '../activities/index.js';
 import { ErrorType, NON_RETRYABLE_ERROR_TYPES } from '../shared/errors.js';
 import type { HeavyActivityPolicy, JobKind, JobResult, Progress, Scheduling } from '../shared/jobs.js';
-import { JOBS_QUEUE, retentionWorkflowId, type TaskQueue } from '../shared/temporal.js';
+import { retentionWorkflowId, type TaskQueue } from '../shared/temporal.js';
 import { progressQuery, progressSignal } from './definitions.js';
 import { notifyJobEnd } from './notify.js';
 import { publishProgress, publishState } from './observability.js';
 import { applyReport, finish, initialProgress } from './progress-state.js';
 import { retentionWorkflow } from './retention.js';
 
+// Light activities run on the workflow's own task queue (`jobs`, or `${TASK_QUEUE_PREFIX}jobs`).
 // Record-keeping retries until the database is back: losing a job's outcome is not an option.
 const records = proxyActivities<JobRecordActivities>({
-  taskQueue: JOBS_QUEUE,
   startToCloseTimeout: '30s',
   retry: { initialInterval: '1s', maximumInterval: '30s', nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES },
 });
@@ -38,7 +38,6 @@ const records = proxyActivities<JobRecordActivities>({
 // slot is free. Retries write no history events, so a long wait keeps the history small; the short
 // maximum interval bounds how long a freed slot stays unused.
 const slots = proxyActivities<Pick<JobRecordActivities, 'acquireHeavySlot'>>({
-  taskQueue: JOBS_QUEUE,
   startToCloseTimeout: '30s',
   retry: { initialInterval: '250ms', backoffCoefficient: 1.5, maximumInterval: '2s' },
 });

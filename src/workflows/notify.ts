@@ -1,6 +1,6 @@
 /**
- * Announce the end of a job: a signed webhook and/or an e-mail, each a light activity on the `jobs` queue
- * that Temporal retries with exponential backoff for up to a day, durably (a worker restart or a day-long
+ * Announce the end of a job: a signed webhook and/or an e-mail, each a light activity on the workflow's
+ * own queue (`jobs`) that Temporal retries with exponential backoff for up to a day, durably (a worker restart or a day-long
  * outage of the receiver loses nothing). Any job workflow calls notifyJobEnd as its last step; a failed
  * notification never changes the job's outcome.
  */
@@ -8,16 +8,14 @@ import { log, proxyActivities } from '@temporalio/workflow';
 import type { NotifyActivities } from '../activities/index.js';
 import { NON_RETRYABLE_ERROR_TYPES } from '../shared/errors.js';
 import type { JobEventType } from '../shared/jobs.js';
-import { JOBS_QUEUE } from '../shared/temporal.js';
 
+// Light activities run on the workflow's own task queue (`jobs`, or `${TASK_QUEUE_PREFIX}jobs`).
 const plan = proxyActivities<NotifyActivities>({
-  taskQueue: JOBS_QUEUE,
   startToCloseTimeout: '30s',
   retry: { initialInterval: '1s', maximumInterval: '30s', nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES },
 });
 
 const deliver = proxyActivities<NotifyActivities>({
-  taskQueue: JOBS_QUEUE,
   startToCloseTimeout: '1m',
   // Retried for a day: 2 s, 4 s, 8 s … capped at an hour between attempts.
   scheduleToCloseTimeout: '24h',

@@ -48,6 +48,8 @@ let firstScrape: { status: number; body: string };
  * ENV, then the service's environment from docker-compose.yml, then the addresses of this machine.
  * Results go to a local folder instead of MinIO (the S3 driver has its own test).
  */
+const QUEUE_PREFIX = `deploy${Date.now().toString(36)}-`;
+
 function serviceEnv(name: string, overrides: Record<string, string>): Record<string, string> {
   const env: Record<string, string> = { PATH: IMAGE_PATH, ...image.env, ...environmentOf(services[name]!) };
   for (const key of Object.keys(env)) if (key.startsWith('S3_')) delete env[key];
@@ -58,6 +60,8 @@ function serviceEnv(name: string, overrides: Record<string, string>): Record<str
     STORAGE_DRIVER: 'local',
     STORAGE_DIR: path.join(image.dir, '..', 'storage'),
     HOST: '127.0.0.1',
+    // Its own task queues on the shared Temporal server.
+    TASK_QUEUE_PREFIX: QUEUE_PREFIX,
     ...overrides,
   };
 }
@@ -122,7 +126,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await Promise.all(processes.map((p) => p.stop()));
   const connection = await Connection.connect({ address: inject('temporalAddress') });
-  await terminateOpenWorkflows(new Client({ connection }));
+  await terminateOpenWorkflows(new Client({ connection }), QUEUE_PREFIX);
   await connection.close();
   await database?.close();
   await image?.remove();

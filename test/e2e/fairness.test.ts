@@ -11,7 +11,7 @@ import { temporal } from '@temporalio/proto';
 import { setUserLimits } from '../../src/db/limits-repo.js';
 import { jobAttempts, jobs } from '../../src/db/schema.js';
 import { EXPORTS_QUEUE } from '../../src/shared/temporal.js';
-import { api, eventually, startStack, type Stack } from '../helpers/stack.js';
+import { api, eventually, stackQueue, startStack, type Stack } from '../helpers/stack.js';
 import { seedTenant } from '../helpers/data.js';
 
 let stack: Stack;
@@ -49,7 +49,10 @@ async function jobRows(ids: string[]) {
 async function exportsBacklog(): Promise<number> {
   const res = await stack.temporal.client.workflowService.describeTaskQueue({
     namespace: 'default',
-    taskQueue: { name: EXPORTS_QUEUE, kind: temporal.api.enums.v1.TaskQueueKind.TASK_QUEUE_KIND_NORMAL },
+    taskQueue: {
+      name: stackQueue(stack, EXPORTS_QUEUE),
+      kind: temporal.api.enums.v1.TaskQueueKind.TASK_QUEUE_KIND_NORMAL,
+    },
     taskQueueType: temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
     reportStats: true,
   });

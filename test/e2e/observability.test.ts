@@ -12,7 +12,8 @@ import { createLogger } from '../../src/lib/logger.js';
 import { createApp } from '../../src/server/app.js';
 import { LocalStorage } from '../../src/storage/local.js';
 import { seedTenant } from '../helpers/data.js';
-import { api, eventually, startStack, type Stack } from '../helpers/stack.js';
+import { EXPORTS_QUEUE } from '../../src/shared/temporal.js';
+import { api, eventually, stackQueue, startStack, type Stack } from '../helpers/stack.js';
 
 const run = promisify(execFile);
 
@@ -134,7 +135,7 @@ describe('GET /metrics', () => {
       return body.includes('temporal_') ? body : undefined;
     }, 15_000);
     expect(text).toMatch(/temporal_activity_execution_latency|temporal_workflow_task_execution_latency/);
-    expect(text).toContain('task_queue="exports"');
+    expect(text).toContain(`task_queue="${stackQueue(stack, EXPORTS_QUEUE)}"`);
   });
 });
 

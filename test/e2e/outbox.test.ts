@@ -12,11 +12,11 @@ import { getJob, insertJob, listAttempts } from '../../src/db/jobs-repo.js';
 import { newJobId } from '../../src/lib/ids.js';
 import { createLogger } from '../../src/lib/logger.js';
 import { createApp } from '../../src/server/app.js';
-import { heavyPolicy } from '../../src/server/jobs/job-starter.js';
-import { JOBS_QUEUE, WorkflowType, workflowIdForJob } from '../../src/shared/temporal.js';
+import { heavyPolicy } from '../../src/kinds/kind.js';
+import { EXPORTS_QUEUE, JOBS_QUEUE, WorkflowType, workflowIdForJob } from '../../src/shared/temporal.js';
 import { LocalStorage } from '../../src/storage/local.js';
 import { readSse } from '../helpers/sse.js';
-import { api, eventually, startStack, type Stack } from '../helpers/stack.js';
+import { api, eventually, stackQueue, startStack, type Stack } from '../helpers/stack.js';
 import { seedTenant } from '../helpers/data.js';
 
 let stack: Stack;
@@ -150,7 +150,7 @@ describe('job outbox', () => {
     const id = newJobId();
     const handle = await stack.temporal.client.workflow.start(WorkflowType.export, {
       workflowId: workflowIdForJob(id),
-      taskQueue: JOBS_QUEUE,
+      taskQueue: stackQueue(stack, JOBS_QUEUE),
       args: [
         {
           jobId: id,
@@ -158,6 +158,7 @@ describe('job outbox', () => {
           tenantId: tenant,
           request: { dataset: 'orders', format: 'csv' },
           policy: heavyPolicy(stack.config, 'EXPORT'),
+          heavyQueue: stackQueue(stack, EXPORTS_QUEUE),
         },
       ],
     });

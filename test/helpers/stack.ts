@@ -17,7 +17,7 @@ import { jobs } from '../../src/db/schema.js';
 import { createApiKey, ensureUser } from '../../src/db/users-repo.js';
 import { createLogger } from '../../src/lib/logger.js';
 import { createApp, type App } from '../../src/server/app.js';
-import type { TaskQueue } from '../../src/shared/temporal.js';
+import { JOBS_QUEUE, prefixedQueue, type TaskQueue } from '../../src/shared/temporal.js';
 import { createStorage } from '../../src/storage/index.js';
 import { connectTemporal, type TemporalHandle } from '../../src/temporal/client.js';
 import { startWorkerProcess, type WorkerProcess } from './worker-process.js';
@@ -49,15 +49,22 @@ export interface Stack {
 }
 
 export async function startStack(
-  opts: { queues?: TaskQueue[]; env?: Record<string, string> } = {},
+  opts: {
+    queues?: TaskQueue[];
+    env?: Record<string, string>;
+    /** Services of the stack's own instead of the run's shared ones (a test that restarts them). */
+    services?: { databaseUrl?: string; temporalAddress?: string };
+  } = {},
 ): Promise<Stack> {
   const storageDir = path.join(inject('scratchDir'), `storage-${randomUUID()}`);
+  // The stack's own task queues: another stack's workers on the same Temporal server never take its tasks.
+  const queuePrefix = `t${randomUUID().slice(0, 8)}-`;
   await fs.mkdir(storageDir, { recursive: true });
   const childEnv: Record<string, string> = {
     NODE_ENV: 'test',
     LOG_LEVEL: 'warn',
-    DATABASE_URL: inject('databaseUrl'),
-    TEMPORAL_ADDRESS: inject('temporalAddress'),
+    DATABASE_URL: opts.services?.databaseUrl ?? inject('databaseUrl'),
+    TEMPORAL_ADDRESS: opts.services?.temporalAddress ?? inject('temporalAddress'),
     TEMPORAL_NAMESPACE: 'default',
     STORAGE_DIR: storageDir,
     WORKFLOW_BUNDLE_PATH: inject('workflowBundlePath'),
@@ -65,6 +72,7 @@ export async function startStack(
     EXPORT_RETRY_INITIAL_MS: '500',
     EXPORT_RETRY_MAX_MS: '2000',
     WORKER_SHUTDOWN_GRACE_MS: '0',
+    TASK_QUEUE_PREFIX: queuePrefix,
     // The request rate limit is under test in limits.test.ts, which sets its own. Elsewhere one user's
     // polling and paging may pass the production default (20/s, bursts of 60) now that a status read
     // takes a few milliseconds, and a 429 there would be a flake, not a finding.
@@ -147,7 +155,7 @@ export async function startStack(
       await stopWorkers();
       // Starts still in flight would otherwise create workflows the next file's workers pick up.
       await app.starter.settled();
-      await terminateOpenWorkflows(temporal.client);
+      await terminateOpenWorkflows(temporal.client, config.TASK_QUEUE_PREFIX);
       closeSockets();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await temporal.close();
@@ -157,13 +165,18 @@ export async function startStack(
   };
 }
 
+/** The task queue name of a base queue in this stack (its TASK_QUEUE_PREFIX before it). */
+export function stackQueue(stack: Pick<Stack, 'config'>, base: TaskQueue): string {
+  return prefixedQueue(stack.config.TASK_QUEUE_PREFIX, base);
+}
+
 /**
- * Test files run one after another on one Temporal server and the same task queue names: a file's
- * unfinished workflows (a flood of exports, a retention timer) would otherwise be picked up by the
- * next file's workers and hold their slots.
+ * End the workflows a stack left running (a flood of exports, a retention timer), found by the stack's
+ * `jobs` queue, so nothing of it keeps running after its file.
  */
-export async function terminateOpenWorkflows(client: Client): Promise<void> {
-  for await (const wf of client.workflow.list({ query: 'ExecutionStatus="Running"' })) {
+export async function terminateOpenWorkflows(client: Client, queuePrefix: string): Promise<void> {
+  const query = `ExecutionStatus="Running" AND TaskQueue="${prefixedQueue(queuePrefix, JOBS_QUEUE)}"`;
+  for await (const wf of client.workflow.list({ query })) {
     await client.workflow
       .getHandle(wf.workflowId, wf.runId)
       .terminate('test stack stopped')

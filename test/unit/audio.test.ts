@@ -4,7 +4,9 @@ import { chunkText, localeOfVoice } from '../../src/audio/chunks.js';
 import { voiceForLanguage } from '../../src/audio/engine.js';
 import { EspeakNgEngine, parseVoiceList } from '../../src/audio/espeak-ng.js';
 import { parseWav, wavHeader } from '../../src/audio/wav.js';
-import { audioRequestSchema } from '../../src/server/routes/audio.js';
+import { loadConfig } from '../../src/config/env.js';
+import { audioKind } from '../../src/kinds/audio.js';
+import { creationSchema } from '../../src/server/routes/job-kinds.js';
 import { fieldErrors } from '../../src/server/http/validation.js';
 import { speechText } from '../helpers/speech-text.js';
 
@@ -146,8 +148,8 @@ describe('espeak-ng', () => {
   });
 });
 
-describe('audioRequestSchema', () => {
-  const schema = audioRequestSchema(1000);
+describe('the POST /v1/audio body', () => {
+  const schema = creationSchema(audioKind, loadConfig({ AUDIO_MAX_TEXT_CHARS: '1000' }));
   const errorsFor = (body: unknown) => {
     const r = schema.safeParse(body);
     if (r.success) throw new Error(`accepted ${JSON.stringify(body)}`);

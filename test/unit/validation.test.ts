@@ -3,8 +3,12 @@ import { describe, expect, it } from 'vitest';
 import { DATASETS } from '../../src/datasets/registry.js';
 import { contentDisposition } from '../../src/server/http/content-disposition.js';
 import type { FieldError } from '../../src/server/http/problem.js';
-import { ExportRequestSchema } from '../../src/server/routes/exports.js';
+import { loadConfig } from '../../src/config/env.js';
+import { exportKind } from '../../src/kinds/export.js';
+import { creationSchema } from '../../src/server/routes/job-kinds.js';
 import { fieldErrors } from '../../src/server/http/validation.js';
+
+const ExportRequestSchema = creationSchema(exportKind, loadConfig({}));
 
 const ORDER_COLUMNS = DATASETS.orders!.columns.map((c) => c.name);
 

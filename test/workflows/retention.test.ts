@@ -48,14 +48,6 @@ beforeAll(async () => {
     storage,
     log,
     workerName: 'test',
-    export: {
-      partRows: 1,
-      readLanes: 1,
-      maxRowsPerSec: 0,
-      xlsxSheetRows: 1_048_576,
-      pdfRowsPerPage: 40,
-      databaseUrl: '',
-    },
     // No callback and no e-mail on these jobs: planning the end-of-job notifications finds nothing to send.
     notify: {
       publicUrl: 'http://127.0.0.1:1',

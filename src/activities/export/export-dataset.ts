@@ -50,7 +50,22 @@ function resolveRequest(input: ExportActivityInput): {
   };
 }
 
-export function createExportActivities(deps: ActivityDeps) {
+/** How the export activity reads and writes, from the EXPORT_* settings (see ./worker.ts). */
+export interface ExportSettings {
+  /** Rows per stored part (and per checkpoint). */
+  partRows: number;
+  /** Parts of a CSV or NDJSON export read side by side, each over its own connection. */
+  readLanes: number;
+  /** Read-rate cap protecting the database; 0 = unlimited. */
+  maxRowsPerSec: number;
+  /** Rows per XLSX sheet, header included. */
+  xlsxSheetRows: number;
+  pdfRowsPerPage: number;
+  /** For the PDF render thread's own connection. */
+  databaseUrl: string;
+}
+
+export function createExportActivities(deps: ActivityDeps, settings: ExportSettings) {
   const { database, storage } = deps;
 
   function writerFor(spec: ExportSpec): FormatWriter {
@@ -60,11 +75,11 @@ export function createExportActivities(deps: ActivityDeps) {
       case 'ndjson':
         return ndjsonWriter(spec);
       case 'xlsx':
-        return xlsxWriter(spec, deps.export.xlsxSheetRows);
+        return xlsxWriter(spec, settings.xlsxSheetRows);
       case 'pdf':
         return pdfWriter(spec, {
-          rowsPerPage: deps.export.pdfRowsPerPage,
-          databaseUrl: deps.export.databaseUrl,
+          rowsPerPage: settings.pdfRowsPerPage,
+          databaseUrl: settings.databaseUrl,
         });
     }
   }
@@ -92,7 +107,7 @@ export function createExportActivities(deps: ActivityDeps) {
       const planner = new PartPlanner(
         database.sql,
         query,
-        (before) => writer.partRows(before, deps.export.partRows),
+        (before) => writer.partRows(before, settings.partRows),
         { index: cp.partsDone, cursor: cp.cursor, rowsBefore: cp.rowsDone },
       );
       // The count only feeds progress (percent, ETA): it runs beside the first part instead of before it.
@@ -142,7 +157,7 @@ export function createExportActivities(deps: ActivityDeps) {
           // Parts that carry no render state from one to the next are read side by side, each lane on its
           // own reserved connection (nothing else is pipelined onto it mid-COPY).
           await attempt.lanes({
-            count: writer.independentParts ? deps.export.readLanes : 1,
+            count: writer.independentParts ? settings.readLanes : 1,
             open: () => database.sql.reserve(),
             close: (conn) => conn.release(),
             next: () => planner.next(),
@@ -152,8 +167,8 @@ export function createExportActivities(deps: ActivityDeps) {
               rowsRead += plan.rows;
               finished.set(plan.index, { rows: plan.rows, upper: plan.upper, render: part.after() });
               advance();
-              if (deps.export.maxRowsPerSec > 0) {
-                const due = attemptStartedAt + (rowsRead / deps.export.maxRowsPerSec) * 1000;
+              if (settings.maxRowsPerSec > 0) {
+                const due = attemptStartedAt + (rowsRead / settings.maxRowsPerSec) * 1000;
                 if (due > Date.now()) await ctx.sleep(due - Date.now());
               }
             },

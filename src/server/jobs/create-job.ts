@@ -1,5 +1,5 @@
 /**
- * The one way to make a job. `POST /v1/exports`, `POST /v1/audio` and the redrive
+ * The one way to make a job. Every kind's creation route (routes/job-kinds.ts) and the redrive
  * `POST /v1/jobs/{id}/retry` all call `createJob`: in one transaction it claims the Idempotency-Key (when
  * the request has one), runs admission (the heavy backlog, the owner's active-job cap, the priority) and
  * records the job row, which is the outbox of its workflow start. The caller answers as soon as that
@@ -11,7 +11,8 @@ import { getJob, type JobRow } from '../../db/jobs-repo.js';
 import { userLimits } from '../../db/limits-repo.js';
 import type { Principal } from '../../db/users-repo.js';
 import { newJobId } from '../../lib/ids.js';
-import type { AudioRequest, JobKind, JobNotify, JobRequest } from '../../shared/jobs.js';
+import { jobKinds } from '../../kinds/index.js';
+import type { JobKind, JobNotify, JobRequest } from '../../shared/jobs.js';
 import { workflowIdForJob } from '../../shared/temporal.js';
 import type { AppDeps } from '../deps.js';
 import type { AppEnv } from '../http/context.js';
@@ -109,12 +110,9 @@ export async function createJob(
   return { job, replayed: false };
 }
 
-/** What the log says about an accepted job: an audio job's text only by its length. */
+/** What the log says about an accepted job: what its kind tells (an audio job's text only by its length). */
 function acceptedDetail(job: JobRow): Record<string, unknown> {
   if (job.retryOf) return { resumeFrom: job.checkpoint };
-  if (job.kind === 'audio') {
-    const { text, voice, format } = job.request as AudioRequest;
-    return { characters: text.length, voice, format };
-  }
-  return { request: job.request };
+  const describe = jobKinds.get(job.kind)?.describe;
+  return describe ? describe(job.request) : { request: job.request };
 }

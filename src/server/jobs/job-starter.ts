@@ -9,27 +9,10 @@ import type { Config } from '../../config/env.js';
 import type { Database } from '../../db/client.js';
 import { findUnstartedJobs, markWorkflowStarted, type JobRow } from '../../db/jobs-repo.js';
 import type { Logger } from '../../lib/logger.js';
-import type {
-  AudioRequest,
-  AudioWorkflowInput,
-  ExportRequest,
-  ExportWorkflowInput,
-  HeavyActivityPolicy,
-  Scheduling,
-} from '../../shared/jobs.js';
+import { jobKinds } from '../../kinds/index.js';
+import type { Scheduling } from '../../shared/jobs.js';
 import { jobSearchAttributes } from '../../shared/search-attributes.js';
-import { JOBS_QUEUE, WorkflowType } from '../../shared/temporal.js';
-
-/** Timeouts and retries of a job's heavy activity, from the `EXPORT_*` or the `AUDIO_*` settings. */
-export function heavyPolicy(config: Config, kind: 'EXPORT' | 'AUDIO'): HeavyActivityPolicy {
-  return {
-    heartbeatTimeoutMs: config[`${kind}_HEARTBEAT_TIMEOUT_MS`],
-    startToCloseTimeoutMs: config[`${kind}_START_TO_CLOSE_TIMEOUT_MS`],
-    maxAttempts: config[`${kind}_MAX_ATTEMPTS`],
-    initialRetryIntervalMs: config[`${kind}_RETRY_INITIAL_MS`],
-    maxRetryIntervalMs: config[`${kind}_RETRY_MAX_MS`],
-  };
-}
+import { JOBS_QUEUE, prefixedQueue } from '../../shared/temporal.js';
 
 /** Priority and fairness of a job's tasks: the fairness key is the user, so users take turns. */
 export function schedulingFor(config: Config, job: JobRow): Scheduling {
@@ -40,43 +23,18 @@ export function schedulingFor(config: Config, job: JobRow): Scheduling {
   };
 }
 
-/** The workflow type, input and summary that run a recorded job. */
+/** The workflow type, input and summary that run a recorded job, from its kind. */
 function workflowFor(job: JobRow, config: Config) {
+  const kind = jobKinds.get(job.kind);
+  if (!kind) throw new Error(`job ${job.id} has kind ${job.kind}, which this API does not know`);
   const scheduling = schedulingFor(config, job);
-  if (job.kind === 'audio') {
-    const request = job.request as AudioRequest;
-    const input: AudioWorkflowInput = {
-      jobId: job.id,
-      userId: job.userId,
-      tenantId: job.tenantId,
-      request,
-      chunkChars: config.AUDIO_CHUNK_CHARS,
-      segmentChars: config.AUDIO_SEGMENT_CHARS,
-      policy: heavyPolicy(config, 'AUDIO'),
-      scheduling,
-      retentionMs: config.EXPORT_RETENTION_MS,
-    };
-    const summary = `audio ${request.text.length} characters as ${request.format} for ${job.userId}`;
-    return { type: WorkflowType.audio, input, summary, scheduling };
-  }
-  const request = job.request as ExportRequest;
-  const input: ExportWorkflowInput = {
-    jobId: job.id,
-    userId: job.userId,
-    tenantId: job.tenantId,
-    request,
-    policy: heavyPolicy(config, 'EXPORT'),
+  const workflow = kind.workflow(job, {
+    config,
+    queue: (base) => prefixedQueue(config.TASK_QUEUE_PREFIX, base),
+    scheduling,
     retentionMs: config.EXPORT_RETENTION_MS,
-    scheduling,
-    // A redrive continues the earlier run's parts from its last stored checkpoint.
-    ...(job.retryOf && job.partsId ? { resume: { partsId: job.partsId, checkpoint: job.checkpoint } } : {}),
-  };
-  return {
-    type: WorkflowType.export,
-    input,
-    summary: `${job.kind} ${request.dataset} as ${request.format} for ${job.userId}`,
-    scheduling,
-  };
+  });
+  return { ...workflow, scheduling };
 }
 
 export class JobStarter {
@@ -92,7 +50,7 @@ export class JobStarter {
     try {
       await this.deps.temporal.workflow.start(type, {
         workflowId: job.workflowId,
-        taskQueue: JOBS_QUEUE,
+        taskQueue: prefixedQueue(this.deps.config.TASK_QUEUE_PREFIX, JOBS_QUEUE),
         args: [input],
         workflowIdConflictPolicy: 'USE_EXISTING',
         workflowIdReusePolicy: 'REJECT_DUPLICATE',

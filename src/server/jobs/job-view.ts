@@ -1,13 +1,7 @@
 /** The public representation of a job (the `Job` schema of routes/job-schemas.ts), with links. */
 import type { JobRow } from '../../db/jobs-repo.js';
-import type {
-  AudioRequest,
-  AudioResult,
-  ExportResult,
-  JobRequest,
-  JobResult,
-  Progress,
-} from '../../shared/jobs.js';
+import { jobKinds } from '../../kinds/index.js';
+import type { JobResult, Progress } from '../../shared/jobs.js';
 
 export function jobLinks(id: string) {
   const self = `/v1/jobs/${id}`;
@@ -21,23 +15,18 @@ export function jobLinks(id: string) {
   };
 }
 
-/** How many units (rows, characters) a job's result holds. */
-function doneOf(job: JobRow): number {
-  if (!job.result) return 0;
-  return job.kind === 'audio' ? (job.result as AudioResult).characters : (job.result as ExportResult).rows;
-}
-
 /**
  * Progress from the job row alone, for a job whose workflow cannot answer: not started yet (the
  * workflow start follows the 202), finished, or no worker up.
  */
 export function progressFromRow(job: JobRow): Progress {
-  const done = job.state === 'succeeded' ? doneOf(job) : 0;
+  const kind = jobKinds.get(job.kind);
+  const done = job.state === 'succeeded' && job.result && kind ? kind.view.done(job.result) : 0;
   return {
     state: job.state,
     done,
     total: job.state === 'succeeded' ? done : null,
-    unit: job.kind === 'audio' ? 'characters' : 'rows',
+    unit: kind?.unit ?? 'items',
     percent: job.state === 'succeeded' ? 100 : 0,
     attempt: job.attempts,
     etaSeconds: null,
@@ -46,23 +35,23 @@ export function progressFromRow(job: JobRow): Progress {
   };
 }
 
-/** The request as shown back: an audio job's text is summarised by its length, not repeated. */
-function requestView(job: JobRow) {
-  if (job.kind !== 'audio') return job.request as Exclude<JobRequest, AudioRequest>;
-  const { text, ...rest } = job.request as AudioRequest;
-  return { ...rest, characters: text.length };
+/** The request as its kind shows it back (an audio job's text by its length, not repeated). */
+function requestView(job: JobRow): object {
+  const show = jobKinds.get(job.kind)?.view.showRequest;
+  return show ? show(job.request) : job.request;
 }
 
-function resultView(result: JobResult) {
-  const common = {
+/** The common result fields, and those its kind declares. */
+function resultView(job: JobRow, result: JobResult) {
+  const own = Object.keys(jobKinds.get(job.kind)?.view.resultFields ?? {});
+  const fields = result as unknown as Record<string, unknown>;
+  return {
     fileName: result.fileName,
     contentType: result.contentType,
     bytes: result.bytes,
     sha256: result.sha256,
+    ...Object.fromEntries(own.filter((k) => fields[k] !== undefined).map((k) => [k, fields[k]])),
   };
-  if ('rows' in result) return { ...common, rows: result.rows };
-  const { durationSeconds, sampleRate, characters, chunks, engine, format } = result;
-  return { ...common, format, durationSeconds, sampleRate, characters, chunks, engine };
 }
 
 export function jobView(job: JobRow, progress: Progress) {
@@ -77,7 +66,7 @@ export function jobView(job: JobRow, progress: Progress) {
     createdAt: job.createdAt.toISOString(),
     startedAt: job.startedAt?.toISOString() ?? null,
     finishedAt: job.finishedAt?.toISOString() ?? null,
-    result: job.result ? resultView(job.result) : null,
+    result: job.result ? resultView(job, job.result) : null,
     error: job.error ?? null,
     notify: { callbackUrl: job.notify?.callbackUrl ?? null, email: job.notify?.email ?? null },
     retryOf: job.retryOf ?? null,

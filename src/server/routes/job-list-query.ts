@@ -4,10 +4,12 @@
  */
 import { z } from '@hono/zod-openapi';
 import { decodeCursor, encodeCursor } from '../../db/jobs-list.js';
-import { JOB_KINDS, JOB_STATES } from '../../shared/jobs.js';
+import { jobKinds } from '../../kinds/index.js';
+import { JOB_STATES } from '../../shared/jobs.js';
 import { problems } from '../http/problem.js';
 
-const csvOf = <T extends string>(values: readonly T[], what: string) =>
+/** A comma-separated list of `values()` (read at each parse: job kinds may be registered late). */
+const csvOf = <T extends string>(values: () => readonly T[], what: string) =>
   z
     .string()
     .max(200)
@@ -15,11 +17,12 @@ const csvOf = <T extends string>(values: readonly T[], what: string) =>
     .transform((s, ctx) => {
       if (s === undefined) return undefined;
       const list = s.split(',').map((x) => x.trim());
-      const bad = list.filter((x) => !(values as readonly string[]).includes(x));
+      const allowed: readonly string[] = values();
+      const bad = list.filter((x) => !allowed.includes(x));
       if (bad.length > 0) {
         ctx.addIssue({
           code: 'custom',
-          message: `unknown ${what} ${bad.join(', ')}; allowed: ${values.join(', ')}`,
+          message: `unknown ${what} ${bad.join(', ')}; allowed: ${allowed.join(', ')}`,
         });
         return z.NEVER;
       }
@@ -42,11 +45,11 @@ export const ListQuery = z.object({
       param: { name: 'cursor', in: 'query' },
       description: 'The `nextCursor` of the previous page',
     }),
-  kind: csvOf(JOB_KINDS, 'kind').openapi({
+  kind: csvOf(() => jobKinds.names(), 'kind').openapi({
     param: { name: 'kind', in: 'query' },
-    description: `Comma-separated: ${JOB_KINDS.join(', ')}`,
+    description: `Comma-separated: ${jobKinds.names().join(', ')}`,
   }),
-  state: csvOf(JOB_STATES, 'state').openapi({
+  state: csvOf(() => JOB_STATES, 'state').openapi({
     param: { name: 'state', in: 'query' },
     description: `Comma-separated: ${JOB_STATES.join(', ')}`,
   }),

@@ -4,7 +4,8 @@
  * The OpenAPI document is generated from these and from each route file's own schemas.
  */
 import { z } from '@hono/zod-openapi';
-import { AUDIO_FORMATS, EXPORT_FORMATS, JOB_KINDS, JOB_STATES } from '../../shared/jobs.js';
+import { jobKinds } from '../../kinds/index.js';
+import { JOB_STATES } from '../../shared/jobs.js';
 import { problemResponses } from '../http/problem.js';
 
 // eslint-disable-next-line no-control-regex -- rejecting control characters is the point
@@ -28,12 +29,15 @@ export const priorityField = z
     description: 'Temporal priority key, 1 (first) to 5 (last); default 3. Your key may limit the highest.',
   });
 
+// The kinds registered when this module loads (src/kinds/index.ts) are the ones the document describes.
+const kinds = jobKinds.list();
+
 export const ProgressSchema = z
   .object({
     state: z.enum(JOB_STATES),
     done: z.number(),
     total: z.number().nullable(),
-    unit: z.enum(['rows', 'characters']),
+    unit: z.enum([...new Set(kinds.map((k) => k.unit))] as [string, ...string[]]),
     percent: z.number(),
     attempt: z.number(),
     etaSeconds: z.number().nullable(),
@@ -42,32 +46,20 @@ export const ProgressSchema = z
   })
   .openapi('Progress');
 
+/** `Job.request`: one branch per kind, as its view shows it. */
+function requestSchemas(): z.ZodType {
+  const [first, ...rest] = kinds.map((k) => k.view.request);
+  if (!first) throw new Error('no job kinds registered');
+  return rest.length === 0 ? first : z.union([first, ...rest]);
+}
+
 export const JobSchema = z
   .object({
     id: z.string().openapi({ example: 'job_01jd3v7k8m9n0p1q2r3s4t5v6w' }),
-    kind: z.enum(JOB_KINDS),
+    kind: z.enum(jobKinds.names() as [string, ...string[]]),
     state: z.enum(JOB_STATES),
     priority: z.number().openapi({ description: 'Priority key of the job: 1 runs first, 5 last' }),
-    request: z.union([
-      z.object({
-        dataset: z.string(),
-        format: z.enum(EXPORT_FORMATS),
-        columns: z.array(z.string()).optional(),
-        filters: z.record(z.string(), z.unknown()).optional(),
-        sort: z.object({ column: z.string(), direction: z.enum(['asc', 'desc']) }).optional(),
-        bom: z.boolean().optional(),
-        title: z.string().optional(),
-        fileName: z.string().optional(),
-      }),
-      z.object({
-        voice: z.string(),
-        rate: z.number(),
-        pitch: z.number(),
-        format: z.enum(AUDIO_FORMATS),
-        fileName: z.string().optional(),
-        characters: z.number().openapi({ description: 'Length of the text (the text is not repeated).' }),
-      }),
-    ]),
+    request: requestSchemas(),
     progress: ProgressSchema,
     attempts: z.number(),
     createdAt: z.string(),
@@ -79,13 +71,7 @@ export const JobSchema = z
         contentType: z.string(),
         bytes: z.number(),
         sha256: z.string(),
-        rows: z.number().optional().openapi({ description: 'Exports: rows in the file.' }),
-        format: z.enum(AUDIO_FORMATS).optional(),
-        durationSeconds: z.number().optional().openapi({ description: 'Audio: length of the speech.' }),
-        sampleRate: z.number().optional().openapi({ description: 'Audio: samples per second.' }),
-        characters: z.number().optional(),
-        chunks: z.number().optional(),
-        engine: z.string().optional().openapi({ description: 'Audio: engine and version that spoke it.' }),
+        ...Object.assign({}, ...kinds.map((k) => k.view.resultFields)),
       })
       .nullable(),
     error: z.object({ type: z.string(), message: z.string(), attempts: z.number() }).nullable(),
@@ -118,7 +104,7 @@ const IdempotencyHeader = z.object({
 });
 
 /**
- * Request and responses of a job-creating route (`POST /v1/exports`, `POST /v1/audio`): the body in
+ * Request and responses of a job-creating route (one per kind: `POST /v1/exports`, …): the body in
  * `schema`, an optional Idempotency-Key, 202 for a new job and 200 for the job an earlier request with
  * the same key created.
  */

@@ -1,0 +1,145 @@
+/**
+ * The `export` kind: a dataset to CSV, NDJSON, XLSX or PDF. The request's columns, filters and sort are
+ * checked against the dataset, and the rows it matches against EXPORT_MAX_ROWS, before the 202. The
+ * heavy activity is src/activities/export (on the `exports` queue), the workflow src/workflows/export.ts.
+ */
+import { z } from '@hono/zod-openapi';
+import { matchesMoreThan } from '../db/dataset-rows.js';
+import { checkExportRequest, ExportQuery } from '../datasets/query.js';
+import { DATASETS, getDataset } from '../datasets/registry.js';
+import {
+  EXPORT_FORMATS,
+  type ExportFilters,
+  type ExportRequest,
+  type ExportResult,
+  type ExportWorkflowInput,
+} from '../shared/jobs.js';
+import { EXPORTS_QUEUE, WorkflowType } from '../shared/temporal.js';
+import { problems } from '../server/http/problem.js';
+import { defineJobKind, heavyPolicy } from './kind.js';
+
+const datasetNames = Object.keys(DATASETS).join(', ');
+
+const exportFields = {
+  dataset: z
+    .string()
+    .openapi({ example: 'orders', description: `One of: ${datasetNames}` })
+    .refine((name) => getDataset(name) !== undefined, {
+      message: `unknown dataset; allowed: ${datasetNames}`,
+    }),
+  format: z.enum(EXPORT_FORMATS, { error: `must be one of: ${EXPORT_FORMATS.join(', ')}` }),
+  columns: z
+    .array(z.string())
+    .min(1, 'must name at least one column')
+    .max(100)
+    .optional()
+    .openapi({ description: 'Columns in output order; all columns when omitted.' }),
+  filters: z
+    .record(z.string(), z.unknown())
+    .optional()
+    .openapi({
+      description:
+        'Filters by name: `{"from": …, "to": …}` (from inclusive, to exclusive) for date and amount ranges, ' +
+        'or a list of values (e.g. `"status": ["paid"]`). Each dataset lists its filters.',
+      example: { created_at: { from: '2024-01-01', to: '2024-02-01' }, status: ['paid', 'shipped'] },
+    }),
+  sort: z
+    .strictObject({
+      column: z.string(),
+      direction: z.enum(['asc', 'desc'], { error: 'must be asc or desc' }).default('asc'),
+    })
+    .optional()
+    .openapi({ description: 'Sort column and direction; the key breaks ties. Default: by key, ascending.' }),
+  bom: z.boolean().optional().openapi({ description: 'CSV only: start with a UTF-8 BOM (for Excel).' }),
+  title: z.string().min(1).max(200).optional().openapi({ description: 'PDF only: title on every page.' }),
+};
+
+type ExportBody = Omit<ExportRequest, 'filters'> & { filters?: Record<string, unknown> };
+
+const asRequest = (body: ExportBody): ExportRequest => ({
+  ...body,
+  filters: body.filters as ExportFilters | undefined,
+});
+
+export const exportKind = defineJobKind<ExportBody, ExportRequest>({
+  name: 'export',
+  unit: 'rows',
+  queue: EXPORTS_QUEUE,
+  create: {
+    path: '/v1/exports',
+    operationId: 'exports.create',
+    tag: 'exports',
+    summary: 'Start an export of a dataset to a file',
+    schemaName: 'ExportRequest',
+    fields: () => exportFields,
+    refine(body, ctx) {
+      const ds = getDataset(body.dataset);
+      if (!ds) return;
+      for (const issue of checkExportRequest(ds, asRequest(body)))
+        ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });
+      if (body.bom !== undefined && body.format !== 'csv')
+        ctx.addIssue({ code: 'custom', path: ['bom'], message: 'only for format csv' });
+      if (body.title !== undefined && body.format !== 'pdf')
+        ctx.addIssue({ code: 'custom', path: ['title'], message: 'only for format pdf' });
+    },
+  },
+  api: (deps) => ({
+    /** A request whose filters match more rows than EXPORT_MAX_ROWS is refused before any work starts. */
+    async prepare(body, principal) {
+      const request = asRequest(body);
+      const limit = deps.config.EXPORT_MAX_ROWS;
+      const ds = getDataset(request.dataset);
+      if (limit > 0 && ds) {
+        const query = new ExportQuery(ds, principal.tenantId, request);
+        if (await matchesMoreThan(deps.database.sql, query, limit)) {
+          throw problems.validation([
+            {
+              field: 'filters',
+              in: 'body',
+              reason: `matches more than the limit of ${limit} rows per export; narrow the filters`,
+            },
+          ]);
+        }
+      }
+      return request;
+    },
+  }),
+  workflow(job, start) {
+    const request = job.request as ExportRequest;
+    const input: ExportWorkflowInput = {
+      jobId: job.id,
+      userId: job.userId,
+      tenantId: job.tenantId,
+      request,
+      policy: heavyPolicy(start.config, 'EXPORT'),
+      retentionMs: start.retentionMs,
+      scheduling: start.scheduling,
+      heavyQueue: start.queue(EXPORTS_QUEUE),
+      // A redrive continues the earlier run's parts from its last stored checkpoint.
+      ...(job.retryOf && job.partsId ? { resume: { partsId: job.partsId, checkpoint: job.checkpoint } } : {}),
+    };
+    return {
+      type: WorkflowType.export,
+      input,
+      summary: `export ${request.dataset} as ${request.format} for ${job.userId}`,
+    };
+  },
+  view: {
+    request: z.object({
+      dataset: z.string(),
+      format: z.enum(EXPORT_FORMATS),
+      columns: z.array(z.string()).optional(),
+      filters: z.record(z.string(), z.unknown()).optional(),
+      sort: z.object({ column: z.string(), direction: z.enum(['asc', 'desc']) }).optional(),
+      bom: z.boolean().optional(),
+      title: z.string().optional(),
+      fileName: z.string().optional(),
+    }),
+    resultFields: {
+      rows: z.number().optional().openapi({ description: 'Exports: rows in the file.' }),
+    },
+    done: (result) => (result as ExportResult).rows,
+  },
+  dashboard: { title: 'New export', submitLabel: 'Start export', form: 'export' },
+  worker: async () => (await import('../activities/export/worker.js')).exportWorker,
+});

@@ -1,0 +1,77 @@
+/**
+ * The creation route of every job kind (src/kinds): `POST /v1/exports`, `POST /v1/audio`, … Each body is
+ * the kind's own fields plus fileName, the notification fields and priority; the kind turns a valid body
+ * into the stored request (its checks that need the database or an engine), then createJob records the
+ * job and the route answers 202 in milliseconds. A kind's other routes are registered beside it.
+ */
+import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
+import type { Config } from '../../config/env.js';
+import { jobKinds } from '../../kinds/index.js';
+import type { JobKindDefinition } from '../../kinds/kind.js';
+import type { AppDeps } from '../deps.js';
+import type { AppEnv } from '../http/context.js';
+import { createJob } from '../jobs/create-job.js';
+import type { JobStarter } from '../jobs/job-starter.js';
+import { jobView, progressFromRow } from '../jobs/job-view.js';
+import { notifyFields, splitNotify } from '../jobs/notify-fields.js';
+import { fileNameField, jobCreation, priorityField } from './job-schemas.js';
+
+/** The body of a kind's creation route. */
+export function creationSchema(kind: JobKindDefinition, config: Config) {
+  const { refine } = kind.create;
+  return z
+    .strictObject({
+      ...kind.create.fields(config),
+      fileName: fileNameField,
+      ...notifyFields,
+      priority: priorityField,
+    })
+    .superRefine((body, ctx) => refine?.(body, ctx))
+    .openapi(kind.create.schemaName);
+}
+
+function registerKind(
+  app: OpenAPIHono<AppEnv>,
+  deps: AppDeps,
+  starter: JobStarter,
+  kind: JobKindDefinition,
+): void {
+  const schema = creationSchema(kind, deps.config);
+  const route = createRoute({
+    method: 'post',
+    path: kind.create.path,
+    operationId: kind.create.operationId,
+    tags: [kind.create.tag],
+    summary: kind.create.summary,
+    security: [{ bearer: [] }],
+    ...jobCreation(schema),
+  });
+  const api = kind.api(deps);
+  app.openapi(route, async (c) => {
+    const principal = c.get('principal');
+    const body = c.req.valid('json') as Record<string, unknown> & { priority?: number };
+    const { priority, ...submitted } = body;
+    const { request: fields, notify } = splitNotify(submitted);
+    const request = await api.prepare(fields, principal);
+    const { job, replayed } = await createJob(c, deps, starter, {
+      principal,
+      kind: kind.name,
+      request,
+      notify,
+      priority,
+      idempotency: {
+        scope: kind.create.operationId,
+        key: c.req.valid('header')['idempotency-key'],
+        body,
+      },
+    });
+    const view = jobView(job, progressFromRow(job));
+    return replayed ? c.json(view, 200) : c.json(view, 202);
+  });
+  api.routes?.(app);
+}
+
+/** Every registered kind's routes. */
+export function registerJobKindRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps, starter: JobStarter): void {
+  for (const kind of jobKinds.list()) registerKind(app, deps, starter, kind);
+}
