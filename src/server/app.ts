@@ -2,6 +2,7 @@
 import type { Server } from 'node:http';
 import { OpenAPIHono } from '@hono/zod-openapi';
 import { HTTPException } from 'hono/http-exception';
+import { jobKinds } from '../kinds/index.js';
 import type { AppDeps } from './deps.js';
 import { bearerAuth } from './http/auth.js';
 import type { AppEnv } from './http/context.js';
@@ -80,7 +81,15 @@ export function createApp(deps: AppDeps): App {
   registerNotificationRoutes(app, deps);
   registerSocketRoute(app);
   registerMeRoutes(app);
-  registerDashboardRoutes(app);
+  registerDashboardRoutes(
+    app,
+    jobKinds.list().map((k) => ({
+      name: k.name,
+      path: k.create.path,
+      schemaName: k.create.schemaName,
+      ...k.dashboard,
+    })),
+  );
 
   app.doc31('/openapi.json', {
     openapi: '3.1.0',

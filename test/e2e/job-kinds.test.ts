@@ -1,12 +1,14 @@
 /**
  * The extension path of job kinds, used only as README "Adding a job kind" says: a kind defined here in
  * test code (defineJobKind, registered in jobKinds, its heavy activity run by runHeavyAttempt) goes
- * POST → succeeded → download on the real stack with no change to src.
+ * POST → succeeded → download on the real stack with no change to src, and the dashboard offers it with
+ * a form built from its body schema.
  */
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { z } from '@hono/zod-openapi';
 import { NativeConnection, type Worker } from '@temporalio/worker';
+import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { attemptDeps, runHeavyAttempt, type HeavyKind } from '../../src/activities/heavy/attempt.js';
 import { defineJobKind, heavyPolicy, jobKinds } from '../../src/kinds/index.js';
@@ -217,4 +219,46 @@ describe('a job kind defined outside src', () => {
     expect(doc.paths['/v1/words']?.post?.operationId).toBe('words.create');
     expect(doc.components.schemas.WordsRequest).toBeDefined();
   });
+});
+
+describe('the dashboard', () => {
+  it("offers the kind with a form built from its body schema, and submits it to the kind's route", async () => {
+    const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox'] });
+    try {
+      const page = await browser.newPage();
+      const errors: Error[] = [];
+      page.on('pageerror', (err) => errors.push(err));
+      await page.goto(stack.baseUrl);
+      await page.getByLabel('API key').fill(key);
+      await page.keyboard.press('Enter');
+      const card = page.locator('#kind-words-card');
+      await expect.poll(() => card.getByRole('heading').textContent()).toBe('New word list');
+      // The kind's own fields, typed from the schema: a required text, a boolean as a checkbox.
+      await expect.poll(() => card.getByLabel('Text', { exact: true }).count()).toBe(1);
+      expect(await card.getByLabel('Upper').getAttribute('type')).toBe('checkbox');
+      // A bad body gets the API's problem, naming the field, in the card.
+      await card.getByLabel('Text', { exact: true }).fill('a forbidden word');
+      await card.getByRole('button', { name: 'Split' }).click();
+      await expect
+        .poll(() => card.locator('.message').textContent())
+        .toContain('text: says a forbidden word');
+
+      await card.getByLabel('Text', { exact: true }).fill('hello dashboard world');
+      await card.getByLabel('Upper').check();
+      await card.getByRole('button', { name: 'Split' }).click();
+      await expect.poll(() => card.locator('.message').textContent()).toMatch(/Started job_/);
+      const jobId = /(job_\w+)/.exec((await card.locator('.message').textContent()) ?? '')![1]!;
+      const job = (await (await api(stack, key)(`/v1/jobs/${jobId}`)).json()) as {
+        kind: string;
+        request: unknown;
+      };
+      expect(job).toMatchObject({ kind: 'words', request: { text: 'hello dashboard world', upper: true } });
+      await expect
+        .poll(() => page.locator(`#job-${jobId}`).getAttribute('data-state'), { timeout: 30_000 })
+        .toBe('succeeded');
+      expect(errors).toEqual([]);
+    } finally {
+      await browser.close();
+    }
+  }, 60_000);
 });

@@ -1,10 +1,90 @@
 /**
  * The dashboard's HTML shell, rendered on the server. The page holds no data and no key: the script
  * (assets/dashboard.js) signs in with an API key kept in sessionStorage and talks to /v1 with it.
+ * One card per registered job kind (src/kinds), in the registry's order: export and audio have their
+ * own forms, any other kind a form the script builds from its creation body's OpenAPI schema.
  */
 import { html } from 'hono/html';
 
-export function dashboardPage(assetVersion: string) {
+/** What the page needs of a job kind: its creation route and body schema, and its dashboard entry. */
+export interface DashboardKind {
+  name: string;
+  path: string;
+  schemaName: string;
+  title: string;
+  submitLabel: string;
+  form: 'generic' | 'export' | 'audio';
+}
+
+function exportCard(kind: DashboardKind) {
+  return html`<section aria-labelledby="export-title" class="card">
+    <h2 id="export-title">${kind.title}</h2>
+    <form id="export-form" data-path="${kind.path}">
+      <label for="export-dataset">Dataset</label>
+      <select id="export-dataset" name="dataset" required></select>
+      <label for="export-format">Format</label>
+      <select id="export-format" name="format" required></select>
+      <fieldset id="export-columns">
+        <legend>Columns (none checked: all)</legend>
+      </fieldset>
+      <details>
+        <summary>Filters</summary>
+        <div id="export-filters"></div>
+      </details>
+      <label for="export-filename">File name (optional)</label>
+      <input id="export-filename" name="fileName" maxlength="200" />
+      <button type="submit">${kind.submitLabel}</button>
+      <p id="export-message" class="message" role="status"></p>
+    </form>
+  </section>`;
+}
+
+function audioCard(kind: DashboardKind) {
+  return html`<section aria-labelledby="audio-title" class="card" id="audio-card">
+    <h2 id="audio-title">${kind.title}</h2>
+    <form id="audio-form" data-path="${kind.path}">
+      <label for="audio-text">Text</label>
+      <textarea id="audio-text" name="text" rows="5" required></textarea>
+      <label for="audio-voice">Voice</label>
+      <select id="audio-voice" name="voice"></select>
+      <label for="audio-format">Format</label>
+      <select id="audio-format" name="format">
+        <option value="mp3">MP3</option>
+        <option value="wav">WAV</option>
+        <option value="ogg">Ogg/Opus</option>
+      </select>
+      <button type="submit">${kind.submitLabel}</button>
+      <p id="audio-message" class="message" role="status"></p>
+    </form>
+  </section>`;
+}
+
+/** An empty form: the script fills its fields from the body schema named in data-schema. */
+function genericCard(kind: DashboardKind) {
+  const id = `kind-${kind.name}`;
+  return html`<section aria-labelledby="${id}-title" class="card" id="${id}-card">
+    <h2 id="${id}-title">${kind.title}</h2>
+    <form
+      id="${id}-form"
+      class="generic-form"
+      data-kind="${kind.name}"
+      data-path="${kind.path}"
+      data-schema="${kind.schemaName}"
+    >
+      <div class="fields"></div>
+      <button type="submit">${kind.submitLabel}</button>
+      <p class="message" role="status"></p>
+    </form>
+  </section>`;
+}
+
+function kindCard(kind: DashboardKind) {
+  if (kind.form === 'export') return exportCard(kind);
+  if (kind.form === 'audio') return audioCard(kind);
+  return genericCard(kind);
+}
+
+export function dashboardPage(assetVersion: string, kinds: readonly DashboardKind[]) {
   return html`<!doctype html>
     <html lang="en">
       <head>
@@ -34,46 +114,7 @@ export function dashboardPage(assetVersion: string) {
           </section>
 
           <div id="app" hidden>
-            <div class="grid">
-              <section aria-labelledby="export-title" class="card">
-                <h2 id="export-title">New export</h2>
-                <form id="export-form">
-                  <label for="export-dataset">Dataset</label>
-                  <select id="export-dataset" name="dataset" required></select>
-                  <label for="export-format">Format</label>
-                  <select id="export-format" name="format" required></select>
-                  <fieldset id="export-columns">
-                    <legend>Columns (none checked: all)</legend>
-                  </fieldset>
-                  <details>
-                    <summary>Filters</summary>
-                    <div id="export-filters"></div>
-                  </details>
-                  <label for="export-filename">File name (optional)</label>
-                  <input id="export-filename" name="fileName" maxlength="200" />
-                  <button type="submit">Start export</button>
-                  <p id="export-message" class="message" role="status"></p>
-                </form>
-              </section>
-
-              <section aria-labelledby="audio-title" class="card" id="audio-card">
-                <h2 id="audio-title">New audio</h2>
-                <form id="audio-form">
-                  <label for="audio-text">Text</label>
-                  <textarea id="audio-text" name="text" rows="5" required></textarea>
-                  <label for="audio-voice">Voice</label>
-                  <select id="audio-voice" name="voice"></select>
-                  <label for="audio-format">Format</label>
-                  <select id="audio-format" name="format">
-                    <option value="mp3">MP3</option>
-                    <option value="wav">WAV</option>
-                    <option value="ogg">Ogg/Opus</option>
-                  </select>
-                  <button type="submit">Generate audio</button>
-                  <p id="audio-message" class="message" role="status"></p>
-                </form>
-              </section>
-            </div>
+            <div class="grid">${kinds.map(kindCard)}</div>
 
             <section aria-labelledby="jobs-title" class="card">
               <div class="row">

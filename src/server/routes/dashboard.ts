@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Hono } from 'hono';
 import type { AppEnv } from '../http/context.js';
-import { dashboardPage } from '../dashboard/page.js';
+import { dashboardPage, type DashboardKind } from '../dashboard/page.js';
 
 interface Asset {
   body: string;
@@ -27,7 +27,7 @@ const SECURITY_HEADERS = {
   'Referrer-Policy': 'no-referrer',
 };
 
-export function registerDashboardRoutes(app: Hono<AppEnv>): void {
+export function registerDashboardRoutes(app: Hono<AppEnv>, kinds: readonly DashboardKind[]): void {
   const assets: Record<string, Asset> = {
     'dashboard.js': loadAsset('dashboard.js', 'text/javascript; charset=utf-8'),
     'dashboard.css': loadAsset('dashboard.css', 'text/css; charset=utf-8'),
@@ -44,7 +44,7 @@ export function registerDashboardRoutes(app: Hono<AppEnv>): void {
   app.get('/', (c) => {
     for (const [name, value] of Object.entries(SECURITY_HEADERS)) c.header(name, value);
     c.header('Cache-Control', 'no-cache');
-    return c.html(dashboardPage(version));
+    return c.html(dashboardPage(version, kinds));
   });
 
   app.get('/assets/:file', (c) => {

@@ -1,5 +1,6 @@
-// offload dashboard: signs in with an API key (sessionStorage, never a URL), submits exports and audio
-// jobs, lists the caller's jobs with live progress over server-sent events, cancels, retries, downloads.
+// offload dashboard: signs in with an API key (sessionStorage, never a URL), submits jobs of every
+// registered kind (exports and audio with their own forms, any other kind with a form built from its
+// creation body's schema in /openapi.json), lists the caller's jobs with live progress over server-sent events, cancels, retries, downloads.
 // Plain browser JavaScript with no dependencies, so the page works offline and needs no build.
 
 const KEY_STORAGE = 'offload.apiKey';
@@ -50,7 +51,7 @@ async function signIn(key) {
   $('signin').hidden = true;
   $('app').hidden = false;
   $('sign-out').hidden = false;
-  await Promise.all([loadDatasets(), loadVoices(), loadJobs(null)]);
+  await Promise.all([loadDatasets(), loadVoices(), loadGenericForms(), loadJobs(null)]);
   if (state.me.scope === 'admin') await loadDeadLetters();
 }
 
@@ -74,6 +75,7 @@ function signOut(message) {
 let datasets = [];
 
 async function loadDatasets() {
+  if (!$('export-form')) return;
   const res = await call('/v1/datasets');
   if (!res.ok) return;
   const body = await res.json();
@@ -161,6 +163,7 @@ async function submit(path, body, messageEl) {
 }
 
 async function loadVoices() {
+  if (!$('audio-form')) return;
   const res = await call('/v1/voices');
   if (!res.ok) {
     $('audio-card').hidden = true;
@@ -176,6 +179,143 @@ async function loadVoices() {
   if (english) $('audio-voice').value = english.id || english.name;
   if (body.formats)
     $('audio-format').replaceChildren(...body.formats.map((f) => new Option(f.toUpperCase(), f)));
+}
+
+// ------------------------------------------------------------------------------------------------
+// Forms of the other job kinds, built from their creation body's JSON Schema
+
+/** Fields every creation body takes; shown under "More options", after the kind's own. */
+const COMMON_FIELDS = new Set(['fileName', 'callbackUrl', 'notifyEmail', 'priority']);
+
+let openapi = null;
+
+async function loadGenericForms() {
+  const forms = [...document.querySelectorAll('form.generic-form')];
+  if (forms.length === 0) return;
+  openapi ||= await (await fetch('/openapi.json')).json();
+  for (const form of forms)
+    renderGenericForm(form, resolveSchema(openapi.components.schemas[form.dataset.schema]));
+}
+
+function resolveSchema(schema) {
+  let s = schema;
+  for (let i = 0; s && s.$ref && i < 10; i++) s = openapi.components.schemas[s.$ref.split('/').pop()];
+  if (s && Array.isArray(s.allOf) && s.allOf.length === 1) return resolveSchema(s.allOf[0]);
+  return s || {};
+}
+
+/** The non-null alternative of a nullable schema (`anyOf: [X, {type: 'null'}]`). */
+function nonNull(schema) {
+  const alts = schema.anyOf || schema.oneOf;
+  if (!alts) return schema;
+  const real = alts.map(resolveSchema).filter((a) => a.type !== 'null');
+  return real.length === 1 ? real[0] : schema;
+}
+
+function fieldLabel(name, schema) {
+  return schema.title || name.replace(/([a-z])([A-Z])/g, '$1 $2').replace(/^./, (c) => c.toUpperCase());
+}
+
+/** One input for one property; data-field and data-codec tell genericBody how to read it back. */
+function fieldInput(id, name, schema, required) {
+  let input;
+  let codec = 'string';
+  const items = schema.type === 'array' ? nonNull(resolveSchema(schema.items || {})) : null;
+  if (Array.isArray(schema.enum)) {
+    input = document.createElement('select');
+    if (!required) input.append(new Option('(default)', ''));
+    input.append(...schema.enum.map((v) => new Option(String(v), String(v))));
+    if (schema.default !== undefined) input.value = String(schema.default);
+    codec = schema.enum.every((v) => typeof v === 'number') ? 'number' : 'string';
+  } else if (schema.type === 'boolean') {
+    input = document.createElement('input');
+    input.type = 'checkbox';
+    input.checked = schema.default === true;
+    codec = 'boolean';
+  } else if (schema.type === 'integer' || schema.type === 'number') {
+    input = document.createElement('input');
+    input.type = 'number';
+    if (schema.minimum !== undefined) input.min = String(schema.minimum);
+    if (schema.maximum !== undefined) input.max = String(schema.maximum);
+    input.step = schema.type === 'integer' ? '1' : 'any';
+    codec = 'number';
+  } else if (schema.type === 'string') {
+    const long = !schema.maxLength || schema.maxLength > 200;
+    input = document.createElement(long && !schema.format ? 'textarea' : 'input');
+    if (input.tagName === 'TEXTAREA') input.rows = 4;
+    else input.type = schema.format === 'email' ? 'email' : schema.format === 'uri' ? 'url' : 'text';
+    if (schema.maxLength) input.maxLength = schema.maxLength;
+  } else if (items && (items.type === 'string' || items.type === 'number' || items.type === 'integer')) {
+    input = document.createElement('input');
+    input.placeholder = 'comma-separated';
+    codec = items.type === 'string' ? 'list' : 'number-list';
+  } else {
+    input = document.createElement('textarea');
+    input.rows = 3;
+    input.placeholder = 'JSON';
+    codec = 'json';
+  }
+  input.id = id;
+  input.name = name;
+  input.dataset.field = name;
+  input.dataset.codec = codec;
+  if (required && codec !== 'boolean') input.required = true;
+  return input;
+}
+
+function renderGenericForm(form, schema) {
+  const props = schema.properties || {};
+  const required = new Set(schema.required || []);
+  const own = document.createElement('div');
+  const more = document.createElement('details');
+  more.append(Object.assign(document.createElement('summary'), { textContent: 'More options' }));
+  for (const [name, raw] of Object.entries(props)) {
+    const field = nonNull(resolveSchema(raw));
+    const id = `${form.id}-${name}`;
+    const input = fieldInput(id, name, field, required.has(name));
+    const label = document.createElement('label');
+    label.htmlFor = id;
+    label.textContent = `${fieldLabel(name, field)}${required.has(name) ? '' : ' (optional)'}`;
+    if (field.description) label.title = field.description;
+    const target = COMMON_FIELDS.has(name) ? more : own;
+    if (input.type === 'checkbox') {
+      label.textContent = ` ${fieldLabel(name, field)}`;
+      label.prepend(input);
+      target.append(label);
+    } else target.append(label, input);
+  }
+  form.querySelector('.fields').replaceChildren(own, more);
+}
+
+/** The body a generic form describes: its filled fields, each read back as its schema's type. */
+function genericBody(form) {
+  const body = {};
+  for (const input of form.querySelectorAll('[data-field]')) {
+    const name = input.dataset.field;
+    const codec = input.dataset.codec;
+    if (codec === 'boolean') {
+      body[name] = input.checked;
+      continue;
+    }
+    const text = input.value.trim();
+    if (text === '') continue;
+    const parts = () =>
+      text
+        .split(',')
+        .map((v) => v.trim())
+        .filter(Boolean);
+    if (codec === 'number') body[name] = Number(text);
+    else if (codec === 'list') body[name] = parts();
+    else if (codec === 'number-list') body[name] = parts().map(Number);
+    else if (codec === 'json') {
+      try {
+        body[name] = JSON.parse(text);
+      } catch {
+        throw new Error(`${fieldLabel(name, {})}: not valid JSON`);
+      }
+    } else body[name] = input.value;
+  }
+  return body;
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -434,20 +574,36 @@ document.addEventListener('DOMContentLoaded', () => {
     });
   });
   $('sign-out').addEventListener('click', () => signOut());
-  $('export-dataset').addEventListener('change', renderDatasetFields);
-  $('export-form').addEventListener('submit', (e) => {
+  $('export-dataset')?.addEventListener('change', renderDatasetFields);
+  $('export-form')?.addEventListener('submit', (e) => {
     e.preventDefault();
-    void submit('/v1/exports', exportBody(), $('export-message'));
+    // getAttribute: the form's `dataset` property is its <select name="dataset">.
+    void submit(e.target.getAttribute('data-path'), exportBody(), $('export-message'));
   });
-  $('audio-form').addEventListener('submit', (e) => {
+  $('audio-form')?.addEventListener('submit', (e) => {
     e.preventDefault();
     const form = e.target;
     void submit(
-      '/v1/audio',
+      form.getAttribute('data-path'),
       { text: form.text.value, voice: form.voice.value || undefined, format: form.format.value },
       $('audio-message'),
     );
   });
+  for (const form of document.querySelectorAll('form.generic-form')) {
+    form.addEventListener('submit', (e) => {
+      e.preventDefault();
+      const message = form.querySelector('.message');
+      let body;
+      try {
+        body = genericBody(form);
+      } catch (err) {
+        message.textContent = err.message;
+        message.className = 'message error';
+        return;
+      }
+      void submit(form.getAttribute('data-path'), body, message);
+    });
+  }
   $('refresh').addEventListener('click', () => void loadJobs(state.cursor));
   $('first-page').addEventListener('click', () => void loadJobs(null));
   $('next-page').addEventListener('click', () => void loadJobs(state.nextCursor));
