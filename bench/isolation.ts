@@ -5,14 +5,16 @@
  *      EXPORTS_CONCURRENCY=HEAVY, an audio worker with AUDIO_CONCURRENCY=AUDIO),
  *   3. the inline baseline (bench/inline-baseline.ts) idle, 4. the baseline with the same HEAVY exports
  *      and AUDIO speech requests running inside its request handlers,
- * then 5. submission throughput: sustained accepted `POST /v1/exports` per second and their p99.
+ * then 5. submissions: `POST /v1/exports` at a fixed rate (`--submit-rate`, open loop) with their p50/p99,
+ *    and the capacity (accepted per second with clients sending back to back).
  * Prints a Markdown table for BENCHMARKS.md.
  *
  * Latency is measured at a fixed rate of light requests (`--rate`, open loop, bench/open-loop.ts);
  * capacity (requests per second with clients sending back to back) with autocannon.
  *
  * Usage: npx tsx bench/isolation.ts [--rows 300000] [--heavy 8] [--audio 4] [--audio-chars 20000]
- *          [--rate 200] [--seconds 10] [--connections 10] [--heavy-priority idle|nice:N|normal]
+ *          [--rate 200] [--seconds 10] [--connections 10] [--submit-rate 200]
+ *          [--heavy-priority idle|nice:N|normal]
  *          [--layout split|shared] [--follow sse|poll:MS]
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
@@ -41,6 +43,7 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '10' },
     connections: { type: 'string', default: '10' },
     rate: { type: 'string', default: '200' },
+    'submit-rate': { type: 'string', default: '200' },
     'heavy-priority': { type: 'string', default: 'idle' },
     layout: { type: 'string', default: 'split' },
     follow: { type: 'string', default: 'sse' },
@@ -54,6 +57,8 @@ const SECONDS = Number(values.seconds);
 const CONNECTIONS = Number(values.connections);
 /** Light requests per second in the latency measurements (open loop). */
 const RATE = Number(values.rate);
+/** Submissions per second in the open-loop submission measurement. */
+const SUBMIT_RATE = Number(values['submit-rate']);
 /**
  * Workers belong on other machines than the API, and exports would read a replica. On one box the
  * closest thing is a lower CPU priority for the heavy side: offload's worker processes (and the
@@ -370,7 +375,7 @@ async function main(): Promise<void> {
       'api',
       ['src/server/index.ts'],
       // Info, the production default: the API logs "API listening" and one line per accepted job.
-      { ...common, ...limits, LOG_LEVEL: 'info', PORT: String(apiPort), OUTBOX_SWEEP_INTERVAL_MS: '60000' },
+      { ...common, ...limits, LOG_LEVEL: 'info', PORT: String(apiPort) },
       'API listening',
     );
     children.push(api);
@@ -460,12 +465,22 @@ async function main(): Promise<void> {
       `offload completed during the load phase: ${offDone.completed} exports (${offDone.failed} failed), ${offAudioDone.completed} audio (${offAudioDone.failed} failed); ${offReniced} backends lowered`,
     );
 
-    say('submission throughput');
+    say(`submissions at ${SUBMIT_RATE}/s`);
+    const exportBody = JSON.stringify({ dataset: 'orders', format: 'csv' });
+    const atRate = await openLoopProcess({
+      url: `${base}/v1/exports`,
+      headers: auth(lightKey),
+      body: exportBody,
+      rate: SUBMIT_RATE,
+      seconds: SECONDS,
+      connections: 64,
+    });
+    say('submission capacity');
     const submit = await autocannon({
       url: `${base}/v1/exports`,
       method: 'POST',
       headers: auth(lightKey),
-      body: JSON.stringify({ dataset: 'orders', format: 'csv' }),
+      body: exportBody,
       connections: CONNECTIONS,
       duration: SECONDS,
     });
@@ -569,7 +584,9 @@ async function main(): Promise<void> {
       '',
       `Heavy jobs completed during the load phases: offload ${offDone.completed} exports and ${offAudioDone.completed} audio, baseline ${bDone.completed} exports and ${bAudioDone.completed} audio.`,
       '',
-      `Submission: ${f(submissions.perSec)} accepted \`POST /v1/exports\` per second sustained over ${SECONDS} s (${submissions.accepted} accepted, ${submissions.refused} not), p50 ${f(submissions.p50)} ms, p99 ${f(submissions.p99)} ms.`,
+      `Submissions at ${SUBMIT_RATE}/s for ${SECONDS} s (open loop): ${atRate.ok} of ${atRate.sent} accepted (${atRate.other} not), p50 ${f(atRate.p50)} ms, p99 ${f(atRate.p99)} ms, max ${f(atRate.max)} ms.`,
+      '',
+      `Submission capacity: ${f(submissions.perSec)} accepted \`POST /v1/exports\` per second with ${CONNECTIONS} connections back to back for ${SECONDS} s (${submissions.accepted} accepted, ${submissions.refused} not), p50 ${f(submissions.p50)} ms, p99 ${f(submissions.p99)} ms.`,
     ];
     console.log(lines.join('\n'));
   } finally {

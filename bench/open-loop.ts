@@ -6,6 +6,7 @@
  *
  * Run it as its own process, so that nothing else in the benchmark delays its timers:
  *   tsx bench/open-loop.ts URL RATE SECONDS CONNECTIONS [HEADER=VALUE ...]   → one JSON line
+ * With OPEN_LOOP_BODY set, every request is a POST of that body (JSON).
  */
 import { spawn } from 'node:child_process';
 import http from 'node:http';
@@ -20,14 +21,22 @@ export interface OpenLoopResult {
   other: number;
 }
 
-function get(url: string, headers: Record<string, string>, agent: http.Agent): Promise<number> {
+function send(
+  url: string,
+  headers: Record<string, string>,
+  agent: http.Agent,
+  body: string | undefined,
+): Promise<number> {
   return new Promise((resolve, reject) => {
-    const req = http.get(url, { headers, agent }, (res) => {
+    const method = body === undefined ? 'GET' : 'POST';
+    const all = body === undefined ? headers : { 'content-type': 'application/json', ...headers };
+    const req = http.request(url, { method, headers: all, agent }, (res) => {
       res.resume();
       res.once('end', () => resolve(res.statusCode ?? 0));
       res.once('error', reject);
     });
     req.once('error', reject);
+    req.end(body);
   });
 }
 
@@ -41,6 +50,8 @@ export interface OpenLoopOptions {
   rate: number;
   seconds: number;
   connections: number;
+  /** POST this JSON body instead of GET. */
+  body?: string;
 }
 
 export async function openLoop(opts: OpenLoopOptions): Promise<OpenLoopResult> {
@@ -59,7 +70,7 @@ export async function openLoop(opts: OpenLoopOptions): Promise<OpenLoopResult> {
     // Late: count from when it was due. Early (a timer may fire a little before `due`): from the send.
     const from = Math.min(due, performance.now());
     pending.push(
-      get(opts.url, opts.headers ?? {}, agent).then(
+      send(opts.url, opts.headers ?? {}, agent, opts.body).then(
         (status) => {
           latencies.push(performance.now() - from);
           if (status >= 200 && status < 300) ok++;
@@ -99,7 +110,10 @@ export async function openLoopProcess(opts: OpenLoopOptions): Promise<OpenLoopRe
       String(opts.connections),
       ...headerArgs,
     ],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+      env: opts.body === undefined ? process.env : { ...process.env, OPEN_LOOP_BODY: opts.body },
+    },
   );
   let out = '';
   child.stdout.on('data', (c: Buffer) => (out += c.toString()));
@@ -121,6 +135,7 @@ if (process.argv[1] && path.resolve(process.argv[1]) === path.resolve(import.met
     rate: Number(rate),
     seconds: Number(seconds),
     connections: Number(connections),
+    body: process.env.OPEN_LOOP_BODY,
   });
   console.log(JSON.stringify(result));
 }

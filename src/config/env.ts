@@ -113,8 +113,12 @@ export const envSchema = z.object({
   USER_MAX_RUNNING_HEAVY: int(2, 1),
   USER_HIGHEST_PRIORITY: int(2, 1).refine((p) => p <= 5, 'must be a priority key from 1 to 5'),
   HEAVY_BACKLOG_MAX: int(1000, 1),
+  /** Whether a worker that serves `jobs` runs the outbox relay, which starts recorded jobs' workflows. */
+  OUTBOX_RELAY: bool(true),
+  /** Workflow starts one relay runs at once (each holds a database connection for its start). */
+  OUTBOX_RELAY_CONCURRENCY: int(4, 1),
+  /** How often the relay also looks for unstarted jobs without being notified, in ms. */
   OUTBOX_SWEEP_INTERVAL_MS: int(5000, 100),
-  OUTBOX_SWEEP_AFTER_MS: int(5000, 0),
   EVENTS_POLL_INTERVAL_MS: int(1000, 50),
   EVENTS_KEEPALIVE_MS: int(15_000, 100),
   DOWNLOAD_LINK_TTL_SECONDS: int(7 * 24 * 3600, 1),

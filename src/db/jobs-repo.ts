@@ -1,5 +1,5 @@
 /** Job records: creation, state transitions (each recorded in job_events) and attempt accounting. */
-import { and, eq, isNull, lt, sql } from 'drizzle-orm';
+import { and, eq, isNull, sql } from 'drizzle-orm';
 import type {
   ExportCheckpoint,
   JobError,
@@ -89,7 +89,7 @@ export async function getJobFor(
  * Records that the job's workflow start was confirmed (the first confirmation counts) and returns the
  * job's state as it is now, in one statement: the starter needs both, once per job.
  */
-export async function markWorkflowStarted(db: Db, id: string): Promise<JobRow['state'] | undefined> {
+export async function markWorkflowStarted(db: DbOrTx, id: string): Promise<JobRow['state'] | undefined> {
   const [row] = await db
     .update(jobs)
     .set({ workflowStartedAt: sql`coalesce(${jobs.workflowStartedAt}, now())` })
@@ -98,20 +98,27 @@ export async function markWorkflowStarted(db: Db, id: string): Promise<JobRow['s
   return row?.state;
 }
 
-/** Queued jobs whose workflow start was never confirmed (the API died between insert and start). */
-export async function findUnstartedJobs(db: Db, olderThanMs: number, limit = 100): Promise<JobRow[]> {
-  return db
+/**
+ * The oldest queued job whose workflow start is not confirmed, locked until the caller's transaction
+ * ends; rows other relays hold are skipped, and so are the ids in `skip` (starts that just failed).
+ * The ids go as one text array literal: sql.array() needs array types postgres.js may not have fetched.
+ */
+export async function claimUnstartedJob(tx: DbOrTx, skip: readonly string[]): Promise<JobRow | undefined> {
+  const skipped = `{${skip.map((id) => `"${id.replace(/["\\]/g, '\\$&')}"`).join(',')}}`;
+  const [row] = await tx
     .select()
     .from(jobs)
     .where(
       and(
         eq(jobs.state, 'queued'),
         isNull(jobs.workflowStartedAt),
-        lt(jobs.createdAt, sql`now() - make_interval(secs => ${olderThanMs / 1000})`),
+        sql`not (${jobs.id} = any(${skipped}::text[]))`,
       ),
     )
     .orderBy(jobs.createdAt)
-    .limit(limit);
+    .limit(1)
+    .for('update', { skipLocked: true });
+  return row;
 }
 
 const ACTIVE: JobState[] = ['queued', 'running'];

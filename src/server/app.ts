@@ -12,7 +12,6 @@ import { createApiMetrics } from './http/metrics.js';
 import { HttpProblem, problemResponse } from './http/problem.js';
 import { rateLimit } from './http/rate-limit.js';
 import { validationHook } from './http/validation.js';
-import { JobStarter } from './jobs/job-starter.js';
 import { JobWatchHub } from './jobs/job-watch.js';
 import { registerDashboardRoutes } from './routes/dashboard.js';
 import { registerDownloadRoutes } from './routes/downloads.js';
@@ -25,8 +24,6 @@ import { attachJobSocket, registerSocketRoute } from './routes/ws.js';
 
 export interface App {
   app: OpenAPIHono<AppEnv>;
-  /** Starts job workflows after their row commits, and sweeps the outbox. */
-  starter: JobStarter;
   /** Shared pollers behind SSE and WebSocket watchers. */
   hub: JobWatchHub;
   /** Serve the job WebSocket (`/v1/ws`) on the HTTP server; returns a function closing its connections. */
@@ -35,7 +32,6 @@ export interface App {
 
 export function createApp(deps: AppDeps): App {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
-  const starter = new JobStarter(deps);
   const metrics = createApiMetrics(deps.database.sql);
   app.use('*', metrics.middleware);
   const hub = new JobWatchHub(deps, deps.config.EVENTS_POLL_INTERVAL_MS);
@@ -74,9 +70,9 @@ export function createApp(deps: AppDeps): App {
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer' });
   app.use('/v1/*', bearerAuth(deps.database.db));
   app.use('/v1/*', rateLimit((deps.rateLimitDatabase ?? deps.database).db, deps.config));
-  registerJobKindRoutes(app, deps, starter);
+  registerJobKindRoutes(app, deps);
   registerJobRoutes(app, deps, hub);
-  registerJobActionRoutes(app, deps, starter);
+  registerJobActionRoutes(app, deps);
   registerDownloadRoutes(app, deps);
   registerNotificationRoutes(app, deps);
   registerSocketRoute(app);
@@ -100,5 +96,5 @@ export function createApp(deps: AppDeps): App {
     },
   });
   registerDocs(app);
-  return { app, starter, hub, attachWebSocket: (server) => attachJobSocket(server, deps, hub) };
+  return { app, hub, attachWebSocket: (server) => attachJobSocket(server, deps, hub) };
 }

@@ -1,4 +1,4 @@
-/** API process entry: `npm start`. Migrates, serves HTTP, sweeps the job outbox, stops cleanly on SIGTERM. */
+/** API process entry: `npm start`. Migrates, serves HTTP, stops cleanly on SIGTERM. */
 import type { Server } from 'node:http';
 import { serve } from '@hono/node-server';
 import { ConfigError, loadConfig } from '../config/env.js';
@@ -25,7 +25,7 @@ async function main(): Promise<void> {
     settings: { synchronous_commit: 'off' },
   });
   const temporal = await connectTemporal(config.temporal);
-  const { app, starter, attachWebSocket } = createApp({
+  const { app, attachWebSocket } = createApp({
     config,
     database,
     rateLimitDatabase,
@@ -33,7 +33,6 @@ async function main(): Promise<void> {
     storage: createStorage(config),
     log,
   });
-  const stopSweeper = starter.runSweeper(config.OUTBOX_SWEEP_INTERVAL_MS, config.OUTBOX_SWEEP_AFTER_MS);
   const server = serve({ fetch: app.fetch, port: config.PORT, hostname: config.HOST }, (info) => {
     log.info({ url: `http://${config.HOST}:${info.port}` }, 'API listening');
   });
@@ -49,15 +48,11 @@ async function main(): Promise<void> {
 
   const shutdown = (signal: string) => {
     log.info({ signal }, 'shutting down');
-    stopSweeper();
     closeSockets();
     server.close(() => {
-      // Workflow starts still on their way after the last answers finish first (the sweeper would
-      // start them otherwise, on another process, a little later).
-      void starter
-        .settled()
-        .then(() => Promise.allSettled([temporal.close(), database.close(), rateLimitDatabase.close()]))
-        .then(() => process.exit(0));
+      void Promise.allSettled([temporal.close(), database.close(), rateLimitDatabase.close()]).then(() =>
+        process.exit(0),
+      );
     });
     setTimeout(() => process.exit(0), 10_000).unref();
   };

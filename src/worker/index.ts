@@ -1,7 +1,8 @@
 /**
  * Worker process entry: `npm run worker -- --queues jobs,exports`. Serves the given task queues until
  * SIGINT/SIGTERM, then drains: running activities get WORKER_SHUTDOWN_GRACE_MS to finish before they are
- * handed back to the server (with their last checkpoint) for another worker.
+ * handed back to the server (with their last checkpoint) for another worker. A worker that serves `jobs`
+ * also runs the outbox relay (OUTBOX_RELAY), which starts the workflows of the jobs the API records.
  */
 import { parseArgs } from 'node:util';
 import { NativeConnection, Runtime, type NativeConnectionOptions } from '@temporalio/worker';
@@ -10,7 +11,9 @@ import { createDatabase } from '../db/client.js';
 import { migrateDatabase } from '../db/migrate.js';
 import { createLogger } from '../lib/logger.js';
 import { jobKinds } from '../kinds/index.js';
+import { startOutboxRelay, type OutboxRelay } from '../outbox/relay.js';
 import { createStorage } from '../storage/index.js';
+import { connectTemporal, type TemporalHandle } from '../temporal/client.js';
 import { createWorkers } from './create-workers.js';
 import { parseQueues } from './queues.js';
 import { missingWorkerFlags, WORKER_NODE_FLAGS } from './node-flags.js';
@@ -40,9 +43,15 @@ async function main(): Promise<void> {
   });
   const connection = await NativeConnection.connect(config.temporal.connection as NativeConnectionOptions);
   const storage = createStorage(config);
+  let temporal: TemporalHandle | undefined;
+  let relay: OutboxRelay | undefined;
   try {
     // One worker per queue: parseQueues (or WORKER_QUEUES) names at least one, every one of them known.
     const workers = await createWorkers({ config, queues, connection, database, storage, log });
+    if (queues.includes('jobs') && config.OUTBOX_RELAY) {
+      temporal = await connectTemporal(config.temporal);
+      relay = await startOutboxRelay({ config, database, temporal: temporal.client, log });
+    }
     log.info(
       { queues, prefix: config.TASK_QUEUE_PREFIX, address: config.temporal.connection.address },
       'worker started',
@@ -50,6 +59,8 @@ async function main(): Promise<void> {
     await Promise.all(workers.map((w) => w.run()));
     log.info('worker stopped');
   } finally {
+    await relay?.stop();
+    await temporal?.close();
     await connection.close();
     await database.close();
   }

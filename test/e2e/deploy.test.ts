@@ -19,6 +19,7 @@ import { freePort } from '../../tools/ports.js';
 import { commandOf, environmentOf, services } from '../helpers/compose.js';
 import { tenantCsvViaCopy } from '../helpers/data.js';
 import { eventually, terminateOpenWorkflows } from '../helpers/stack.js';
+import { createStackDatabase, type StackDatabase } from '../helpers/stack-database.js';
 import { execForm, stageRuntimeImage, type StagedImage } from '../helpers/image.js';
 import { startProcess, type WorkerProcess } from '../helpers/worker-process.js';
 
@@ -36,6 +37,7 @@ const WORKERS = ['worker-jobs', 'worker-exports', 'worker-audio'];
 
 let image: StagedImage;
 let database: Database;
+let ownDatabase: StackDatabase;
 let baseUrl: string;
 let key: string;
 let tenant: string;
@@ -55,7 +57,7 @@ function serviceEnv(name: string, overrides: Record<string, string>): Record<str
   for (const key of Object.keys(env)) if (key.startsWith('S3_')) delete env[key];
   return {
     ...env,
-    DATABASE_URL: inject('databaseUrl'),
+    DATABASE_URL: ownDatabase.url,
     TEMPORAL_ADDRESS: inject('temporalAddress'),
     STORAGE_DRIVER: 'local',
     STORAGE_DIR: path.join(image.dir, '..', 'storage'),
@@ -78,7 +80,9 @@ async function runShipped(argv: string[], env: Record<string, string>): Promise<
 
 beforeAll(async () => {
   image = await stageRuntimeImage();
-  database = createDatabase(inject('databaseUrl'), { max: 2 });
+  // An empty database of its own: the shipped migrate command builds the whole schema.
+  ownDatabase = await createStackDatabase(inject('databaseUrl'), 'template1');
+  database = createDatabase(ownDatabase.url, { max: 2 });
 
   const migrate = commandOf(services.migrate!);
   expect(await runShipped(migrate, serviceEnv('migrate', {}))).toContain('migrations applied');
@@ -129,6 +133,7 @@ afterAll(async () => {
   await terminateOpenWorkflows(new Client({ connection }), QUEUE_PREFIX);
   await connection.close();
   await database?.close();
+  await ownDatabase?.drop();
   await image?.remove();
 });
 

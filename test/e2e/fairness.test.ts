@@ -87,8 +87,8 @@ describe('fair scheduling', () => {
 
     const aJobs: string[] = [];
     for (let i = 0; i < 40; i++) aJobs.push(await submit(a.key));
-    // The 202 comes before the workflow start (which follows off the request path): wait for the starts.
-    await stack.app.starter.settled();
+    // The 202 comes before the workflow start (the relay's, off the request path): wait for the starts.
+    await stack.workflowsStarted(aJobs);
     // Every one of A's activity tasks is in the queue before B asks: two run, the rest wait.
     await eventually(async () => ((await waitingExports(aJobs)) >= 25 ? true : undefined), 30_000, 100);
     expect(await exportsBacklog()).toBeGreaterThan(0);

@@ -14,18 +14,21 @@ import { createApp, type App } from '../../src/server/app.js';
 import type { Problem } from '../../src/server/http/problem.js';
 import { LocalStorage } from '../../src/storage/local.js';
 import { connectTemporal, type TemporalHandle } from '../../src/temporal/client.js';
+import { createStackDatabase, type StackDatabase } from '../helpers/stack-database.js';
 
 let database: Database;
+let ownDatabase: StackDatabase;
 let temporal: TemporalHandle;
 let app: App['app'];
 let key: string;
 let revokedKey: string;
 
 beforeAll(async () => {
+  ownDatabase = await createStackDatabase(inject('databaseUrl'), inject('templateDatabase'));
   const config = loadConfig({
     NODE_ENV: 'test',
     LOG_LEVEL: 'silent',
-    DATABASE_URL: inject('databaseUrl'),
+    DATABASE_URL: ownDatabase.url,
     TEMPORAL_ADDRESS: inject('temporalAddress'),
     STORAGE_DIR: path.join(inject('scratchDir'), `storage-${randomUUID()}`),
   });
@@ -51,6 +54,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await temporal?.close();
   await database?.close();
+  await ownDatabase?.drop();
 });
 
 function request(

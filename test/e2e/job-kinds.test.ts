@@ -17,6 +17,7 @@ import { problems } from '../../src/server/http/problem.js';
 import type { JobResult, JobWorkflowInput } from '../../src/shared/jobs.js';
 import { WorkflowType } from '../../src/shared/temporal.js';
 import { createStorage } from '../../src/storage/index.js';
+import { startOutboxRelay, type OutboxRelay } from '../../src/outbox/relay.js';
 import { createWorkers } from '../../src/worker/create-workers.js';
 import { api, eventually, startStack, type Stack } from '../helpers/stack.js';
 
@@ -135,6 +136,7 @@ let key: string;
 let connection: NativeConnection;
 let workers: Worker[];
 let running: Promise<void>[];
+let relay: OutboxRelay;
 
 beforeAll(async () => {
   jobKinds.register(wordsKind);
@@ -151,9 +153,17 @@ beforeAll(async () => {
     log: createLogger({ level: 'warn', name: 'kinds-test' }),
   });
   running = workers.map((w) => w.run());
+  // As src/worker/index.ts does beside a `jobs` worker: the relay starts the recorded jobs' workflows.
+  relay = await startOutboxRelay({
+    config: stack.config,
+    database: stack.database,
+    temporal: stack.temporal.client,
+    log: createLogger({ level: 'warn', name: 'kinds-test' }),
+  });
 });
 
 afterAll(async () => {
+  await relay?.stop();
   for (const w of workers ?? []) w.shutdown();
   await Promise.allSettled(running ?? []);
   await connection?.close();

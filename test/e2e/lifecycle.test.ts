@@ -362,9 +362,9 @@ describe('non-retryable failures', () => {
   it('fails bad input at once, without retrying it', async () => {
     const { userId, key } = await stack.newUser(await seedTenant(stack.database.sql, 10));
     // The API's validation never lets an unknown dataset through, so the job is recorded directly, as a
-    // client of an older API version might have left it, and started through the outbox starter.
+    // client of an older API version might have left it; the outbox relay starts it.
     const id = newJobId();
-    const row = await insertJob(stack.database.db, {
+    await insertJob(stack.database.db, {
       id,
       userId,
       tenantId: 't-none',
@@ -372,7 +372,6 @@ describe('non-retryable failures', () => {
       request: { dataset: 'payroll', format: 'csv' },
       workflowId: `offload-${id}`,
     });
-    await stack.app.starter.start(row);
     const done = await finished(key, id);
     expect(done.state).toBe('failed');
     expect(done.error?.type).toBe('UnknownDataset');

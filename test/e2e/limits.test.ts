@@ -7,17 +7,21 @@ import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { eq, sql } from 'drizzle-orm';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { setUserLimits } from '../../src/db/limits-repo.js';
 import { jobs } from '../../src/db/schema.js';
+import { createLogger } from '../../src/lib/logger.js';
+import { startOutboxRelay } from '../../src/outbox/relay.js';
 import { api, eventually, startStack, type Stack } from '../helpers/stack.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const stacks: Stack[] = [];
 const EXPORT = { method: 'POST', body: JSON.stringify({ dataset: 'orders', format: 'csv' }) };
 
+/** A stack with these settings; after the first, each shares the first one's database (one backlog). */
 async function stackWith(env: Record<string, string>): Promise<Stack> {
-  const s = await startStack({ queues: [], env });
+  const databaseUrl = stacks[0]?.childEnv.DATABASE_URL;
+  const s = await startStack({ queues: [], env, services: databaseUrl ? { databaseUrl } : undefined });
   stacks.push(s);
   return s;
 }
@@ -172,13 +176,19 @@ describe('priority', () => {
     expect(ok.status).toBe(202);
     const job = (await ok.json()) as { priority: number; workflowId: string };
     expect(job.priority).toBe(2);
-    // The workflow start follows the 202.
+    // The workflow start follows the 202: this file runs no workers, so a relay here starts it.
+    const relay = await startOutboxRelay({
+      config: s.config,
+      database: s.database,
+      temporal: s.temporal.client,
+      log: createLogger({ level: 'silent', name: 'limits-test' }),
+    });
     const described = await eventually(() =>
       s.temporal.client.workflow
         .getHandle(job.workflowId)
         .describe()
         .catch(() => undefined),
-    );
+    ).finally(() => relay.stop());
     expect(described.raw.workflowExecutionInfo?.priority).toMatchObject({
       priorityKey: 2,
       fairnessKey: user.userId,
@@ -216,7 +226,7 @@ describe('npm run keys', () => {
   const keys = (...args: string[]) =>
     promisify(execFile)(process.execPath, ['--import', 'tsx', 'src/cli/keys.ts', ...args], {
       cwd: ROOT,
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, DATABASE_URL: inject('databaseUrl') },
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, DATABASE_URL: main.childEnv.DATABASE_URL! },
     });
 
   it('creates a key shown once, lists it by prefix, and a revoked key is refused at once', async () => {

@@ -41,8 +41,8 @@ describe('worker pools', () => {
       expect(res.status).toBe(202);
       ids.push(((await res.json()) as { id: string }).id);
     }
-    // The 202 comes before the workflow start (which follows off the request path): wait for the starts.
-    await stack.app.starter.settled();
+    // The 202 comes before the workflow start (the relay's, off the request path): wait for the starts.
+    await stack.workflowsStarted(ids);
     // The jobs worker ran each workflow up to its heavy activity, which waits: nobody polls `exports`.
     const rows = await stack.database.db.select().from(jobs).where(inArray(jobs.id, ids));
     await eventually(async () => {

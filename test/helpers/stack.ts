@@ -12,7 +12,7 @@ import type { Client } from '@temporalio/client';
 import { inject } from 'vitest';
 import { loadConfig, type Config } from '../../src/config/env.js';
 import { createDatabase, type Database } from '../../src/db/client.js';
-import { and, inArray } from 'drizzle-orm';
+import { and, inArray, isNotNull } from 'drizzle-orm';
 import { jobs } from '../../src/db/schema.js';
 import { createApiKey, ensureUser } from '../../src/db/users-repo.js';
 import { createLogger } from '../../src/lib/logger.js';
@@ -20,6 +20,7 @@ import { createApp, type App } from '../../src/server/app.js';
 import { JOBS_QUEUE, prefixedQueue, type TaskQueue } from '../../src/shared/temporal.js';
 import { createStorage } from '../../src/storage/index.js';
 import { connectTemporal, type TemporalHandle } from '../../src/temporal/client.js';
+import { createStackDatabase } from './stack-database.js';
 import { startWorkerProcess, type WorkerProcess } from './worker-process.js';
 
 /** What the failover tests read of an export job (GET /v1/jobs/{id}). */
@@ -44,6 +45,8 @@ export interface Stack {
   createdUsers(): string[];
   /** Terminate the workflows of these users' unfinished jobs and mark the jobs cancelled. */
   cancelActiveJobs(userIds?: string[]): Promise<void>;
+  /** Resolves once the outbox relay has started the workflows of all these jobs. */
+  workflowsStarted(jobIds: string[]): Promise<void>;
   stopWorkers(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -57,13 +60,17 @@ export async function startStack(
   } = {},
 ): Promise<Stack> {
   const storageDir = path.join(inject('scratchDir'), `storage-${randomUUID()}`);
+  // The stack's own database (a copy of the migrated template), unless the test brings its own server.
+  const ownDatabase = opts.services?.databaseUrl
+    ? undefined
+    : await createStackDatabase(inject('databaseUrl'), inject('templateDatabase'));
   // The stack's own task queues: another stack's workers on the same Temporal server never take its tasks.
   const queuePrefix = `t${randomUUID().slice(0, 8)}-`;
   await fs.mkdir(storageDir, { recursive: true });
   const childEnv: Record<string, string> = {
     NODE_ENV: 'test',
     LOG_LEVEL: 'warn',
-    DATABASE_URL: opts.services?.databaseUrl ?? inject('databaseUrl'),
+    DATABASE_URL: opts.services?.databaseUrl ?? ownDatabase!.url,
     TEMPORAL_ADDRESS: opts.services?.temporalAddress ?? inject('temporalAddress'),
     TEMPORAL_NAMESPACE: 'default',
     STORAGE_DIR: storageDir,
@@ -150,17 +157,25 @@ export async function startStack(
           );
       }
     },
+    async workflowsStarted(jobIds: string[]) {
+      await eventually(async () => {
+        const rows = await database.db
+          .select({ id: jobs.id })
+          .from(jobs)
+          .where(and(inArray(jobs.id, jobIds), isNotNull(jobs.workflowStartedAt)));
+        return rows.length === jobIds.length ? true : undefined;
+      }, 30_000);
+    },
     stopWorkers,
     async stop() {
       await stopWorkers();
-      // Starts still in flight would otherwise create workflows the next file's workers pick up.
-      await app.starter.settled();
       await terminateOpenWorkflows(temporal.client, config.TASK_QUEUE_PREFIX);
       closeSockets();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await temporal.close();
       await database.close();
       await rateLimitDatabase.close();
+      await ownDatabase?.drop();
     },
   };
 }

@@ -9,7 +9,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import type { TestProject } from 'vitest/node';
+import postgres from 'postgres';
 import { migrateDatabase } from '../../src/db/migrate.js';
+import { databaseUrlFor } from '../helpers/stack-database.js';
 import { startEmbeddedPostgres } from '../../tools/postgres.js';
 import { startTemporalDevServer } from '../../tools/temporal.js';
 import { WORKFLOWS_PATH } from '../../src/worker/create-workers.js';
@@ -17,9 +19,28 @@ import { WORKFLOWS_PATH } from '../../src/worker/create-workers.js';
 declare module 'vitest' {
   export interface ProvidedContext {
     databaseUrl: string;
+    /** A migrated database nobody connects to, which each test stack copies (test/helpers/stack-database.ts). */
+    templateDatabase: string;
     temporalAddress: string;
     workflowBundlePath: string;
     scratchDir: string;
+  }
+}
+
+/**
+ * A copy of the just-migrated database, which each test stack copies in turn (nothing connects to it, as
+ * PostgreSQL requires of a template); made from the server's maintenance database `postgres`.
+ */
+async function createTemplate(databaseUrl: string): Promise<string> {
+  const name = 'offload_stack_template';
+  const source = decodeURIComponent(new URL(databaseUrl).pathname.slice(1));
+  const admin = postgres(databaseUrlFor(databaseUrl, 'postgres'), { max: 1, onnotice: () => {} });
+  try {
+    await admin.unsafe(`drop database if exists "${name}" with (force)`);
+    await admin.unsafe(`create database "${name}" template "${source}"`);
+    return name;
+  } finally {
+    await admin.end({ timeout: 5 });
   }
 }
 
@@ -38,10 +59,12 @@ async function startServices(project: TestProject, opts: { temporal: boolean }) 
   ]);
   const databaseUrl = externalDb ?? pg!.url;
   await migrateDatabase(databaseUrl);
+  const templateDatabase = await createTemplate(databaseUrl);
   const bundlePath = path.join(scratch, 'workflow-bundle.js');
   await fs.writeFile(bundlePath, bundle.code);
 
   project.provide('databaseUrl', databaseUrl);
+  project.provide('templateDatabase', templateDatabase);
   if (temporal) project.provide('temporalAddress', temporal.address);
   project.provide('workflowBundlePath', bundlePath);
   project.provide('scratchDir', scratch);

@@ -3,8 +3,8 @@
  * `POST /v1/jobs/{id}/retry` all call `createJob`: in one transaction it claims the Idempotency-Key (when
  * the request has one), runs admission (the heavy backlog, the owner's active-job cap, the priority) and
  * records the job row, which is the outbox of its workflow start. The caller answers as soon as that
- * commits; the workflow start follows at once off the request path, and the outbox sweeper starts the
- * job if this process cannot.
+ * commits; the insert notifies the outbox relay (src/outbox/relay.ts, in the workers), which starts the
+ * workflow at once, off the API's request path and CPU.
  */
 import type { Context } from 'hono';
 import { getJob, type JobRow } from '../../db/jobs-repo.js';
@@ -18,7 +18,6 @@ import type { AppDeps } from '../deps.js';
 import type { AppEnv } from '../http/context.js';
 import { admitHeavyJob, defaultLimits, resolvePriority } from './admission.js';
 import { claimInProgress, claimKey, idempotencyKeyOf, type IdempotencyContext } from './idempotency.js';
-import type { JobStarter } from './job-starter.js';
 
 export interface JobSubmission {
   /** Who asks. A new job is theirs; a redrive belongs to the owner of the job it redrives. */
@@ -45,14 +44,13 @@ export interface Created {
 }
 
 /**
- * Record a job (or find the one an earlier request with the same key recorded), set `Location` (and
- * `Idempotent-Replayed`), and start its workflow off the request path. Throws the problem to answer
+ * Record a job (or find the one an earlier request with the same key recorded) and set `Location` (and
+ * `Idempotent-Replayed`); the relay starts its workflow. Throws the problem to answer
  * when admission refuses it (429, 503, 422) or the key was used with another body (422).
  */
 export async function createJob(
   c: Context<AppEnv>,
   deps: Pick<AppDeps, 'config' | 'database' | 'log'>,
-  starter: JobStarter,
   submission: JobSubmission,
 ): Promise<Created> {
   const { db } = deps.database;
@@ -105,7 +103,6 @@ export async function createJob(
     ...(retryOf ? { retryOf: retryOf.id } : {}),
   });
   log.info(acceptedDetail(job), retryOf ? 'redrive accepted' : `${job.kind} accepted`);
-  starter.startSoon(job, log);
   c.header('location', `/v1/jobs/${job.id}`);
   return { job, replayed: false };
 }

@@ -8,7 +8,6 @@ import type { AppDeps } from '../deps.js';
 import type { AppEnv } from '../http/context.js';
 import { HttpProblem, problemResponses } from '../http/problem.js';
 import { createJob } from '../jobs/create-job.js';
-import type { JobStarter } from '../jobs/job-starter.js';
 import { jobView, progressFromRow } from '../jobs/job-view.js';
 import { visibleJob } from '../jobs/visible-job.js';
 import { ListQuery, nextLink, pageFilter } from './job-list-query.js';
@@ -86,7 +85,7 @@ function notActive(job: JobRow, action: string): HttpProblem {
   );
 }
 
-export function registerJobActionRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps, starter: JobStarter): void {
+export function registerJobActionRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): void {
   const { db } = deps.database;
 
   app.openapi(cancelRoute, async (c) => {
@@ -101,9 +100,9 @@ export function registerJobActionRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps,
       log.info('cancellation requested');
     } catch (err) {
       if (!(err instanceof WorkflowNotFoundError)) throw err;
-      // No workflow yet (its start follows the 202, or the outbox sweeper's): cancelling the record is
-      // enough. A start landing meanwhile is cancelled by the second try here, or, if it lands after
-      // that, by the starter, which finds the row cancelled (JobStarter.start).
+      // No workflow yet (the outbox relay starts it after the 202): cancelling the record is enough. A
+      // start landing meanwhile is cancelled by the second try here, or, if it lands after that, by the
+      // relay, which finds the row cancelled when it confirms the start (JobStarter.start).
       await markJobCancelled(db, job.id);
       await handle.cancel().catch(() => undefined);
       log.info('cancelled a job whose workflow had not started');
@@ -126,7 +125,7 @@ export function registerJobActionRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps,
     if (existing) throw conflict(existing.id);
     try {
       // Admission as for a new job: the owner's active-job cap and the heavy backlog apply.
-      const { job } = await createJob(c, deps, starter, {
+      const { job } = await createJob(c, deps, {
         principal,
         kind: old.kind,
         request: old.request,

@@ -2,7 +2,7 @@
  * The creation route of every job kind (src/kinds): `POST /v1/exports`, `POST /v1/audio`, … Each body is
  * the kind's own fields plus fileName, the notification fields and priority; the kind turns a valid body
  * into the stored request (its checks that need the database or an engine), then createJob records the
- * job and the route answers 202 in milliseconds. A kind's other routes are registered beside it.
+ * job and the route answers 202 in milliseconds (the outbox relay starts its workflow). A kind's other routes are registered beside it.
  */
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import type { Config } from '../../config/env.js';
@@ -11,7 +11,6 @@ import type { JobKindDefinition } from '../../kinds/kind.js';
 import type { AppDeps } from '../deps.js';
 import type { AppEnv } from '../http/context.js';
 import { createJob } from '../jobs/create-job.js';
-import type { JobStarter } from '../jobs/job-starter.js';
 import { jobView, progressFromRow } from '../jobs/job-view.js';
 import { notifyFields, splitNotify } from '../jobs/notify-fields.js';
 import { fileNameField, jobCreation, priorityField } from './job-schemas.js';
@@ -33,7 +32,6 @@ export function creationSchema(kind: JobKindDefinition, config: Config) {
 function registerKind(
   app: OpenAPIHono<AppEnv>,
   deps: AppDeps,
-  starter: JobStarter,
   kind: JobKindDefinition,
 ): void {
   const schema = creationSchema(kind, deps.config);
@@ -53,7 +51,7 @@ function registerKind(
     const { priority, ...submitted } = body;
     const { request: fields, notify } = splitNotify(submitted);
     const request = await api.prepare(fields, principal);
-    const { job, replayed } = await createJob(c, deps, starter, {
+    const { job, replayed } = await createJob(c, deps, {
       principal,
       kind: kind.name,
       request,
@@ -72,6 +70,6 @@ function registerKind(
 }
 
 /** Every registered kind's routes. */
-export function registerJobKindRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps, starter: JobStarter): void {
-  for (const kind of jobKinds.list()) registerKind(app, deps, starter, kind);
+export function registerJobKindRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): void {
+  for (const kind of jobKinds.list()) registerKind(app, deps, kind);
 }
