@@ -44,6 +44,8 @@ export const envSchema = z.object({
     .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// connection URL')
     .optional(),
   DATABASE_POOL_MAX: int(10, 1),
+  /** statement_timeout of the API's connections (not the workers'), in ms; 0 turns it off. */
+  API_STATEMENT_TIMEOUT_MS: int(5000, 0),
   STORAGE_DIR: z.string().min(1).default('.data/storage'),
   STORAGE_DRIVER: z.enum(['local', 's3'], { error: 'must be local or s3' }).default('local'),
   S3_BUCKET: z.string().min(1).optional(),
@@ -121,6 +123,17 @@ export const envSchema = z.object({
   OUTBOX_SWEEP_INTERVAL_MS: int(5000, 100),
   EVENTS_POLL_INTERVAL_MS: int(1000, 50),
   EVENTS_KEEPALIVE_MS: int(15_000, 100),
+  /** A WebSocket that has not authenticated this long after connecting is closed. */
+  WS_AUTH_TIMEOUT_MS: int(5000, 100),
+  /** Open event streams (SSE and WebSocket together) one API key may hold on one API process. */
+  STREAMS_PER_KEY_MAX: int(20, 1),
+  /** How often open streams check that their key is still valid (one query for all of them), in ms. */
+  STREAMS_KEY_CHECK_MS: int(1000, 100),
+  /** When set, `GET /metrics` requires `Authorization: Bearer <METRICS_TOKEN>`. */
+  METRICS_TOKEN: z.preprocess(
+    (v) => (v === '' ? undefined : v),
+    z.string().min(16, 'must be at least 16 characters').optional(),
+  ),
   DOWNLOAD_LINK_TTL_SECONDS: int(7 * 24 * 3600, 1),
   WEBHOOK_ALLOW_PRIVATE: bool(false),
   WEBHOOK_ALLOW_HOSTS: list,
@@ -152,18 +165,24 @@ export class ConfigError extends Error {
   }
 }
 
-/** Variables whose value is a secret as a whole: a problem with one never prints it. */
-const SECRET_NAME = /SECRET|PASSWORD|PASSWD|TOKEN|API_KEY|PRIVATE|CREDENTIAL/i;
+/**
+ * A problem names the variable and what is wrong with it, never the value it was given: any variable
+ * may hold a secret (a password in DATABASE_URL, in either URL or key=value form, an S3 secret, a
+ * token, or a secret pasted into the wrong variable), and the problems end up in logs. Only whether the
+ * variable was empty is told, since that is often the whole mistake.
+ */
+function describeValue(value: string): string {
+  return value === '' ? ' (it is empty)' : '';
+}
 
 /**
- * A wrong value as a problem may show it: secrets only by their length, URLs with the password (and
- * any query string, which can carry one) replaced, anything else as JSON.
+ * The first line of an error from loading Temporal's settings (envconfig names keys and profiles there,
+ * never values); a TOML parse error goes on to quote the offending lines of the file, which may hold an
+ * API key, so the rest is left out.
  */
-export function shownValue(variable: string, value: string): string {
-  if (SECRET_NAME.test(variable)) return `a value of ${value.length} characters, not shown`;
-  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(value)) return JSON.stringify(value);
-  const redacted = value.replace(/^([^:]+:\/\/[^:/?#@]*):[^@/?#]*@/, '$1:***@').replace(/\?.*$/s, '?***');
-  return JSON.stringify(redacted);
+function temporalProblem(err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  return message.split('\n')[0]!.trim() || 'invalid Temporal settings';
 }
 
 /** Parse and validate the environment. Throws ConfigError naming every wrong variable. */
@@ -175,9 +194,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       const name = issue.path.join('.');
       const variable = String(issue.path[0]);
       const value = env[variable];
-      problems.push(
-        `${name}: ${issue.message}${value === undefined ? '' : ` (got ${shownValue(variable, value)})`}`,
-      );
+      // zod's messages describe the expectation, never the input (no custom message quotes it).
+      problems.push(`${name}: ${issue.message}${value === undefined ? '' : describeValue(value)}`);
     }
   }
   // Checked on its own, so that it is listed together with any other wrong variable.
@@ -205,7 +223,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       namespace: cfg.namespace ?? 'default',
     };
   } catch (err) {
-    problems.push(`TEMPORAL_*: ${(err as Error).message}`);
+    problems.push(`TEMPORAL_*: ${temporalProblem(err)}`);
   }
   if (!parsed.success || !temporal || problems.length > 0) throw new ConfigError(problems);
   const data = parsed.data;

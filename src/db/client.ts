@@ -18,15 +18,31 @@ export interface Database {
   close(): Promise<void>;
 }
 
-export function createDatabase(
-  url: string,
-  opts: { max?: number; appName?: string; settings?: Record<string, string> } = {},
-): Database {
+export interface DatabaseOptions {
+  max?: number;
+  appName?: string;
+  /** Server settings of every connection (sent at connect time, e.g. `synchronous_commit`). */
+  settings?: Record<string, string>;
+  /**
+   * `statement_timeout` of every connection, in ms: the server cancels a statement that runs longer
+   * (SQLSTATE 57014). The API's pools set it; the workers' do not (their COPY reads run for minutes).
+   * Unset or 0: no timeout.
+   */
+  statementTimeoutMs?: number;
+}
+
+export function createDatabase(url: string, opts: DatabaseOptions = {}): Database {
   const poolMax = opts.max ?? 10;
+  const timeout = opts.statementTimeoutMs ? { statement_timeout: opts.statementTimeoutMs } : {};
   const sql = postgres(url, {
     max: poolMax,
     onnotice: () => {},
-    connection: { application_name: opts.appName ?? 'offload', TimeZone: 'UTC', ...opts.settings },
+    connection: {
+      application_name: opts.appName ?? 'offload',
+      TimeZone: 'UTC',
+      ...timeout,
+      ...opts.settings,
+    },
   });
   return { sql, db: createDrizzle(sql), poolMax, close: () => sql.end({ timeout: 5 }) };
 }

@@ -1,5 +1,5 @@
 /** Idempotency keys: one job per (user, scope, key) for 24 hours, bound to the hash of the request. */
-import { and, eq, lt } from 'drizzle-orm';
+import { and, eq, lt, sql } from 'drizzle-orm';
 import type { Db } from './client.js';
 import type { DbOrTx } from './jobs-repo.js';
 import { idempotencyKeys } from './schema.js';
@@ -50,11 +50,23 @@ export async function claimIdempotencyKey(
   throw new Error('idempotency key could not be claimed');
 }
 
-/** Delete expired keys; returns how many. */
-export async function purgeExpiredIdempotencyKeys(db: Db): Promise<number> {
-  const rows = await db
-    .delete(idempotencyKeys)
-    .where(lt(idempotencyKeys.expiresAt, new Date()))
-    .returning({ key: idempotencyKeys.key });
-  return rows.length;
+/**
+ * Delete expired keys; returns how many. In batches of `batch` rows, one short statement each: the API's
+ * connections have a statement_timeout, and a day of keys at a high request rate is millions of rows.
+ */
+export async function purgeExpiredIdempotencyKeys(db: Db, batch = 5000): Promise<number> {
+  let total = 0;
+  for (;;) {
+    const expired = db
+      .select({ ctid: sql`ctid` })
+      .from(idempotencyKeys)
+      .where(lt(idempotencyKeys.expiresAt, new Date()))
+      .limit(batch);
+    const rows = await db
+      .delete(idempotencyKeys)
+      .where(sql`ctid in (${expired})`)
+      .returning({ key: idempotencyKeys.key });
+    total += rows.length;
+    if (rows.length < batch) return total;
+  }
 }

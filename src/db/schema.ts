@@ -275,3 +275,30 @@ export const customers = pgTable(
   },
   (t) => [index('customers_tenant_id_idx').on(t.tenantId, t.id)],
 );
+
+/**
+ * The finished jobs' part of `/metrics`, so that a scrape never reads the whole jobs table: per kind,
+ * terminal state and shard, the number of jobs, the bytes produced, and the sum, count and per-bucket
+ * counts (not cumulative; bounds in `job_stats_bounds()`, the last bucket above them all) of queue wait
+ * and duration. Triggers on `jobs` (drizzle/0003_job_stats.sql) add a job's contribution when it reaches
+ * a terminal state and move or remove it on any later change, so the table always equals an aggregate
+ * over the terminal rows of `jobs`. A job counts in the shard of its id's hash, so concurrent job ends
+ * do not queue on one row; readers sum the shards.
+ */
+export const jobStats = pgTable(
+  'job_stats',
+  {
+    kind: text().notNull(),
+    state: jobState().notNull(),
+    shard: integer().notNull(),
+    jobs: bigint({ mode: 'number' }).notNull().default(0),
+    bytes: numeric().notNull().default('0'),
+    waitCount: bigint({ mode: 'number' }).notNull().default(0),
+    waitSum: doublePrecision().notNull().default(0),
+    waitBuckets: bigint({ mode: 'number' }).array().notNull(),
+    durationCount: bigint({ mode: 'number' }).notNull().default(0),
+    durationSum: doublePrecision().notNull().default(0),
+    durationBuckets: bigint({ mode: 'number' }).array().notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.kind, t.state, t.shard] })],
+);

@@ -106,3 +106,20 @@ export async function authenticate(db: Db, presented: string): Promise<Principal
     keyId: row.keyId,
   };
 }
+
+/**
+ * Of the given key ids, those that still authenticate: not revoked, and their user still exists (a
+ * deleted user's keys go with it). One indexed query for any number of ids, so open streams can recheck
+ * their keys every second or two. The ids go as one text array literal, not sql.array(): postgres.js
+ * can only serialise arrays once it has fetched the array types on a connection.
+ */
+export async function liveKeyIds(db: Db, keyIds: readonly string[]): Promise<Set<string>> {
+  if (keyIds.length === 0) return new Set();
+  const literal = `{${keyIds.map((id) => `"${id.replace(/["\\]/g, '\\$&')}"`).join(',')}}`;
+  const rows = await db
+    .select({ id: apiKeys.id })
+    .from(apiKeys)
+    .innerJoin(users, eq(users.id, apiKeys.userId))
+    .where(and(sql`${apiKeys.id} = any(${literal}::text[])`, isNull(apiKeys.revokedAt)));
+  return new Set(rows.map((r) => r.id));
+}

@@ -1,7 +1,7 @@
 /**
  * The outbox relay: starts the workflows of recorded jobs, off the API's request path and CPU. It runs in
  * every worker process that serves `jobs` (OUTBOX_RELAY). An insert into `jobs` notifies channel
- * `offload_outbox` (a trigger, drizzle/0003_outbox_notify.sql) when its transaction commits; the relay
+ * `offload_outbox` (a trigger, drizzle/0004_outbox_notify.sql) when its transaction commits; the relay
  * wakes, and each of its OUTBOX_RELAY_CONCURRENCY lanes claims the oldest unstarted queued job
  * (`FOR UPDATE SKIP LOCKED`, so relays on several machines share the work and never start a job twice
  * at once), starts it and confirms it in the same transaction. It also looks every

@@ -8,9 +8,10 @@ import { bearerAuth } from './http/auth.js';
 import type { AppEnv } from './http/context.js';
 import { registerDocs } from './http/docs.js';
 import { checkReadiness } from './http/health.js';
-import { createApiMetrics } from './http/metrics.js';
+import { createApiMetrics, requireMetricsToken } from './http/metrics.js';
 import { HttpProblem, problemResponse } from './http/problem.js';
 import { rateLimit } from './http/rate-limit.js';
+import { queryTimeoutProblem } from './http/statement-timeout.js';
 import { validationHook } from './http/validation.js';
 import { JobWatchHub } from './jobs/job-watch.js';
 import { registerDashboardRoutes } from './routes/dashboard.js';
@@ -43,6 +44,12 @@ export function createApp(deps: AppDeps): App {
       const code = err.status === 400 ? 'malformed-request' : 'http-error';
       return problemResponse(c, new HttpProblem(err.status, code, err.message || 'Bad Request', err.message));
     }
+    // A query past API_STATEMENT_TIMEOUT_MS: 503 with Retry-After, not a 500.
+    const timedOut = queryTimeoutProblem(err);
+    if (timedOut) {
+      deps.log.warn({ path: c.req.path, method: c.req.method }, 'database query timed out');
+      return problemResponse(c, timedOut);
+    }
     deps.log.error({ err, path: c.req.path, method: c.req.method }, 'unhandled error');
     return problemResponse(
       c,
@@ -63,6 +70,7 @@ export function createApp(deps: AppDeps): App {
     if (!ready) deps.log.warn({ checks }, 'not ready');
     return c.json({ status: ready ? 'ready' : 'unavailable', checks }, ready ? 200 : 503);
   });
+  app.use('/metrics', requireMetricsToken(deps.config.METRICS_TOKEN));
   app.get('/metrics', async (c) =>
     c.body(await metrics.render(), 200, { 'Content-Type': metrics.contentType }),
   );

@@ -2,28 +2,21 @@
 import type { Server } from 'node:http';
 import { serve } from '@hono/node-server';
 import { ConfigError, loadConfig } from '../config/env.js';
-import { createDatabase } from '../db/client.js';
 import { purgeExpiredIdempotencyKeys } from '../db/idempotency-repo.js';
 import { migrateDatabase } from '../db/migrate.js';
 import { createLogger } from '../lib/logger.js';
 import { createStorage } from '../storage/index.js';
 import { connectTemporal } from '../temporal/client.js';
 import { createApp } from './app.js';
+import { createApiDatabases } from './databases.js';
 
 async function main(): Promise<void> {
   const config = loadConfig();
   if (!config.DATABASE_URL) throw new ConfigError(['DATABASE_URL: required by the API']);
   const log = createLogger({ level: config.LOG_LEVEL, name: 'offload-api', format: config.LOG_FORMAT });
   await migrateDatabase(config.DATABASE_URL);
-  const database = createDatabase(config.DATABASE_URL, {
-    max: config.DATABASE_POOL_MAX,
-    appName: 'offload-api',
-  });
-  const rateLimitDatabase = createDatabase(config.DATABASE_URL, {
-    max: Math.max(2, Math.ceil(config.DATABASE_POOL_MAX / 2)),
-    appName: 'offload-api-limits',
-    settings: { synchronous_commit: 'off' },
-  });
+  // Both with statement_timeout = API_STATEMENT_TIMEOUT_MS (the migration above runs without it).
+  const { database, rateLimitDatabase } = createApiDatabases(config);
   const temporal = await connectTemporal(config.temporal);
   const { app, attachWebSocket } = createApp({
     config,

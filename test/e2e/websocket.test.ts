@@ -1,7 +1,9 @@
 /**
  * The job WebSocket on the real stack: one connection follows all of a user's jobs (authenticated by a
  * first message, never the URL), another follows only the job it subscribed to, and a reconnect with
- * `since` still learns the final state of a job that finished while it was away.
+ * `since` still learns the final state of a job that finished while it was away. A socket must
+ * authenticate within WS_AUTH_TIMEOUT_MS of opening, whatever it sends meanwhile, and its first message
+ * must be a valid auth message.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
@@ -10,6 +12,7 @@ import { api, eventually, startStack, type Stack } from '../helpers/stack.js';
 
 interface Msg {
   type: string;
+  message?: string;
   jobId?: string;
   state?: string;
   code?: string;
@@ -18,10 +21,16 @@ interface Msg {
 }
 
 let stack: Stack;
+const AUTH_TIMEOUT_MS = 1500;
 
 beforeAll(async () => {
   stack = await startStack({
-    env: { EXPORT_PART_ROWS: '500', EXPORT_MAX_ROWS_PER_SEC: '5000', EVENTS_POLL_INTERVAL_MS: '200' },
+    env: {
+      EXPORT_PART_ROWS: '500',
+      EXPORT_MAX_ROWS_PER_SEC: '5000',
+      EVENTS_POLL_INTERVAL_MS: '200',
+      WS_AUTH_TIMEOUT_MS: String(AUTH_TIMEOUT_MS),
+    },
   });
 });
 
@@ -130,6 +139,14 @@ describe('GET /v1/ws', () => {
     await eventually(() => Promise.resolve(early.closeCode()));
     expect(early.closeCode()).toBe(4401);
 
+    // Before authenticating, a message that is not even valid closes the socket as well.
+    for (const junk of ['not json', JSON.stringify({ type: 'hello' })]) {
+      const c = await connect();
+      c.ws.send(junk);
+      await eventually(() => Promise.resolve(c.closeCode()));
+      expect(c.closeCode(), junk).toBe(4401);
+    }
+
     const { key } = await stack.newUser('t-ws');
     const c = await connect({ authorization: `Bearer ${key}` });
     await c.waitFor((m) => m.type === 'ready');
@@ -151,5 +168,36 @@ describe('GET /v1/ws', () => {
       other.once('error', () => resolve(true));
     });
     expect(failed).toBe(true);
+  });
+
+  it('closes a socket not authenticated in time, however much it sends meanwhile', async () => {
+    const { key } = await stack.newUser('t-ws');
+    // Opened first and authenticated at once: its deadline passes too, and it stays open.
+    const authed = await connect();
+    authed.send({ type: 'auth', key });
+    await authed.waitFor((m) => m.type === 'ready');
+    const silent = await connect();
+    // Traffic without an auth message: pings, and the pieces of a message it never finishes.
+    const busy = await connect();
+    busy.ws.send('{"type":"auth","key":"', { fin: false });
+    const traffic = setInterval(() => {
+      if (busy.ws.readyState !== WebSocket.OPEN) return;
+      busy.ws.ping();
+      busy.ws.send('x', { fin: false });
+    }, 100);
+    try {
+      for (const c of [busy, silent]) {
+        await eventually(() => Promise.resolve(c.closeCode()), AUTH_TIMEOUT_MS * 10);
+        expect(c.closeCode()).toBe(4401);
+        const error = c.messages.find((m) => m.type === 'error');
+        expect(error?.code).toBe('unauthorized');
+        expect(error?.message).toMatch(/in time/);
+      }
+    } finally {
+      clearInterval(traffic);
+    }
+    expect(authed.closeCode()).toBeUndefined();
+    expect(authed.ws.readyState).toBe(WebSocket.OPEN);
+    authed.ws.close();
   });
 });

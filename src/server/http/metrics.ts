@@ -1,18 +1,19 @@
 /**
  * Prometheus metrics of the API (`GET /metrics`). Request latency per route and rate-limit refusals
  * are counted in this process; job counts, queue wait, duration and bytes produced are read from the
- * jobs table at scrape time (`readJobStats`), so every API instance reports the same totals for the
- * whole deployment.
+ * database at scrape time (`readJobStats`, whose cost does not grow with the number of jobs), so every
+ * API instance reports the same totals for the whole deployment. With `METRICS_TOKEN` set, the route
+ * requires it as a bearer token (`requireMetricsToken`).
  */
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type { MiddlewareHandler } from 'hono';
 import { matchedRoutes } from 'hono/route';
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Sql } from '../../db/client.js';
-import { readJobStats, type JobStatsRow } from '../../db/job-stats-repo.js';
+import { readJobStats, type JobStats, type JobStatsRow } from '../../db/job-stats-repo.js';
+import { HttpProblem } from './problem.js';
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
-/** Seconds: queue waits and job durations range from milliseconds to hours. */
-const JOB_BUCKETS = [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200];
 
 export interface ApiMetrics {
   registry: Registry;
@@ -56,8 +57,7 @@ export function createApiMetrics(sql: Sql): ApiMetrics {
 
   const render = async () => {
     const own = await registry.metrics();
-    const rows = await readJobStats(sql, JOB_BUCKETS);
-    return `${own}\n${formatJobStats(rows)}`;
+    return `${own}\n${formatJobStats(await readJobStats(sql))}`;
   };
   return { registry, middleware, render, contentType: registry.contentType };
 }
@@ -71,7 +71,7 @@ function labels(values: Record<string, string>): string {
 }
 
 /** Job metrics in the Prometheus text format, aggregated from the per-(kind, state) rows. */
-export function formatJobStats(rows: JobStatsRow[]): string {
+export function formatJobStats({ rows, bounds }: JobStats): string {
   const out: string[] = [];
   const byKind = new Map<string, JobStatsRow[]>();
   for (const row of rows) byKind.set(row.kind, [...(byKind.get(row.kind) ?? []), row]);
@@ -116,10 +116,10 @@ export function formatJobStats(rows: JobStatsRow[]): string {
     out.push(`# HELP ${name} ${help}`);
     out.push(`# TYPE ${name} histogram`);
     for (const [kind, list] of byKind) {
-      const buckets = JOB_BUCKETS.map((_, i) => list.reduce((n, r) => n + (pick(r).buckets[i] ?? 0), 0));
+      const buckets = bounds.map((_, i) => list.reduce((n, r) => n + (pick(r).buckets[i] ?? 0), 0));
       const count = list.reduce((n, r) => n + pick(r).count, 0);
       const sum = list.reduce((n, r) => n + (pick(r).sum ?? 0), 0);
-      JOB_BUCKETS.forEach((le, i) =>
+      bounds.forEach((le, i) =>
         out.push(`${name}_bucket${labels({ kind, le: String(le) })} ${buckets[i]}`),
       );
       out.push(`${name}_bucket${labels({ kind, le: '+Inf' })} ${count}`);
@@ -138,4 +138,31 @@ export function formatJobStats(rows: JobStatsRow[]): string {
     (r) => ({ buckets: r.durationBuckets, count: r.durationCount, sum: r.durationSum }),
   );
   return `${out.join('\n')}\n`;
+}
+
+const sha256 = (s: string) => createHash('sha256').update(s).digest();
+
+/**
+ * `GET /metrics` behind a bearer token when `token` is set (else open). The presented token is
+ * compared in constant time: both sides are hashed first, so neither the length nor a matching prefix
+ * shows in the time the comparison takes.
+ */
+export function requireMetricsToken(token: string | undefined): MiddlewareHandler {
+  const expected = token === undefined ? undefined : sha256(token);
+  return async (c, next) => {
+    if (expected) {
+      const m = /^Bearer\s+(\S+)\s*$/i.exec(c.req.header('authorization') ?? '');
+      if (!m || !timingSafeEqual(sha256(m[1]!), expected)) {
+        throw new HttpProblem(
+          401,
+          'unauthorized',
+          'Unauthorized',
+          'metrics need "Authorization: Bearer <METRICS_TOKEN>"',
+          {},
+          { 'www-authenticate': 'Bearer realm="offload-metrics"' },
+        );
+      }
+    }
+    await next();
+  };
 }

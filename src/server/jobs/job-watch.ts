@@ -2,11 +2,15 @@
  * Watching jobs for SSE and WebSocket clients. However many clients watch one job, one poller per job
  * and API process reads the row and asks Temporal for live progress at most once per interval, and fans
  * the snapshot out to every watcher. The poller stops when the last watcher leaves or the job ends.
+ * The hub also holds the process's open streams by API key (`streams`): their per-key cap and the
+ * periodic check that closes the streams of a revoked key.
  */
 import { createHash } from 'node:crypto';
 import { getJob, type JobRow } from '../../db/jobs-repo.js';
+import { liveKeyIds } from '../../db/users-repo.js';
 import { TERMINAL_STATES, type Progress } from '../../shared/jobs.js';
 import type { AppDeps } from '../deps.js';
+import { StreamGuard } from '../http/stream-guard.js';
 import { liveProgress } from './progress.js';
 import { jobView, type JobView } from './job-view.js';
 
@@ -46,11 +50,20 @@ export function snapshotOf(job: JobRow, progress: Progress): JobSnapshot {
 export class JobWatchHub {
   private readonly watches = new Map<string, Watch>();
   private queries = 0;
+  /** The SSE and WebSocket streams open on this process, by API key (cap and revocation). */
+  readonly streams: StreamGuard;
 
   constructor(
     private readonly deps: AppDeps,
     private readonly intervalMs: number,
-  ) {}
+  ) {
+    this.streams = new StreamGuard({
+      maxPerKey: deps.config.STREAMS_PER_KEY_MAX,
+      checkEveryMs: deps.config.STREAMS_KEY_CHECK_MS,
+      liveKeys: (keyIds) => liveKeyIds(deps.database.db, keyIds),
+      log: deps.log,
+    });
+  }
 
   /** Follow a job: the listener gets the latest snapshot at once (if known) and every change after. */
   watch(jobId: string, listener: Listener): () => void {

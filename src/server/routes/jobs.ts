@@ -6,6 +6,7 @@ import { findRetryOf, listAttempts } from '../../db/jobs-repo.js';
 import type { AppDeps } from '../deps.js';
 import type { AppEnv } from '../http/context.js';
 import { problemResponses } from '../http/problem.js';
+import { tooManyStreams } from '../http/stream-guard.js';
 import type { JobSnapshot, JobWatchHub } from '../jobs/job-watch.js';
 import { jobView, progressFromRow } from '../jobs/job-view.js';
 import { liveProgress } from '../jobs/progress.js';
@@ -73,7 +74,8 @@ const eventsRoute = createRoute({
   summary: 'Server-sent events: `progress` on every change, `state` on each state change, `end` at the end',
   description:
     'Each event carries an id; reconnect with `Last-Event-ID` to skip what was seen. A `: keep-alive` comment ' +
-    'is sent when idle. The stream closes after `end`.',
+    'is sent when idle. The stream closes after `end`, and within a few seconds of its API key being revoked. ' +
+    'An API key may hold a limited number of open streams (SSE and WebSocket together); beyond it, 429.',
   security: [{ bearer: [] }],
   request: {
     params: JobIdParam,
@@ -87,7 +89,7 @@ const eventsRoute = createRoute({
   },
   responses: {
     200: { description: 'An event stream', content: { 'text/event-stream': { schema: z.string() } } },
-    ...problemResponses(401, 404),
+    ...problemResponses(401, 404, 429),
   },
 });
 
@@ -133,20 +135,29 @@ export function registerJobRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps, hub: 
   });
 
   app.openapi(eventsRoute, async (c) => {
-    const job = await visibleJob(db, c.req.valid('param').id, c.get('principal'));
+    const principal = c.get('principal');
+    const job = await visibleJob(db, c.req.valid('param').id, principal);
     const lastEventId = c.req.valid('header')['last-event-id'];
+    let wake: (() => void) | undefined;
+    let revoked = false;
+    // The key's slot, held until the stream ends; its recheck ends the stream if the key is revoked.
+    const lease = hub.streams.open(principal.keyId, () => {
+      revoked = true;
+      wake?.();
+    });
+    if (!lease) throw tooManyStreams(deps.config.STREAMS_PER_KEY_MAX);
     return streamSSE(c, async (stream) => {
       let pending: JobSnapshot | undefined;
-      let wake: (() => void) | undefined;
-      const unwatch = hub.watch(job.id, (s) => {
-        pending = s;
-        wake?.();
-      });
-      stream.onAbort(() => wake?.());
+      let unwatch: (() => void) | undefined;
       let lastId = lastEventId;
       let lastState = lastEventId?.split('.')[0];
       try {
-        while (!stream.aborted) {
+        unwatch = hub.watch(job.id, (s) => {
+          pending = s;
+          wake?.();
+        });
+        stream.onAbort(() => wake?.());
+        while (!stream.aborted && !revoked) {
           const snap = pending;
           pending = undefined;
           if (!snap) {
@@ -157,7 +168,7 @@ export function registerJobRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps, hub: 
             });
             wake = undefined;
             clearTimeout(timer);
-            if (!woke && !stream.aborted) await stream.write(': keep-alive\n\n');
+            if (!woke && !stream.aborted && !revoked) await stream.write(': keep-alive\n\n');
             continue;
           }
           if (snap.id !== lastId) {
@@ -185,8 +196,10 @@ export function registerJobRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps, hub: 
             break;
           }
         }
+        if (revoked && !stream.aborted) await stream.write(': closed: the API key was revoked\n\n');
       } finally {
-        unwatch();
+        unwatch?.();
+        lease.release();
       }
     });
   });

@@ -8,6 +8,13 @@
  * Client → server: `auth {key, jobs?, since?}`, `subscribe {jobs: [ids] | "all"}`, `unsubscribe {jobs}`.
  * Server → client: `ready {following}`, `job {id, jobId, state, progress, job}`, `end {jobId, job}`,
  * `error {code, message}`.
+ *
+ * Until it authenticates, a connection gets WS_AUTH_TIMEOUT_MS from its opening (messages do not extend
+ * it) and no second chance: anything but a valid auth message closes it. Close codes: 4401 no or a bad
+ * key, a message other than a valid auth before authenticating, no auth in time, or the key revoked
+ * while connected (open streams recheck their key every STREAMS_KEY_CHECK_MS); 4429 the key already
+ * holds STREAMS_PER_KEY_MAX streams (SSE and WebSocket together) on this API process. The `error`
+ * message sent before the close says which (`code`).
  */
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -21,10 +28,15 @@ import { isJobId } from '../../lib/ids.js';
 import type { AppDeps } from '../deps.js';
 import type { AppEnv } from '../http/context.js';
 import { HttpProblem, problemResponses } from '../http/problem.js';
+import type { StreamLease } from '../http/stream-guard.js';
 import type { JobSnapshot, JobWatchHub } from '../jobs/job-watch.js';
 
 export const WS_PATH = '/v1/ws';
-const AUTH_TIMEOUT_MS = 10_000;
+/** Close codes of the job socket (4000-4999 are the application's). */
+export const WS_CLOSE = {
+  unauthorized: 4401,
+  tooManyStreams: 4429,
+} as const;
 const PING_MS = 30_000;
 const MAX_SUBSCRIPTIONS = 500;
 
@@ -42,6 +54,7 @@ const ClientMessage = z.discriminatedUnion('type', [
 
 class Connection {
   private principal?: Principal;
+  private lease?: StreamLease;
   private mode: 'all' | 'some' = 'all';
   private readonly watching = new Map<string, () => void>();
   private readonly lastSent = new Map<string, string>();
@@ -53,49 +66,93 @@ class Connection {
     private readonly ws: WebSocket,
     private readonly deps: AppDeps,
     private readonly hub: JobWatchHub,
+    /** Called once the connection has authenticated (stops its authentication deadline). */
+    private readonly onAuthenticated: () => void,
   ) {}
 
-  send(msg: Record<string, unknown>): void {
-    if (!this.closed && this.ws.readyState === this.ws.OPEN) this.ws.send(JSON.stringify(msg));
+  get authenticated(): boolean {
+    return this.principal !== undefined;
   }
 
+  private get open(): boolean {
+    return !this.closed && this.ws.readyState === this.ws.OPEN;
+  }
+
+  send(msg: Record<string, unknown>): void {
+    if (this.open) this.ws.send(JSON.stringify(msg));
+  }
+
+  /** Tell the client why, close the socket, and stop following at once (not when the close completes). */
   fail(code: number, error: string, message: string): void {
     this.send({ type: 'error', code: error, message });
-    this.ws.close(code, error);
+    if (this.ws.readyState === this.ws.OPEN || this.ws.readyState === this.ws.CONNECTING) {
+      this.ws.close(code, error);
+    }
+    this.close();
   }
 
   async start(principal: Principal, jobs: string[] | 'all' | undefined, since?: string): Promise<void> {
+    // Closed meanwhile (the deadline passed while the key was being checked): take no slot.
+    if (!this.open) return;
+    const lease = this.hub.streams.open(principal.keyId, () =>
+      this.fail(WS_CLOSE.unauthorized, 'key-revoked', 'the API key has been revoked'),
+    );
+    if (!lease) {
+      const max = this.deps.config.STREAMS_PER_KEY_MAX;
+      return this.fail(
+        WS_CLOSE.tooManyStreams,
+        'too-many-streams',
+        `this API key already has ${max} event streams (SSE and WebSocket) open; close one first`,
+      );
+    }
+    this.lease = lease;
     this.principal = principal;
+    this.onAuthenticated();
     if (since) this.since = new Date(since);
     await this.follow(jobs ?? 'all');
   }
 
   async onMessage(raw: string): Promise<void> {
+    if (!this.open) return;
+    // Before authenticating, a connection gets one message, and it must be a valid auth message: any
+    // other closes it (4401), so no message can keep an unauthenticated socket open.
+    const refuse = (error: string, message: string) =>
+      this.principal
+        ? this.send({ type: 'error', code: error, message })
+        : this.fail(WS_CLOSE.unauthorized, error, message);
     let parsed: unknown;
     try {
       parsed = JSON.parse(raw);
     } catch {
-      return this.send({ type: 'error', code: 'malformed', message: 'messages must be JSON' });
+      return refuse('malformed', 'messages must be JSON');
     }
     const msg = ClientMessage.safeParse(parsed);
     if (!msg.success) {
       const issue = msg.error.issues[0];
-      return this.send({
-        type: 'error',
-        code: 'invalid-message',
-        message: `${issue?.path.join('.') || '(message)'}: ${issue?.message ?? 'invalid'}`,
-      });
+      return refuse(
+        'invalid-message',
+        `${issue?.path.join('.') || '(message)'}: ${issue?.message ?? 'invalid'}`,
+      );
     }
     const m = msg.data;
     if (m.type === 'auth') {
       if (this.principal)
         return this.send({ type: 'error', code: 'already-authenticated', message: 'already authenticated' });
       const principal = await authenticate(this.deps.database.db, m.key);
-      if (!principal) return this.fail(4401, 'unauthorized', 'the API key is not valid or has been revoked');
+      if (!principal)
+        return this.fail(
+          WS_CLOSE.unauthorized,
+          'unauthorized',
+          'the API key is not valid or has been revoked',
+        );
       return this.start(principal, m.jobs, m.since);
     }
     if (!this.principal)
-      return this.fail(4401, 'unauthorized', 'authenticate first: {"type":"auth","key":"…"}');
+      return this.fail(
+        WS_CLOSE.unauthorized,
+        'unauthorized',
+        'authenticate first: {"type":"auth","key":"…"}',
+      );
     if (m.type === 'subscribe') return this.follow(m.jobs);
     for (const id of m.jobs) this.unwatch(id);
     if (this.mode === 'some') this.send({ type: 'ready', following: [...this.watching.keys()] });
@@ -171,6 +228,7 @@ class Connection {
     this.closed = true;
     clearTimeout(this.scanTimer);
     for (const id of [...this.watching.keys()]) this.unwatch(id);
+    this.lease?.release();
   }
 }
 
@@ -184,9 +242,13 @@ export function attachJobSocket(server: Server, deps: AppDeps, hub: JobWatchHub)
       return;
     }
     wss.handleUpgrade(req, socket, head, (ws) => {
-      const conn = new Connection(ws, deps, hub);
+      // The deadline runs from the opening, whatever arrives before it; only authenticating stops it.
+      const authTimer = setTimeout(() => {
+        if (!conn.authenticated)
+          conn.fail(WS_CLOSE.unauthorized, 'unauthorized', 'not authenticated in time');
+      }, deps.config.WS_AUTH_TIMEOUT_MS);
+      const conn = new Connection(ws, deps, hub, () => clearTimeout(authTimer));
       const alive = setInterval(() => ws.ping(), PING_MS);
-      let authTimer: NodeJS.Timeout | undefined;
       let queue = Promise.resolve();
       ws.on('message', (data: Buffer, isBinary: boolean) => {
         const text = isBinary ? '' : data.toString('utf8');
@@ -205,15 +267,17 @@ export function attachJobSocket(server: Server, deps: AppDeps, hub: JobWatchHub)
         queue = queue.then(async () => {
           const principal = await authenticate(deps.database.db, header[1]!);
           if (!principal)
-            return conn.fail(4401, 'unauthorized', 'the API key is not valid or has been revoked');
+            return conn.fail(
+              WS_CLOSE.unauthorized,
+              'unauthorized',
+              'the API key is not valid or has been revoked',
+            );
           await conn.start(principal, 'all');
         });
-      } else {
-        authTimer = setTimeout(
-          () => conn.fail(4401, 'unauthorized', 'no auth message in time'),
-          AUTH_TIMEOUT_MS,
-        );
-        ws.once('message', () => clearTimeout(authTimer));
+        queue = queue.catch((err: unknown) => {
+          deps.log.warn({ err }, 'websocket authentication failed');
+          conn.fail(1011, 'internal', 'the API key could not be checked; reconnect');
+        });
       }
     });
   });
@@ -233,7 +297,10 @@ const wsRoute = createRoute({
     'Authenticate with `Authorization: Bearer` on the upgrade or with the first message ' +
     '`{"type":"auth","key":"…","jobs?":[…]|"all","since?":"<ISO time>"}`. Then send ' +
     '`{"type":"subscribe","jobs":[…]|"all"}` or `{"type":"unsubscribe","jobs":[…]}`. The server sends ' +
-    '`ready`, `job` (on every change), `end` and `error` messages.',
+    '`ready`, `job` (on every change), `end` and `error` messages. A connection that has not authenticated ' +
+    'within `WS_AUTH_TIMEOUT_MS` of opening (messages do not extend it), or whose first message is anything ' +
+    'but a valid auth message, is closed with 4401; so is one whose key is revoked. One that would exceed ' +
+    'the per-key number of open streams (SSE and WebSocket together) is closed with 4429.',
   security: [{ bearer: [] }],
   responses: {
     101: { description: 'Switching to the WebSocket protocol' },
