@@ -7,7 +7,9 @@ import { z } from '@hono/zod-openapi';
 import { matchesMoreThan } from '../db/dataset-rows.js';
 import { checkExportRequest, ExportQuery } from '../datasets/query.js';
 import { DATASETS, getDataset } from '../datasets/registry.js';
+import { exportRequestSchema } from '../datasets/schema.js';
 import {
+  EXPORT_CONTENT_TYPES,
   EXPORT_FORMATS,
   type ExportFilters,
   type ExportRequest,
@@ -18,15 +20,12 @@ import { EXPORTS_QUEUE, WorkflowType } from '../shared/temporal.js';
 import { problems } from '../server/http/problem.js';
 import { defineJobKind, heavyPolicy } from './kind.js';
 
-const datasetNames = Object.keys(DATASETS).join(', ');
+const datasetNames = Object.keys(DATASETS) as [string, ...string[]];
 
 const exportFields = {
   dataset: z
-    .string()
-    .openapi({ example: 'orders', description: `One of: ${datasetNames}` })
-    .refine((name) => getDataset(name) !== undefined, {
-      message: `unknown dataset; allowed: ${datasetNames}`,
-    }),
+    .enum(datasetNames, { error: `unknown dataset; allowed: ${datasetNames.join(', ')}` })
+    .openapi({ example: 'orders', description: 'GET /v1/datasets lists their columns and filters' }),
   format: z.enum(EXPORT_FORMATS, { error: `must be one of: ${EXPORT_FORMATS.join(', ')}` }),
   columns: z
     .array(z.string())
@@ -72,6 +71,7 @@ export const exportKind = defineJobKind<ExportBody, ExportRequest>({
     summary: 'Start an export of a dataset to a file',
     schemaName: 'ExportRequest',
     fields: () => exportFields,
+    refineSchema: exportRequestSchema(),
     refine(body, ctx) {
       const ds = getDataset(body.dataset);
       if (!ds) return;
@@ -138,6 +138,7 @@ export const exportKind = defineJobKind<ExportBody, ExportRequest>({
     resultFields: {
       rows: z.number().optional().openapi({ description: 'Exports: rows in the file.' }),
     },
+    contentTypes: Object.values(EXPORT_CONTENT_TYPES),
     done: (result) => (result as ExportResult).rows,
   },
   dashboard: { title: 'New export', submitLabel: 'Start export', form: 'export' },
