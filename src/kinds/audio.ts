@@ -17,6 +17,7 @@ import {
 } from '../shared/jobs.js';
 import { AUDIO_QUEUE, WorkflowType } from '../shared/temporal.js';
 import { problems } from '../server/http/problem.js';
+import { maxChars } from '../server/http/validation.js';
 import { engineUnavailable, engineVoices, registerVoiceRoutes } from '../server/routes/voices.js';
 import { defineJobKind, heavyPolicy } from './kind.js';
 
@@ -36,12 +37,9 @@ const LANGUAGE_TAG = /^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$/;
 const between = (range: { min: number; max: number }) => `must be between ${range.min} and ${range.max}`;
 
 /** The body's own fields; the text limit comes from the config (AUDIO_MAX_TEXT_CHARS). */
-function audioFields(maxChars: number) {
+function audioFields(maxTextChars: number) {
   return {
-    text: z
-      .string()
-      .min(1, 'must not be empty')
-      .max(maxChars, `must be at most ${maxChars} characters`)
+    text: maxChars(z.string().min(1, 'must not be empty'), maxTextChars)
       .refine((t) => SPEAKABLE_CHAR.test(t), 'must contain something to say, not only spaces')
       .refine(
         (t) => !CONTROL_CHARS.test(t),

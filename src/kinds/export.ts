@@ -18,6 +18,7 @@ import {
 } from '../shared/jobs.js';
 import { EXPORTS_QUEUE, WorkflowType } from '../shared/temporal.js';
 import { problems } from '../server/http/problem.js';
+import { maxChars } from '../server/http/validation.js';
 import { defineJobKind, heavyPolicy } from './kind.js';
 
 const datasetNames = Object.keys(DATASETS) as [string, ...string[]];
@@ -50,7 +51,9 @@ const exportFields = {
     .optional()
     .openapi({ description: 'Sort column and direction; the key breaks ties. Default: by key, ascending.' }),
   bom: z.boolean().optional().openapi({ description: 'CSV only: start with a UTF-8 BOM (for Excel).' }),
-  title: z.string().min(1).max(200).optional().openapi({ description: 'PDF only: title on every page.' }),
+  title: maxChars(z.string().min(1), 200)
+    .optional()
+    .openapi({ description: 'PDF only: title on every page.' }),
 };
 
 type ExportBody = Omit<ExportRequest, 'filters'> & { filters?: Record<string, unknown> };

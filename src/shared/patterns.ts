@@ -35,3 +35,11 @@ export const DECIMAL_PATTERN = /^-?[0-9]{1,15}(?:\.[0-9]{1,6})?$/;
 
 /** An integer written as a string: up to 15 digits. */
 export const INTEGER_PATTERN = /^-?[0-9]{1,15}$/;
+
+/**
+ * An e-mail address as the API takes it: dot-separated atoms of letters, digits and _ ' + - before the
+ * @, and a domain name whose top-level domain is letters. Stricter than RFC 5322 (no quoted parts, no
+ * other symbols), so every address it takes is one a mail server takes too.
+ */
+export const EMAIL_PATTERN =
+  /^[A-Za-z0-9_'+-]+(?:\.[A-Za-z0-9_'+-]+)*@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$/;

@@ -71,7 +71,9 @@ describe('schemathesis --checks all', () => {
         [
           ...['--config-file', CONFIG, 'run', `${stack.baseUrl}/openapi.json`],
           ...['--checks', 'all', '--header', `Authorization: Bearer ${key}`],
-          ...['--max-examples', String(MAX_EXAMPLES), '--workers', '2'],
+          // One worker: with two threads, CPython 3.11's ast.parse (hypothesis describing a lambda) can fail
+          // with "AST constructor recursion depth mismatch", a race in the interpreter, not a finding.
+          ...['--max-examples', String(MAX_EXAMPLES), '--workers', '1'],
           ...['--generation-database', 'none', '--no-color'],
         ],
         cwd,

@@ -7,18 +7,17 @@ import { z } from '@hono/zod-openapi';
 import { jobKinds } from '../../kinds/index.js';
 import { JOB_STATES } from '../../shared/jobs.js';
 import { problemResponses } from '../http/problem.js';
+import { maxChars } from '../http/validation.js';
 import { KEY_RE } from '../jobs/idempotency.js';
 
 // eslint-disable-next-line no-control-regex -- rejecting control characters is the point
 const SAFE_FILE_NAME = /^[^/\\\u0000-\u001f\u007f]+$/;
 
 /** The result's file name, accepted by every job-creating body. */
-export const fileNameField = z
-  .string()
-  .min(1)
-  .max(200)
-  .regex(SAFE_FILE_NAME, 'must not contain slashes or control characters')
-  .optional();
+export const fileNameField = maxChars(
+  z.string().min(1).regex(SAFE_FILE_NAME, 'must not contain slashes or control characters'),
+  200,
+).optional();
 
 /** The job's Temporal priority key, accepted by every job-creating body. */
 export const priorityField = z
