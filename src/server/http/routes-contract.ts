@@ -96,10 +96,25 @@ export function methodNotAllowed(app: OpenAPIHono<AppEnv>): (c: Context) => Http
   };
 }
 
-/** A request that carries no body at all (no length and no chunked transfer). */
-function hasNoBody(c: Context): boolean {
+/** Whether the request carries a body: by its headers, else by a look at the first bytes of a copy. */
+async function hasBody(c: Context): Promise<boolean> {
   const length = c.req.header('content-length');
-  return (length === undefined || Number(length) === 0) && c.req.header('transfer-encoding') === undefined;
+  if ((length !== undefined && Number(length) > 0) || c.req.header('transfer-encoding') !== undefined)
+    return true;
+  const raw = c.req.raw;
+  if (raw.body === null || length !== undefined) return false;
+  // No length header (a request made in-process): read a copy until the first byte or its end.
+  const reader = (raw.clone().body as ReadableStream<Uint8Array>).getReader();
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return false;
+      if (value.byteLength > 0) return true;
+    }
+  } finally {
+    // Not awaited: cancelling one branch of a tee settles only once the other branch is cancelled too.
+    void reader.cancel().catch(() => undefined);
+  }
 }
 
 /**
@@ -120,7 +135,8 @@ export function requireDeclaredBody(app: OpenAPIHono<AppEnv>): MiddlewareHandler
         : [],
     ));
   return async (c, next) => {
-    if (hasNoBody(c) && bodyRoutes().some((r) => r.method === c.req.method && r.pattern.test(c.req.path))) {
+    const route = bodyRoutes().some((r) => r.method === c.req.method && r.pattern.test(c.req.path));
+    if (route && !(await hasBody(c))) {
       throw new HttpProblem(
         400,
         'malformed-request',
