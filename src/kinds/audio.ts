@@ -32,7 +32,7 @@ const SPEAKABLE_CHAR = new RegExp(`[^${CONTROL}${BLANK}]`);
 /** Both checks of `text` as one pattern for the document: no control character, something to say. */
 const TEXT_PATTERN = `^[^${CONTROL}]*[^${CONTROL}${BLANK}][^${CONTROL}]*$`;
 /** What `language` takes before the engine's catalogue is consulted. */
-const LANGUAGE_TAG = /^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$/;
+export const LANGUAGE_TAG = /^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$/;
 
 const between = (range: { min: number; max: number }) => `must be between ${range.min} and ${range.max}`;
 

@@ -10,7 +10,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/env.js';
 import { DATASETS } from '../../src/datasets/registry.js';
-import { audioKind } from '../../src/kinds/audio.js';
+import { voiceForLanguage, type Voice } from '../../src/audio/engine.js';
+import { anyCaseOf, audioKind, LANGUAGE_TAG, spokenLanguages } from '../../src/kinds/audio.js';
 import { exportKind } from '../../src/kinds/export.js';
 import type { JobKindDefinition } from '../../src/kinds/kind.js';
 import { creationSchema } from '../../src/server/routes/job-kinds.js';
@@ -246,5 +247,64 @@ describe('timestamp patterns', () => {
     ]) {
       expect(DATE_TIME_PATTERN.test(s), s).toBe(false);
     }
+  });
+});
+
+describe("the document's voice and language patterns (from the engine's catalogue)", () => {
+  const voice = (id: string, languages: string[], preferredFor: string[] = []): Voice => ({
+    id,
+    name: id,
+    languages,
+    gender: null,
+    preferredFor,
+  });
+  const catalog = [
+    voice('en-us', ['en-us', 'en']),
+    voice('en-gb-scotland', ['en-gb-scotland', 'en']),
+    voice('fr-fr', ['fr-fr', 'fr'], ['fr']),
+    voice('vi', ['vi']),
+    voice('cmn', ['cmn', 'zh-cmn', 'zh']),
+  ];
+  const tag = fc
+    .array(
+      fc.constantFrom(
+        'en',
+        'EN',
+        'us',
+        'US',
+        'gb',
+        'scotland',
+        'Fr',
+        'fr',
+        'vi',
+        'VN',
+        'zh',
+        'cmn',
+        'x',
+        'de',
+      ),
+      {
+        minLength: 1,
+        maxLength: 3,
+      },
+    )
+    .map((parts) => parts.join('-'));
+
+  it('language: matches exactly the tags chooseVoice finds a voice for, in any letter case', () => {
+    const pattern = new RegExp(anyCaseOf(spokenLanguages(catalog).filter((t) => LANGUAGE_TAG.test(t))));
+    fc.assert(
+      fc.property(tag, (t) => {
+        const accepted = LANGUAGE_TAG.test(t) && voiceForLanguage(catalog, t) !== undefined;
+        expect(pattern.test(t), t).toBe(accepted);
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it('voice: matches exactly the ids, in any letter case', () => {
+    const pattern = new RegExp(anyCaseOf(catalog.map((v) => v.id)));
+    for (const id of ['en-us', 'EN-US', 'En-Gb-Scotland', 'vi', 'cmn'])
+      expect(pattern.test(id), id).toBe(true);
+    for (const id of ['en', 'en-usx', 'xen-us', 'fr', 'en-us\n']) expect(pattern.test(id), id).toBe(false);
   });
 });
