@@ -10,7 +10,7 @@ import { DATE_TIME_PATTERN } from '../../shared/patterns.js';
 import { problems } from '../http/problem.js';
 
 /**
- * A list of `values()` in the query, comma-separated (`state=failed,cancelled`: OpenAPI's form style,
+ * A list of `values` in the query, comma-separated (`state=failed,cancelled`: OpenAPI's form style,
  * not exploded); the document names the allowed values.
  */
 const listOf = <T extends string>(name: string, values: readonly T[], what: string) =>
