@@ -5,6 +5,7 @@ import { HTTPException } from 'hono/http-exception';
 import type { AppDeps } from './deps.js';
 import { bearerAuth } from './http/auth.js';
 import type { AppEnv } from './http/context.js';
+import { dependencyUnavailable } from './http/dependency-errors.js';
 import { registerDocs } from './http/docs.js';
 import { checkReadiness } from './http/health.js';
 import { createApiMetrics } from './http/metrics.js';
@@ -45,6 +46,13 @@ export function createApp(deps: AppDeps): App {
       // Hono's own errors, e.g. a body that is not valid JSON.
       const code = err.status === 400 ? 'malformed-request' : 'http-error';
       return problemResponse(c, new HttpProblem(err.status, code, err.message || 'Bad Request', err.message));
+    }
+    // PostgreSQL or Temporal down or restarting: 503 with Retry-After, not a 500.
+    const unavailable = dependencyUnavailable(err);
+    if (unavailable) {
+      const { dependency, reason } = unavailable;
+      deps.log.warn({ dependency, reason, path: c.req.path, method: c.req.method }, 'dependency unavailable');
+      return problemResponse(c, unavailable.problem);
     }
     deps.log.error({ err, path: c.req.path, method: c.req.method }, 'unhandled error');
     return problemResponse(
