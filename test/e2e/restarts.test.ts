@@ -66,6 +66,8 @@ let temporalPort: number;
 let temporal: TemporalDevServer | undefined;
 let stack: Stack | undefined;
 let exportWorkers: WorkerProcess[] = [];
+/** The `jobs` worker (workflows, record-keeping), a process of this file's too, so its death is seen. */
+let jobsWorker: WorkerProcess | undefined;
 let stopSweeper: (() => void) | undefined;
 let tenant: string;
 /** The file of each request as an uninterrupted run writes it. */
@@ -86,7 +88,7 @@ beforeAll(async () => {
   await migrateDatabase(pg.url);
 
   stack = await startStack({
-    queues: ['jobs'],
+    queues: [],
     services: { databaseUrl: pg.url, temporalAddress: temporal.address },
     env: {
       EXPORT_PART_ROWS: String(PART_ROWS),
@@ -98,7 +100,8 @@ beforeAll(async () => {
     },
   });
   tenant = await seedTenant(stack.database.sql, ROWS);
-  exportWorkers = await Promise.all([
+  [jobsWorker, ...exportWorkers] = await Promise.all([
+    startWorkerProcess(['jobs'], stack.childEnv),
     startWorkerProcess(['exports'], stack.childEnv),
     startWorkerProcess(['exports'], stack.childEnv),
   ]);
@@ -116,7 +119,8 @@ afterAll(async () => {
       errors.push(err);
     }
   };
-  await step(() => Promise.all(exportWorkers.map((w) => w.kill())));
+  const workers = jobsWorker ? [jobsWorker, ...exportWorkers] : exportWorkers;
+  await step(() => Promise.all(workers.map((w) => w.kill())));
   // A test that failed mid-outage leaves a service down; the stack's own stop needs both.
   if (stack) {
     await step(async () => {
@@ -233,15 +237,19 @@ async function allMidExport(call: Call, ids: string[]): Promise<void> {
   );
 }
 
+function isAlive(w: WorkerProcess | undefined): boolean {
+  return w !== undefined && w.child.exitCode === null && w.child.signalCode === null;
+}
+
 /**
- * Fails at once when an export worker has exited by itself: nothing here restarts a crashed worker, so
- * its jobs would only wait for the heartbeat timeout and then for a worker that never comes.
+ * Fails at once when a worker has exited by itself: nothing here restarts a crashed worker, so its jobs
+ * would only wait for the heartbeat timeout and then for a worker that never comes.
  */
 function expectWorkersAlive(): void {
-  for (const w of exportWorkers) {
-    if (w.child.exitCode === null && w.child.signalCode === null) continue;
+  for (const w of [jobsWorker!, ...exportWorkers]) {
+    if (isAlive(w)) continue;
     throw new Error(
-      `export worker ${w.pid} exited (${w.child.exitCode ?? w.child.signalCode}); its log: ${w.logFile}\n` +
+      `worker ${w.pid} exited (${w.child.exitCode ?? w.child.signalCode}); its log: ${w.logFile}\n` +
         w.output().slice(-2000),
     );
   }
@@ -332,17 +340,18 @@ async function expectAllCorrect(
   );
 }
 
-/** The export workers running now: a restart of PostgreSQL or Temporal must not end any of them. */
+/** The workers running now: a restart of PostgreSQL or Temporal must not end any of them. */
 function livePids(): number[] {
   expectWorkersAlive();
-  return exportWorkers.map((w) => w.pid).sort();
+  return [jobsWorker!, ...exportWorkers].map((w) => w.pid).sort((a, b) => a - b);
 }
 
 describe('restarts', () => {
-  // Each test starts with two live export workers: one that crashed in an earlier (failed) test must not
-  // fail the next one too.
+  // Each test starts with a live jobs worker and two live export workers: one that crashed in an
+  // earlier (failed) test must not fail the next one too.
   beforeEach(async () => {
-    const live = exportWorkers.filter((w) => w.child.exitCode === null && w.child.signalCode === null);
+    if (!isAlive(jobsWorker)) jobsWorker = await startWorkerProcess(['jobs'], stack!.childEnv);
+    const live = exportWorkers.filter((w) => isAlive(w));
     const started = await Promise.all(
       Array.from({ length: 2 - live.length }, () => startWorkerProcess(['exports'], stack!.childEnv)),
     );
@@ -470,8 +479,8 @@ describe('restarts', () => {
       submissions.push({ id: lateId, format: 'ndjson' });
 
       await expectAllCorrect(userId, call, submissions);
-      // The export workers lived through it: a connection the server closed failed its attempt, not
-      // its process (src/db/reserve.ts).
+      // The workers lived through it: an export's reserved connection the server closed failed its
+      // attempt, not its process (src/db/reserve.ts).
       expect(livePids()).toEqual(workers);
       await eventually(async () => ((await readiness()).status === 200 ? true : undefined), WAIT_MS, 250);
       const attempts = await Promise.all(submissions.map((s) => attemptsOf(s.id)));
