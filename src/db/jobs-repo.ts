@@ -16,7 +16,9 @@ import { audioChunks, jobAttempts, jobEvents, jobs } from './schema.js';
 export type JobRow = typeof jobs.$inferSelect;
 
 /** The database handle or an open transaction on it. */
-export type DbOrTx = Db | Parameters<Parameters<Db['transaction']>[0]>[0];
+/** An open transaction. */
+export type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
+export type DbOrTx = Db | Tx;
 
 export interface NewJob {
   id: string;
