@@ -344,6 +344,19 @@ function livePids(): number[] {
   return [jobsWorker!, ...exportWorkers].map((w) => w.pid).sort((a, b) => a - b);
 }
 
+/** A new client's export in every format, each past its first part; and the worker processes now. */
+async function exportsUnderWay() {
+  const { userId, call } = await newClient();
+  const submissions = await Promise.all(
+    FORMATS.map(async (format) => ({ id: await submitted(call, format), format })),
+  );
+  await allMidExport(
+    call,
+    submissions.map((s) => s.id),
+  );
+  return { userId, call, submissions, first: submissions[0]!, workers: livePids() };
+}
+
 describe('restarts', () => {
   // Each test starts with a live jobs worker and two live export workers: one that crashed in an
   // earlier (failed) test must not fail the next one too.
@@ -378,22 +391,13 @@ describe('restarts', () => {
     { timeout: TEST_TIMEOUT_MS },
     async () => {
       expect(baseline.size).toBe(FORMATS.length);
-      const { userId, call } = await newClient();
-      const submissions = await Promise.all(
-        FORMATS.map(async (format) => ({ id: await submitted(call, format), format })),
-      );
-      const [first] = submissions;
-      await allMidExport(
-        call,
-        submissions.map((s) => s.id),
-      );
-      const workers = livePids();
+      const { userId, call, submissions, first, workers } = await exportsUnderWay();
       await temporal!.kill();
       temporal = undefined;
       const killedAt = Date.now();
 
       // A job is still read from its row (progress as last recorded), and so is the list...
-      const during = await job(call, first!.id);
+      const during = await job(call, first.id);
       expect(during.state).toBe('running');
       expect((await call('/v1/jobs')).status).toBe(200);
       // ...and a new one is accepted: its row is the outbox, its workflow starts once Temporal is back.
@@ -404,7 +408,7 @@ describe('restarts', () => {
       expect((await job(call, lateId)).state).toBe('queued');
       // A request that needs Temporal itself answers 503 (once the client's own retries gave up), and
       // changes nothing: the job still succeeds.
-      await expectDependencyUnavailable(await call(`/v1/jobs/${first!.id}/cancel`, { method: 'POST' }));
+      await expectDependencyUnavailable(await call(`/v1/jobs/${first.id}/cancel`, { method: 'POST' }));
       expect(await readiness()).toMatchObject({ status: 503, temporal: false });
       const downMs = Date.now() - killedAt;
 
@@ -423,16 +427,7 @@ describe('restarts', () => {
     { timeout: TEST_TIMEOUT_MS },
     async () => {
       expect(baseline.size).toBe(FORMATS.length);
-      const { userId, call } = await newClient();
-      const submissions = await Promise.all(
-        FORMATS.map(async (format) => ({ id: await submitted(call, format), format })),
-      );
-      const [first] = submissions;
-      await allMidExport(
-        call,
-        submissions.map((s) => s.id),
-      );
-      const workers = livePids();
+      const { userId, call, submissions, first, workers } = await exportsUnderWay();
       await pg!.stop();
       pg = undefined;
       const stoppedAt = Date.now();
@@ -442,11 +437,11 @@ describe('restarts', () => {
       const key = randomUUID();
       await expectDependencyUnavailable(await submit(call, 'ndjson', key));
       for (const [method, p] of [
-        ['GET', `/v1/jobs/${first!.id}`],
+        ['GET', `/v1/jobs/${first.id}`],
         ['GET', '/v1/jobs'],
-        ['GET', `/v1/jobs/${first!.id}/download`],
-        ['POST', `/v1/jobs/${first!.id}/cancel`],
-        ['POST', `/v1/jobs/${first!.id}/retry`],
+        ['GET', `/v1/jobs/${first.id}/download`],
+        ['POST', `/v1/jobs/${first.id}/cancel`],
+        ['POST', `/v1/jobs/${first.id}/retry`],
         ['GET', '/v1/me'],
         ['GET', '/v1/datasets'],
       ] as const) {
