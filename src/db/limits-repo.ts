@@ -8,6 +8,7 @@ import type { JobKind } from '../shared/jobs.js';
 import type { Db } from './client.js';
 import { insertJob, type JobRow, type NewJob, type Tx } from './jobs-repo.js';
 import { heavySlots, jobs, users } from './schema.js';
+import type { OwnLimits } from './users-repo.js';
 
 export interface TokenBucket {
   /** Tokens the bucket holds when full. */
@@ -58,6 +59,15 @@ export interface UserLimits {
   highestPriority: number;
 }
 
+/** A user's own limits where set, the defaults elsewhere. */
+export function limitsWithDefaults(own: Partial<OwnLimits> | undefined, defaults: UserLimits): UserLimits {
+  return {
+    maxActiveJobs: own?.maxActiveJobs ?? defaults.maxActiveJobs,
+    maxRunningHeavy: own?.maxRunningHeavy ?? defaults.maxRunningHeavy,
+    highestPriority: own?.highestPriority ?? defaults.highestPriority,
+  };
+}
+
 export async function userLimits(db: Db, userId: string, defaults: UserLimits): Promise<UserLimits> {
   const [row] = await db
     .select({
@@ -67,11 +77,7 @@ export async function userLimits(db: Db, userId: string, defaults: UserLimits): 
     })
     .from(users)
     .where(eq(users.id, userId));
-  return {
-    maxActiveJobs: row?.maxActiveJobs ?? defaults.maxActiveJobs,
-    maxRunningHeavy: row?.maxRunningHeavy ?? defaults.maxRunningHeavy,
-    highestPriority: row?.highestPriority ?? defaults.highestPriority,
-  };
+  return limitsWithDefaults(row, defaults);
 }
 
 /** Set (or, with null, clear) a user's own limits. */
