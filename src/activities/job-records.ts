@@ -40,6 +40,10 @@ export function createJobRecordActivities(deps: ActivityDeps) {
       await repo.markJobExpired(db, jobId);
       deps.log.info({ jobId, workflowId: job.workflowId }, 'job expired; file deleted');
     },
+    /** Delete a published result that will not be delivered (its job was cancelled). Idempotent. */
+    async discardResult(storageKey: string): Promise<void> {
+      await deps.storage.delete(storageKey);
+    },
     async discardParts(jobId: string): Promise<void> {
       const job = await repo.getJob(db, jobId);
       await deps.storage.deleteParts(job?.partsId ?? jobId);

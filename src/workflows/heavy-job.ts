@@ -10,8 +10,10 @@ import {
   type ActivityOptions,
   ApplicationFailure,
   CancellationScope,
+  CancelledFailure,
   isCancellation,
   ParentClosePolicy,
+  patched,
   proxyActivities,
   setHandler,
   startChild,
@@ -98,6 +100,13 @@ export interface HeavyJob<R extends JobResult> {
   finalProgress?: (progress: Progress, result: R) => Promise<Progress> | Progress;
 }
 
+/**
+ * Patch marker: a cancel request wins over an outcome that lands after it (the heavy activity's result or
+ * failure), and every epilogue runs to its end however it is interrupted. Workflows started before it
+ * replay without it (the old behaviour); remove the check once none of them can still be running.
+ */
+export const CANCEL_WINS_PATCH = 'cancel-wins-over-late-outcomes';
+
 export async function runHeavyJob<R extends JobResult>(job: HeavyJob<R>): Promise<R> {
   let progress: Progress = initialProgress(job.unit);
   setHandler(progressQuery, () => progress);
@@ -111,8 +120,48 @@ export async function runHeavyJob<R extends JobResult>(job: HeavyJob<R>): Promis
     publishProgress(p);
   };
 
+  // The scope a cancel request reaches: an outcome that lands after the request still ends `cancelled`.
+  const root = CancellationScope.current();
+  const cancelWins = patched(CANCEL_WINS_PATCH);
+  /** Parts (and a result already published) gone, the job `cancelled`, one `job.cancelled`. */
+  const endCancelled = (storageKey?: string) =>
+    CancellationScope.nonCancellable(async () => {
+      // Parts first: once the job reads `cancelled`, its partial output is already gone.
+      if (storageKey !== undefined) await records.discardResult(storageKey);
+      await records.discardParts(job.jobId);
+      await records.cancelJob(job.jobId);
+      settle(finish(progress, 'cancelled', 'cancelled'));
+      await notifyJobEnd(job.jobId, 'job.cancelled');
+    });
+  const epilogue = <T>(fn: () => Promise<T>) => (cancelWins ? CancellationScope.nonCancellable(fn) : fn());
+
+  let result: R;
   try {
-    const result = await withHeavySlot(job, job.run);
+    result = await withHeavySlot(job, job.run);
+  } catch (err) {
+    if (isCancellation(err) || (cancelWins && root.consideredCancelled)) {
+      await endCancelled();
+      throw isCancellation(err) ? err : new CancelledFailure('cancelled while the job was failing');
+    }
+    const failure = describeFailure(err);
+    await epilogue(async () => {
+      settle(finish(progress, 'failed', failure.message));
+      if (failure.type !== ErrorType.JobNotFound) {
+        await records.failJob(job.jobId, failure);
+        // Kept parts let a redrive (POST /v1/jobs/{id}/retry) resume from the stored checkpoint.
+        if (!job.keepPartsOnFailure) await records.discardParts(job.jobId);
+        await notifyJobEnd(job.jobId, 'job.failed');
+      }
+    });
+    throw ApplicationFailure.nonRetryable(`${workflowInfo().workflowId}: ${failure.message}`, failure.type);
+  }
+  if (cancelWins && root.consideredCancelled) {
+    // Cancelled while the activity published: the file it published goes with the parts.
+    await endCancelled(result.storageKey);
+    throw new CancelledFailure('cancelled while the result was published');
+  }
+  // From here the job has succeeded: a cancel now changes nothing (the API answers it 409).
+  return epilogue(async () => {
     await records.completeJob(job.jobId, result);
     settle(finish((await job.finalProgress?.(progress, result)) ?? progress, 'succeeded', null));
     await records.discardParts(job.jobId);
@@ -126,27 +175,7 @@ export async function runHeavyJob<R extends JobResult>(job: HeavyJob<R>): Promis
     }
     await notifyJobEnd(job.jobId, 'job.succeeded');
     return result;
-  } catch (err) {
-    if (isCancellation(err)) {
-      await CancellationScope.nonCancellable(async () => {
-        // Parts first: once the job reads `cancelled`, its partial output is already gone.
-        await records.discardParts(job.jobId);
-        await records.cancelJob(job.jobId);
-        settle(finish(progress, 'cancelled', 'cancelled'));
-        await notifyJobEnd(job.jobId, 'job.cancelled');
-      });
-      throw err;
-    }
-    const failure = describeFailure(err);
-    settle(finish(progress, 'failed', failure.message));
-    if (failure.type !== ErrorType.JobNotFound) {
-      await records.failJob(job.jobId, failure);
-      // Kept parts let a redrive (POST /v1/jobs/{id}/retry) resume from the stored checkpoint.
-      if (!job.keepPartsOnFailure) await records.discardParts(job.jobId);
-      await notifyJobEnd(job.jobId, 'job.failed');
-    }
-    throw ApplicationFailure.nonRetryable(`${workflowInfo().workflowId}: ${failure.message}`, failure.type);
-  }
+  });
 }
 
 /** Run `fn` holding one of the user's heavy slots (when the job is scheduled), released however it ends. */

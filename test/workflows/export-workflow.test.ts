@@ -44,6 +44,7 @@ const records = {
   failJob: vi.fn<JobRecordActivities['failJob']>(),
   cancelJob: vi.fn<JobRecordActivities['cancelJob']>(),
   discardParts: vi.fn<JobRecordActivities['discardParts']>(),
+  discardResult: vi.fn<JobRecordActivities['discardResult']>(),
   planNotifications: vi.fn<NotifyActivities['planNotifications']>(),
   deliverWebhook: vi.fn<NotifyActivities['deliverWebhook']>(),
   sendJobEmail: vi.fn<NotifyActivities['sendJobEmail']>(),
@@ -407,6 +408,105 @@ describe('exportWorkflow on the time-skipping server', () => {
     expect(events?.some((e) => e.activityTaskTimedOutEventAttributes != null)).toBe(false);
     expect(events?.at(-1)?.workflowExecutionCanceledEventAttributes).toBeTruthy();
     expect(await handle.query(progressQuery)).toMatchObject({ state: 'cancelled', message: 'cancelled' });
+  });
+});
+
+describe('cancellation racing the end of a job', () => {
+  /**
+   * A heavy activity that heartbeats until it learns of the cancellation, then ends as `finish` says
+   * instead of as cancelled: as one whose publish (or failure) was already under way does.
+   */
+  function heldActivity(finish: (input: ExportActivityInput) => Promise<ExportResult>) {
+    let started = false;
+    heavy.exportDataset.mockImplementation(async (input) => {
+      started = true;
+      const ctx = Context.current();
+      try {
+        for (;;) {
+          ctx.heartbeat();
+          await ctx.sleep(100);
+        }
+      } catch (err) {
+        if (!(err instanceof CancelledFailure)) throw err;
+      }
+      return finish(input);
+    });
+    return { started: () => started };
+  }
+
+  // Every job here has a webhook: the events it is sent tell which ending the job announced.
+  beforeEach(() => records.planNotifications.mockResolvedValue({ webhook: true, email: false }));
+  const notified = (jobId: string) =>
+    records.deliverWebhook.mock.calls.filter(([n]) => n.jobId === jobId).map(([n]) => n.eventType);
+
+  it('ends cancelled when a cancel came while the result was published, and deletes that file', async () => {
+    const held = heldActivity((input) => Promise.resolve(resultFor(input)));
+    const input = makeInput();
+    const handle = await start(input);
+    await waitFor('the activity to start', held.started);
+    await handle.cancel();
+    const err = await failureOf(handle);
+    expect(err.cause).toBeInstanceOf(CancelledFailure);
+    expect(records.completeJob).not.toHaveBeenCalled();
+    expect(records.discardResult).toHaveBeenCalledWith(`results/${input.jobId}.csv`);
+    expect(records.discardParts).toHaveBeenCalledWith(input.jobId);
+    expect(records.cancelJob).toHaveBeenCalledWith(input.jobId);
+    expect(notified(input.jobId)).toEqual(['job.cancelled']);
+  });
+
+  it('ends cancelled, not running, when a cancel came while the heavy activity failed otherwise', async () => {
+    const held = heldActivity(() =>
+      Promise.reject(ApplicationFailure.nonRetryable('the worker lost its database', 'Boom')),
+    );
+    const input = makeInput();
+    const handle = await start(input);
+    await waitFor('the activity to start', held.started);
+    await handle.cancel();
+    const err = await failureOf(handle);
+    expect(err.cause).toBeInstanceOf(CancelledFailure);
+    expect(records.failJob).not.toHaveBeenCalled();
+    expect(records.cancelJob).toHaveBeenCalledWith(input.jobId);
+    expect(records.discardParts).toHaveBeenCalledWith(input.jobId);
+    expect(records.releaseHeavySlot).toHaveBeenCalledWith(input.jobId);
+    expect(notified(input.jobId)).toEqual(['job.cancelled']);
+  });
+
+  it('changes nothing when the cancel comes after the job succeeded: the epilogue runs to its end', async () => {
+    heavy.exportDataset.mockImplementation((input) => Promise.resolve(resultFor(input)));
+    let completing!: () => void;
+    const completed = new Promise<void>((r) => (completing = r));
+    let recorded = false;
+    records.completeJob.mockImplementation(async () => {
+      recorded = true;
+      await completed;
+    });
+    const input = makeInput();
+    const handle = await start(input);
+    await waitFor('completeJob to start', () => recorded);
+    await handle.cancel();
+    completing();
+    expect(await handle.result()).toMatchObject({ storageKey: `results/${input.jobId}.csv` });
+    expect(records.cancelJob).not.toHaveBeenCalled();
+    expect(records.discardResult).not.toHaveBeenCalled();
+    expect(records.discardParts).toHaveBeenCalledWith(input.jobId);
+    expect(notified(input.jobId)).toEqual(['job.succeeded']);
+  });
+
+  it('ends cancelled without running the heavy activity when cancelled while waiting for a slot', async () => {
+    let tries = 0;
+    records.acquireHeavySlot.mockImplementation(() => {
+      tries++;
+      return Promise.reject(ApplicationFailure.retryable('all slots taken', 'HeavySlotBusy'));
+    });
+    const input = makeInput();
+    const handle = await start(input);
+    await waitFor('the slot to be asked for', () => tries >= 1);
+    await handle.cancel();
+    const err = await failureOf(handle);
+    expect(err.cause).toBeInstanceOf(CancelledFailure);
+    expect(heavy.exportDataset).not.toHaveBeenCalled();
+    expect(records.cancelJob).toHaveBeenCalledWith(input.jobId);
+    expect(notified(input.jobId)).toEqual(['job.cancelled']);
   });
 });
 
