@@ -200,6 +200,14 @@ export async function saveCheckpoint(db: Db, id: string, partsId: string, checkp
     .where(and(eq(jobs.id, id), eq(jobs.state, 'running')));
 }
 
+/** Forget a failed job's checkpoint (its parts are being deleted): a redrive then starts over. */
+export async function clearCheckpoint(db: Db, id: string) {
+  await db
+    .update(jobs)
+    .set({ checkpoint: null, partsId: null })
+    .where(and(eq(jobs.id, id), eq(jobs.state, 'failed')));
+}
+
 /** The job that redrives this one, if any. */
 export async function findRetryOf(db: Db, id: string): Promise<JobRow | undefined> {
   const [row] = await reads(db).retryOf.execute({ id });

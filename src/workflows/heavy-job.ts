@@ -22,12 +22,12 @@ import {
 import type { JobRecordActivities } from '../activities/index.js';
 import { ErrorType, NON_RETRYABLE_ERROR_TYPES } from '../shared/errors.js';
 import type { HeavyActivityPolicy, JobKind, JobResult, Progress, Scheduling } from '../shared/jobs.js';
-import { retentionWorkflowId, type TaskQueue } from '../shared/temporal.js';
+import { partsRetentionWorkflowId, retentionWorkflowId, type TaskQueue } from '../shared/temporal.js';
 import { progressQuery, progressSignal } from './definitions.js';
 import { notifyJobEnd } from './notify.js';
 import { publishProgress, publishState } from './observability.js';
 import { applyReport, finish, initialProgress } from './progress-state.js';
-import { retentionWorkflow } from './retention.js';
+import { partsRetentionWorkflow, retentionWorkflow } from './retention.js';
 
 // Light activities run on the workflow's own task queue (`jobs`, or `${TASK_QUEUE_PREFIX}jobs`).
 // Record-keeping retries until the database is back: losing a job's outcome is not an option.
@@ -94,6 +94,8 @@ export interface HeavyJob<R extends JobResult> {
   retentionMs?: number;
   /** Keep a failed job's parts so a redrive can resume from its checkpoint. */
   keepPartsOnFailure: boolean;
+  /** ...for this long, then delete them (undefined: keep them). */
+  failedPartsRetentionMs?: number;
   /** The heavy activity. */
   run: () => Promise<R>;
   /** The final progress for a result (e.g. to fill in a total the activity never reported). */
@@ -106,6 +108,9 @@ export interface HeavyJob<R extends JobResult> {
  * replay without it (the old behaviour); remove the check once none of them can still be running.
  */
 export const CANCEL_WINS_PATCH = 'cancel-wins-over-late-outcomes';
+
+/** Patch marker: a failed job's kept parts expire (partsRetentionWorkflow); older workflows keep them. */
+export const FAILED_PARTS_EXPIRE_PATCH = 'failed-parts-expire';
 
 export async function runHeavyJob<R extends JobResult>(job: HeavyJob<R>): Promise<R> {
   let progress: Progress = initialProgress(job.unit);
@@ -150,6 +155,13 @@ export async function runHeavyJob<R extends JobResult>(job: HeavyJob<R>): Promis
         await records.failJob(job.jobId, failure);
         // Kept parts let a redrive (POST /v1/jobs/{id}/retry) resume from the stored checkpoint.
         if (!job.keepPartsOnFailure) await records.discardParts(job.jobId);
+        else if (job.failedPartsRetentionMs !== undefined && patched(FAILED_PARTS_EXPIRE_PATCH)) {
+          await startChild(partsRetentionWorkflow, {
+            workflowId: partsRetentionWorkflowId(job.jobId),
+            args: [{ jobId: job.jobId, retentionMs: job.failedPartsRetentionMs }],
+            parentClosePolicy: ParentClosePolicy.ABANDON,
+          });
+        }
         await notifyJobEnd(job.jobId, 'job.failed');
       }
     });

@@ -25,6 +25,7 @@ export function noopRecords(): JobRecordActivities & NotifyActivities {
     expireJob: () => Promise.resolve(),
     discardParts: () => Promise.resolve(),
     discardResult: () => Promise.resolve(),
+    expireFailedParts: () => Promise.resolve(),
     acquireHeavySlot: () => Promise.resolve(),
     releaseHeavySlot: () => Promise.resolve(),
   };

@@ -32,6 +32,7 @@ import {
   JOBS_QUEUE,
   PROGRESS_QUERY,
   PROGRESS_SIGNAL,
+  partsRetentionWorkflowId,
   WorkflowType,
 } from '../../src/shared/temporal.js';
 import type { exportWorkflow } from '../../src/workflows/export.js';
@@ -45,6 +46,7 @@ const records = {
   cancelJob: vi.fn<JobRecordActivities['cancelJob']>(),
   discardParts: vi.fn<JobRecordActivities['discardParts']>(),
   discardResult: vi.fn<JobRecordActivities['discardResult']>(),
+  expireFailedParts: vi.fn<JobRecordActivities['expireFailedParts']>(),
   planNotifications: vi.fn<NotifyActivities['planNotifications']>(),
   deliverWebhook: vi.fn<NotifyActivities['deliverWebhook']>(),
   sendJobEmail: vi.fn<NotifyActivities['sendJobEmail']>(),
@@ -560,5 +562,21 @@ describe('job notifications on the time-skipping server', () => {
     expect(attemptsAt.length).toBeGreaterThan(20);
     expect(records.sendJobEmail).toHaveBeenCalledTimes(1);
     expect(records.completeJob).toHaveBeenCalledTimes(1);
+  });
+});
+
+describe('failed parts retention on the time-skipping server', () => {
+  it("expires a failed job's kept parts after FAILED_PARTS_RETENTION_MS, in a timer that outlives the job", async () => {
+    heavy.exportDataset.mockRejectedValue(ApplicationFailure.nonRetryable('no such column', 'Boom'));
+    const input = makeInput({ failedPartsRetentionMs: 3 * 24 * HOUR });
+    const handle = await start(input);
+    await failureOf(handle);
+    // Kept for now, so a redrive can resume from them.
+    expect(records.expireFailedParts).not.toHaveBeenCalled();
+    const expiry = env.client.workflow.getHandle(partsRetentionWorkflowId(input.jobId));
+    expect((await expiry.describe()).status.name).toBe('RUNNING');
+    await expiry.result();
+    expect(records.expireFailedParts).toHaveBeenCalledTimes(1);
+    expect(records.expireFailedParts).toHaveBeenCalledWith(input.jobId);
   });
 });
