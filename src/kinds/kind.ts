@@ -141,5 +141,6 @@ export function heavyPolicy(config: Config, prefix: 'EXPORT' | 'AUDIO'): HeavyAc
     maxAttempts: config[`${prefix}_MAX_ATTEMPTS`],
     initialRetryIntervalMs: config[`${prefix}_RETRY_INITIAL_MS`],
     maxRetryIntervalMs: config[`${prefix}_RETRY_MAX_MS`],
+    failedPartsRetentionMs: config.FAILED_PARTS_RETENTION_MS,
   };
 }

@@ -7,6 +7,7 @@ import { jobKinds } from '../kinds/index.js';
 import type { AppDeps } from './deps.js';
 import { bearerAuth } from './http/auth.js';
 import type { AppEnv } from './http/context.js';
+import { dependencyUnavailable } from './http/dependency-errors.js';
 import { registerDocs } from './http/docs.js';
 import { checkReadiness } from './http/health.js';
 import { createApiMetrics, requireMetricsToken } from './http/metrics.js';
@@ -82,6 +83,13 @@ export function createApp(deps: AppDeps): App {
     if (timedOut) {
       deps.log.warn({ path: c.req.path, method: c.req.method }, 'database query timed out');
       return problemResponse(c, timedOut);
+    }
+    // PostgreSQL or Temporal down or restarting: 503 with Retry-After, not a 500.
+    const unavailable = dependencyUnavailable(err);
+    if (unavailable) {
+      const { dependency, reason } = unavailable;
+      deps.log.warn({ dependency, reason, path: c.req.path, method: c.req.method }, 'dependency unavailable');
+      return problemResponse(c, unavailable.problem);
     }
     deps.log.error({ err, path: c.req.path, method: c.req.method }, 'unhandled error');
     return problemResponse(

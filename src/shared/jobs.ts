@@ -78,6 +78,8 @@ export interface HeavyActivityPolicy {
   maxAttempts: number;
   initialRetryIntervalMs: number;
   maxRetryIntervalMs: number;
+  /** A failed job's kept parts expire this long after it failed (absent in older workflow inputs: kept). */
+  failedPartsRetentionMs?: number;
 }
 
 /** Priority keys of Temporal's task queues: 1 runs first, 5 last; jobs default to 3. */
