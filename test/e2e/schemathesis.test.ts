@@ -79,7 +79,10 @@ describe('schemathesis --checks all', () => {
         cwd,
       );
       console.log(output.split('\n').slice(-25).join('\n'));
-      expect(code, output).toBe(0);
+      // schemathesis' report: its failures, then the summary (a runtime error's traceback can be long).
+      const report =
+        output.length > 30_000 ? `${output.slice(0, 10_000)}\n…\n${output.slice(-20_000)}` : output;
+      expect(code, report).toBe(0);
       expect(output).toMatch(/No issues found|passed/);
     } finally {
       await fs.rm(cwd, { recursive: true, force: true });
