@@ -5,6 +5,7 @@
  * (checkExportRequest) and is quoted here.
  */
 import { keyLiteral, quoteIdent, quoteLiteral } from '../db/sql-text.js';
+import { parseTimestamp, textProblem } from '../shared/input.js';
 import type { ExportRequest, RangeFilter } from '../shared/jobs.js';
 import { getColumn, type ColumnDef, type ColumnType, type DatasetDef } from './registry.js';
 
@@ -26,20 +27,24 @@ export interface RequestIssue {
   message: string;
 }
 
-const TIMESTAMP =
-  /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?(?:Z|[+-]\d{2}(?::?\d{2})?)?)?$/;
 const NUMBER = /^-?\d{1,15}(?:\.\d{1,6})?$/;
+/** Longest value of an `in` filter. */
+const MAX_IN_VALUE_CHARS = 200;
 
-function rangeBound(type: ColumnType, v: unknown): number | undefined {
+/**
+ * One end of a range as a number to order it by (microseconds for a timestamp), or why it is not one. A
+ * timestamp must be a real date PostgreSQL reads (parseTimestamp), since it goes into the query as text.
+ */
+function rangeBound(type: ColumnType, v: unknown): { value: number | bigint } | { reason?: string } {
   if (type === 'timestamp') {
-    if (typeof v !== 'string' || !TIMESTAMP.test(v)) return undefined;
-    const t = Date.parse(v.includes('T') || v.length === 10 ? v : v.replace(' ', 'T'));
-    return Number.isNaN(t) ? undefined : t;
+    if (typeof v !== 'string') return {};
+    const t = parseTimestamp(v);
+    return t.ok ? { value: t.micros } : { reason: t.reason };
   }
   const s = typeof v === 'number' ? String(v) : v;
-  if (typeof s !== 'string' || !NUMBER.test(s)) return undefined;
-  if (type === 'integer' && s.includes('.')) return undefined;
-  return Number(s);
+  if (typeof s !== 'string' || !NUMBER.test(s)) return {};
+  if (type === 'integer' && s.includes('.')) return {};
+  return { value: Number(s) };
 }
 
 /** Everything wrong with an export request's columns, filters and sort for its dataset. */
@@ -66,10 +71,17 @@ export function checkExportRequest(ds: DatasetDef, req: Omit<ExportRequest, 'for
         issues.push({ path, message: 'must be a non-empty list of strings' });
       } else if (value.length > 100) {
         issues.push({ path, message: 'at most 100 values' });
-      } else if (def.values) {
-        value.forEach((v, i) => {
-          if (!def.values!.includes(v))
-            issues.push({ path: [...path, i], message: `unknown value; allowed: ${def.values!.join(', ')}` });
+      } else {
+        value.forEach((v: string, i) => {
+          const bad =
+            textProblem(v) ??
+            (v.length > MAX_IN_VALUE_CHARS
+              ? `must be at most ${MAX_IN_VALUE_CHARS} characters`
+              : undefined) ??
+            (def.values && !def.values.includes(v)
+              ? `unknown value; allowed: ${def.values.join(', ')}`
+              : undefined);
+          if (bad) issues.push({ path: [...path, i], message: bad });
         });
       }
       continue;
@@ -89,12 +101,12 @@ export function checkExportRequest(ds: DatasetDef, req: Omit<ExportRequest, 'for
       issues.push({ path, message: 'empty range: give from, to or both' });
       continue;
     }
-    const bounds: Partial<Record<'from' | 'to', number>> = {};
+    const bounds: Partial<Record<'from' | 'to', number | bigint>> = {};
     for (const end of ['from', 'to'] as const) {
       if (range[end] === undefined) continue;
       const b = rangeBound(def.type, range[end]);
-      if (b === undefined) issues.push({ path: [...path, end], message: `must be a ${shape}` });
-      else bounds[end] = b;
+      if ('value' in b) bounds[end] = b.value;
+      else issues.push({ path: [...path, end], message: b.reason ?? `must be a ${shape}` });
     }
     if (bounds.from !== undefined && bounds.to !== undefined && bounds.from >= bounds.to)
       issues.push({ path, message: 'empty or inverted range: from must be before to (to is exclusive)' });

@@ -16,6 +16,7 @@ import {
 } from '../shared/jobs.js';
 import { AUDIO_QUEUE, WorkflowType } from '../shared/temporal.js';
 import { problems } from '../server/http/problem.js';
+import { safe } from '../server/http/safe-text.js';
 import { engineUnavailable, engineVoices, registerVoiceRoutes } from '../server/routes/voices.js';
 import { defineJobKind, heavyPolicy } from './kind.js';
 
@@ -24,26 +25,28 @@ const DEFAULT_VOICE = 'en-us';
 // C0 and C1 control characters except tab, line feed and carriage return.
 // eslint-disable-next-line no-control-regex -- rejecting control characters is the point
 const CONTROL_CHARS = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]/;
+/** JSON Schema's form of the text rule: none of CONTROL_CHARS, and surrogates only in pairs (see safe-text.ts). */
+const TEXT_PATTERN =
+  '^(?:[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f\\ud800-\\udfff]|[\\ud800-\\udbff][\\udc00-\\udfff])*$';
 
 const between = (range: { min: number; max: number }) => `must be between ${range.min} and ${range.max}`;
 
 /** The body's own fields; the text limit comes from the config (AUDIO_MAX_TEXT_CHARS). */
 function audioFields(maxChars: number) {
   return {
-    text: z
-      .string()
-      .min(1, 'must not be empty')
-      .max(maxChars, `must be at most ${maxChars} characters`)
-      .refine((t) => t.trim().length > 0, 'must contain something to say, not only spaces')
-      .refine(
-        (t) => !CONTROL_CHARS.test(t),
-        'must not contain control characters (tabs and line breaks are fine)',
-      )
-      .openapi({ example: 'Hello. This is offload speaking.' }),
-    voice: z
-      .string()
-      .min(1)
-      .max(100)
+    text: safe(
+      z
+        .string()
+        .min(1, 'must not be empty')
+        .max(maxChars, `must be at most ${maxChars} characters`)
+        .refine((t) => t.trim().length > 0, 'must contain something to say, not only spaces')
+        .refine(
+          (t) => !CONTROL_CHARS.test(t),
+          'must not contain control characters (tabs and line breaks are fine)',
+        ),
+      TEXT_PATTERN,
+    ).openapi({ example: 'Hello. This is offload speaking.' }),
+    voice: safe(z.string().min(1).max(100))
       .optional()
       .openapi({ example: 'en-us', description: 'A voice id from GET /v1/voices.' }),
     language: z

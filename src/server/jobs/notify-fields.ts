@@ -1,11 +1,10 @@
 /** Optional notification fields any job-creating body accepts, and how they are stored on the job. */
 import { z } from '@hono/zod-openapi';
 import type { JobNotify } from '../../shared/jobs.js';
+import { safe } from '../http/safe-text.js';
 
 export const notifyFields = {
-  callbackUrl: z
-    .url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' })
-    .max(2000)
+  callbackUrl: safe(z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' }).max(2000))
     .optional()
     .openapi({
       description:

@@ -7,12 +7,11 @@ import { decodeCursor, encodeCursor } from '../../db/jobs-list.js';
 import { jobKinds } from '../../kinds/index.js';
 import { JOB_STATES } from '../../shared/jobs.js';
 import { problems } from '../http/problem.js';
+import { dateTime, safe } from '../http/safe-text.js';
 
 /** A comma-separated list of `values()` (read at each parse: job kinds may be registered late). */
 const csvOf = <T extends string>(values: () => readonly T[], what: string) =>
-  z
-    .string()
-    .max(200)
+  safe(z.string().max(200))
     .optional()
     .transform((s, ctx) => {
       if (s === undefined) return undefined;
@@ -37,9 +36,7 @@ export const ListQuery = z.object({
     .max(100, 'must be at most 100')
     .default(20)
     .openapi({ param: { name: 'limit', in: 'query' }, example: 20 }),
-  cursor: z
-    .string()
-    .max(200)
+  cursor: safe(z.string().max(200))
     .optional()
     .openapi({
       param: { name: 'cursor', in: 'query' },
@@ -53,14 +50,15 @@ export const ListQuery = z.object({
     param: { name: 'state', in: 'query' },
     description: `Comma-separated: ${JOB_STATES.join(', ')}`,
   }),
-  createdAfter: z.iso
-    .datetime({ offset: true, error: 'must be an ISO 8601 date-time' })
+  createdAfter: dateTime()
     .optional()
-    .openapi({ param: { name: 'createdAfter', in: 'query' } }),
-  createdBefore: z.iso
-    .datetime({ offset: true, error: 'must be an ISO 8601 date-time' })
+    .openapi({
+      param: { name: 'createdAfter', in: 'query' },
+      description: 'Jobs created at or after this time',
+    }),
+  createdBefore: dateTime()
     .optional()
-    .openapi({ param: { name: 'createdBefore', in: 'query' } }),
+    .openapi({ param: { name: 'createdBefore', in: 'query' }, description: 'Jobs created before this time' }),
 });
 
 /** The list query as filter values, or a 422 for a bad cursor. */
