@@ -46,6 +46,11 @@ export const envSchema = z.object({
   DATABASE_POOL_MAX: int(10, 1),
   /** statement_timeout of the API's connections (not the workers'), in ms; 0 turns it off. */
   API_STATEMENT_TIMEOUT_MS: int(5000, 0),
+  /**
+   * Largest request body the API reads, in bytes; a larger one is 413 before it is parsed. The default
+   * holds the longest audio text (AUDIO_MAX_TEXT_CHARS, 200,000) even when every character takes 3 bytes.
+   */
+  API_BODY_LIMIT_BYTES: int(1024 * 1024, 1024),
   STORAGE_DIR: z.string().min(1).default('.data/storage'),
   STORAGE_DRIVER: z.enum(['local', 's3'], { error: 'must be local or s3' }).default('local'),
   S3_BUCKET: z.string().min(1).optional(),

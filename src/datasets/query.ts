@@ -5,6 +5,7 @@
  * (checkExportRequest) and is quoted here.
  */
 import { keyLiteral, quoteIdent, quoteLiteral } from '../db/sql-text.js';
+import { parseTimestamp, textProblem } from '../shared/input.js';
 import type { ExportRequest, RangeFilter } from '../shared/jobs.js';
 import { DECIMAL_PATTERN, INTEGER_PATTERN, TIMESTAMP_PATTERN } from '../shared/patterns.js';
 import { getColumn, type ColumnDef, type ColumnType, type DatasetDef } from './registry.js';
@@ -27,12 +28,16 @@ export interface RequestIssue {
   message: string;
 }
 
+/** Longest value of an `in` filter. */
+const MAX_IN_VALUE_CHARS = 200;
+
 /** Range bounds beyond this magnitude are refused (15 digits before the point). */
 export const RANGE_BOUND_LIMIT = 1e15;
 
 /** Whether `v` is a bound a range filter on a column of `type` takes (see exportRequestSchema). */
 export function isRangeBound(type: ColumnType, v: unknown): boolean {
-  if (type === 'timestamp') return typeof v === 'string' && TIMESTAMP_PATTERN.test(v);
+  // A timestamp must also be a real date PostgreSQL reads (parseTimestamp): it goes into the query as text.
+  if (type === 'timestamp') return typeof v === 'string' && TIMESTAMP_PATTERN.test(v) && parseTimestamp(v).ok;
   if (type === 'text') return typeof v === 'string';
   if (typeof v === 'number') {
     return (
@@ -66,10 +71,17 @@ export function checkExportRequest(ds: DatasetDef, req: Omit<ExportRequest, 'for
         issues.push({ path, message: 'must be a non-empty list of strings' });
       } else if (value.length > 100) {
         issues.push({ path, message: 'at most 100 values' });
-      } else if (def.values) {
-        value.forEach((v, i) => {
-          if (!def.values!.includes(v))
-            issues.push({ path: [...path, i], message: `unknown value; allowed: ${def.values!.join(', ')}` });
+      } else {
+        value.forEach((v: string, i) => {
+          const bad =
+            textProblem(v) ??
+            (v.length > MAX_IN_VALUE_CHARS
+              ? `must be at most ${MAX_IN_VALUE_CHARS} characters`
+              : undefined) ??
+            (def.values && !def.values.includes(v)
+              ? `unknown value; allowed: ${def.values.join(', ')}`
+              : undefined);
+          if (bad) issues.push({ path: [...path, i], message: bad });
         });
       }
       continue;

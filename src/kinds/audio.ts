@@ -18,6 +18,7 @@ import {
 import { AUDIO_QUEUE, WorkflowType } from '../shared/temporal.js';
 import { problems } from '../server/http/problem.js';
 import { maxChars } from '../server/http/validation.js';
+import { safe } from '../server/http/safe-text.js';
 import { engineUnavailable, engineVoices, registerVoiceRoutes } from '../server/routes/voices.js';
 import { defineJobKind, heavyPolicy } from './kind.js';
 
@@ -29,8 +30,16 @@ const CONTROL = '\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f';
 const BLANK = '\\t\\n\\r \\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff';
 const CONTROL_CHARS = new RegExp(`[${CONTROL}]`);
 const SPEAKABLE_CHAR = new RegExp(`[^${CONTROL}${BLANK}]`);
-/** Both checks of `text` as one pattern for the document: no control character, something to say. */
-const TEXT_PATTERN = `^[^${CONTROL}]*[^${CONTROL}${BLANK}][^${CONTROL}]*$`;
+// Surrogates only in pairs (safe-text.ts): a lone one is not text.
+const SURROGATES = '\\ud800-\\udfff';
+const PAIR = '[\\ud800-\\udbff][\\udc00-\\udfff]';
+/**
+ * Every check of `text` as one pattern for the document: no control character, no lone surrogate,
+ * something to say (a pair, an emoji say, counts as something).
+ */
+const TEXT_PATTERN =
+  `^(?:[^${CONTROL}${SURROGATES}]|${PAIR})*` +
+  `(?:[^${CONTROL}${BLANK}${SURROGATES}]|${PAIR})(?:[^${CONTROL}${SURROGATES}]|${PAIR})*$`;
 /** What `language` takes before the engine's catalogue is consulted. */
 export const LANGUAGE_TAG = /^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$/;
 
@@ -39,13 +48,13 @@ const between = (range: { min: number; max: number }) => `must be between ${rang
 /** The body's own fields; the text limit comes from the config (AUDIO_MAX_TEXT_CHARS). */
 function audioFields(maxTextChars: number) {
   return {
-    text: maxChars(z.string().min(1, 'must not be empty'), maxTextChars)
+    text: safe(maxChars(z.string().min(1, 'must not be empty'), maxTextChars), TEXT_PATTERN)
       .refine((t) => SPEAKABLE_CHAR.test(t), 'must contain something to say, not only spaces')
       .refine(
         (t) => !CONTROL_CHARS.test(t),
         'must not contain control characters (tabs and line breaks are fine)',
       )
-      .openapi({ example: 'Hello. This is offload speaking.', pattern: TEXT_PATTERN }),
+      .openapi({ example: 'Hello. This is offload speaking.' }),
     voice: z
       .string()
       .min(1)

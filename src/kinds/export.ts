@@ -19,6 +19,7 @@ import {
 import { EXPORTS_QUEUE, WorkflowType } from '../shared/temporal.js';
 import { problems } from '../server/http/problem.js';
 import { maxChars } from '../server/http/validation.js';
+import { safe, safeText } from '../server/http/safe-text.js';
 import { defineJobKind, heavyPolicy } from './kind.js';
 
 const datasetNames = Object.keys(DATASETS) as [string, ...string[]];
@@ -29,29 +30,31 @@ const exportFields = {
     .openapi({ example: 'orders', description: 'GET /v1/datasets lists their columns and filters' }),
   format: z.enum(EXPORT_FORMATS, { error: `must be one of: ${EXPORT_FORMATS.join(', ')}` }),
   columns: z
-    .array(z.string())
+    .array(safe(z.string().max(100)))
     .min(1, 'must name at least one column')
     .max(100)
     .optional()
     .openapi({ description: 'Columns in output order; all columns when omitted.' }),
   filters: z
-    .record(z.string(), z.unknown())
+    .record(safeText(), z.unknown())
     .optional()
     .openapi({
       description:
         'Filters by name: `{"from": …, "to": …}` (from inclusive, to exclusive) for date and amount ranges, ' +
-        'or a list of values (e.g. `"status": ["paid"]`). Each dataset lists its filters.',
+        'or a list of values (e.g. `"status": ["paid"]`). Each dataset lists its filters. Dates are ' +
+        '`YYYY-MM-DD` or `YYYY-MM-DDThh:mm[:ss[.ffffff]]` with an optional `Z` or offset up to ±15:59, ' +
+        'on a real calendar day of years 0001-9999.',
       example: { created_at: { from: '2024-01-01', to: '2024-02-01' }, status: ['paid', 'shipped'] },
     }),
   sort: z
     .strictObject({
-      column: z.string(),
+      column: safe(z.string().max(100)),
       direction: z.enum(['asc', 'desc'], { error: 'must be asc or desc' }).default('asc'),
     })
     .optional()
     .openapi({ description: 'Sort column and direction; the key breaks ties. Default: by key, ascending.' }),
   bom: z.boolean().optional().openapi({ description: 'CSV only: start with a UTF-8 BOM (for Excel).' }),
-  title: maxChars(z.string().min(1), 200)
+  title: safe(maxChars(z.string().min(1), 200))
     .optional()
     .openapi({ description: 'PDF only: title on every page.' }),
 };

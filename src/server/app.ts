@@ -6,6 +6,7 @@ import { HTTPException } from 'hono/http-exception';
 import { jobKinds } from '../kinds/index.js';
 import type { AppDeps } from './deps.js';
 import { bearerAuth } from './http/auth.js';
+import { requestBodyLimit } from './http/body-limit.js';
 import type { AppEnv } from './http/context.js';
 import { dependencyUnavailable } from './http/dependency-errors.js';
 import { registerDocs } from './http/docs.js';
@@ -69,6 +70,8 @@ export function createApp(deps: AppDeps): App {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
   const metrics = createApiMetrics(deps.database.sql);
   app.use('*', metrics.middleware);
+  // Before anything reads a body (authentication included): over API_BODY_LIMIT_BYTES is 413.
+  app.use('*', requestBodyLimit(deps.config.API_BODY_LIMIT_BYTES));
   const hub = new JobWatchHub(deps, deps.config.EVENTS_POLL_INTERVAL_MS);
 
   app.onError((err, c) => {

@@ -2,11 +2,10 @@
 import { z } from '@hono/zod-openapi';
 import type { JobNotify } from '../../shared/jobs.js';
 import { EMAIL_PATTERN } from '../../shared/patterns.js';
+import { safe } from '../http/safe-text.js';
 
 export const notifyFields = {
-  callbackUrl: z
-    .url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' })
-    .max(2000)
+  callbackUrl: safe(z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' }).max(2000))
     .optional()
     .openapi({
       description:

@@ -48,7 +48,9 @@ export function registerDashboardRoutes(app: Hono<AppEnv>, kinds: readonly Dashb
   });
 
   app.get('/assets/:file', (c) => {
-    const asset = assets[c.req.param('file')];
+    // Own keys only: `/assets/__proto__` is not an asset.
+    const file = c.req.param('file');
+    const asset = Object.hasOwn(assets, file) ? assets[file] : undefined;
     if (!asset) return c.notFound();
     const headers = {
       ETag: asset.etag,

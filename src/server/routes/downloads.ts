@@ -16,6 +16,7 @@ import { contentDisposition } from '../http/content-disposition.js';
 import type { AppEnv } from '../http/context.js';
 import { HttpProblem, problemResponses, problems } from '../http/problem.js';
 import { parseRange } from '../http/range.js';
+import { safe } from '../http/safe-text.js';
 import { visibleJob } from '../jobs/visible-job.js';
 import { JobIdParam } from './job-schemas.js';
 
@@ -52,19 +53,13 @@ const fileResponses = () => ({
 });
 
 const RangeHeaders = z.object({
-  range: z
-    .string()
-    .max(200)
+  range: safe(z.string().max(200))
     .optional()
     .openapi({ param: { name: 'range', in: 'header' }, example: 'bytes=0-1023' }),
-  'if-none-match': z
-    .string()
-    .max(500)
+  'if-none-match': safe(z.string().max(500))
     .optional()
     .openapi({ param: { name: 'if-none-match', in: 'header' } }),
-  'if-range': z
-    .string()
-    .max(500)
+  'if-range': safe(z.string().max(500))
     .optional()
     .openapi({ param: { name: 'if-range', in: 'header' } }),
 });
@@ -110,14 +105,10 @@ const signedRoute = createRoute({
   request: {
     params: JobIdParam,
     query: z.object({
-      expires: z
-        .string()
-        .max(20)
+      expires: safe(z.string().max(20))
         .optional()
         .openapi({ param: { name: 'expires', in: 'query' } }),
-      signature: z
-        .string()
-        .max(200)
+      signature: safe(z.string().max(200))
         .optional()
         .openapi({ param: { name: 'signature', in: 'query' } }),
     }),

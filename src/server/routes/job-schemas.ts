@@ -7,17 +7,19 @@ import { z } from '@hono/zod-openapi';
 import { jobKinds } from '../../kinds/index.js';
 import { JOB_STATES } from '../../shared/jobs.js';
 import { problemResponses } from '../http/problem.js';
-import { maxChars } from '../http/validation.js';
 import { KEY_RE } from '../jobs/idempotency.js';
+import { fileName, safe } from '../http/safe-text.js';
 
-// eslint-disable-next-line no-control-regex -- rejecting control characters is the point
-const SAFE_FILE_NAME = /^[^/\\\u0000-\u001f\u007f]+$/;
-
-/** The result's file name, accepted by every job-creating body. */
-export const fileNameField = maxChars(
-  z.string().min(1).regex(SAFE_FILE_NAME, 'must not contain slashes or control characters'),
-  200,
-).optional();
+/**
+ * The result's file name, accepted by every job-creating body: one safe path segment (not `.` or `..`,
+ * no separators or control characters), since it becomes the last part of the result's storage key.
+ */
+export const fileNameField = fileName(200)
+  .optional()
+  .openapi({
+    description:
+      'Name of the result file (at most 200 characters; not . or .., no / \\ or control characters)',
+  });
 
 /** The job's Temporal priority key, accepted by every job-creating body. */
 export const priorityField = z
@@ -90,12 +92,18 @@ export const JobSchema = z
   .openapi('Job');
 
 export const JobIdParam = z.object({
-  id: z.string().openapi({ param: { name: 'id', in: 'path' }, example: 'job_01jd3v7k8m9n0p1q2r3s4t5v6w' }),
+  id: safe(z.string()).openapi({
+    param: { name: 'id', in: 'path' },
+    example: 'job_01jd3v7k8m9n0p1q2r3s4t5v6w',
+  }),
 });
 
 const IdempotencyHeader = z.object({
   'idempotency-key': z
     .string()
+    .min(1, 'must be 1-255 visible ASCII characters')
+    .max(255, 'must be 1-255 visible ASCII characters')
+    .regex(/^[\x21-\x7e]+$/, 'must be 1-255 visible ASCII characters')
     .optional()
     .openapi({
       param: { name: 'idempotency-key', in: 'header' },

@@ -6,6 +6,7 @@ import { findRetryOf, listAttempts } from '../../db/jobs-repo.js';
 import type { AppDeps } from '../deps.js';
 import type { AppEnv } from '../http/context.js';
 import { problemResponses } from '../http/problem.js';
+import { safe } from '../http/safe-text.js';
 import { tooManyStreams } from '../http/stream-guard.js';
 import type { JobSnapshot, JobWatchHub } from '../jobs/job-watch.js';
 import { jobView, progressFromRow } from '../jobs/job-view.js';
@@ -113,9 +114,7 @@ const eventsRoute = createRoute({
   request: {
     params: JobIdParam,
     headers: z.object({
-      'last-event-id': z
-        .string()
-        .max(200)
+      'last-event-id': safe(z.string().max(200))
         .optional()
         .openapi({ param: { name: 'last-event-id', in: 'header' } }),
     }),

@@ -25,6 +25,7 @@ import { listFollowable } from '../../db/jobs-list.js';
 import { getJobFor } from '../../db/jobs-repo.js';
 import { authenticate, type Principal } from '../../db/users-repo.js';
 import { isJobId } from '../../lib/ids.js';
+import { INSTANT_RANGE, instantProblem } from '../../shared/input.js';
 import type { AppDeps } from '../deps.js';
 import type { AppEnv } from '../http/context.js';
 import { HttpProblem, problemResponses } from '../http/problem.js';
@@ -46,7 +47,11 @@ const ClientMessage = z.discriminatedUnion('type', [
     type: z.literal('auth'),
     key: z.string().max(200),
     jobs: JobIds.or(z.literal('all')).optional(),
-    since: z.iso.datetime({ offset: true }).optional(),
+    // A real date in years 0001-9999: it goes to PostgreSQL as a Date.
+    since: z.iso
+      .datetime({ offset: true, abort: true })
+      .refine((s) => instantProblem(Date.parse(s)) === undefined, `must be ${INSTANT_RANGE}`)
+      .optional(),
   }),
   z.object({ type: z.literal('subscribe'), jobs: JobIds.or(z.literal('all')) }),
   z.object({ type: z.literal('unsubscribe'), jobs: JobIds }),
