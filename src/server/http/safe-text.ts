@@ -10,11 +10,12 @@ import { instantProblem, textProblem } from '../../shared/input.js';
 import { codePoints } from './validation.js';
 
 /**
- * JSON Schema's form of textProblem(): no NUL, and surrogates only in pairs. Written so that it means the
- * same with and without the `u` flag (ECMA-262 with or without Unicode mode, Python's `re`): with it, a
- * pair is one code point outside U+D800-U+DFFF and matches the first branch.
+ * JSON Schema's form of textProblem(), as far as schema tools can take it: no NUL. Lone surrogates are
+ * refused too, but a pattern naming surrogates is one that Python's `re` (schemathesis, hypothesis) and
+ * other engines cannot use as written, and no UTF-8 JSON document can carry one anyway: the description
+ * says it instead.
  */
-export const SAFE_TEXT_PATTERN = '^(?:[^\\u0000\\ud800-\\udfff]|[\\ud800-\\udbff][\\udc00-\\udfff])*$';
+export const SAFE_TEXT_PATTERN = '^[^\\u0000]*$';
 
 /** `schema` refusing NUL and lone surrogates (422 naming the field), described by `pattern`. */
 export function safe<S extends z.ZodType<string>>(schema: S, pattern: string = SAFE_TEXT_PATTERN): S {
@@ -39,7 +40,7 @@ const NAME_UNSAFE = /[/\\\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u20
 
 /** SAFE_TEXT_PATTERN narrowed to file names: none of NAME_UNSAFE, not empty, and not `.` or `..`. */
 export const FILE_NAME_PATTERN =
-  '^(?!\\.\\.?$)(?:[^/\\\\\\u0000-\\u001f\\u007f-\\u009f\\u2028\\u2029\\u202a-\\u202e\\u2066-\\u2069\\ud800-\\udfff]|[\\ud800-\\udbff][\\udc00-\\udfff])+$';
+  '^(?!\\.\\.?$)[^/\\\\\\u0000-\\u001f\\u007f-\\u009f\\u2028\\u2029\\u202a-\\u202e\\u2066-\\u2069]+$';
 
 /** Why `name` is not a safe file name, or undefined when it is. */
 export function fileNameProblem(name: string): string | undefined {
@@ -51,16 +52,18 @@ export function fileNameProblem(name: string): string | undefined {
 
 /** A file name for a result: 1 to `max` characters, one safe path segment (fileNameProblem). */
 export function fileName(max = 200) {
-  return z
-    .string()
-    .min(1, 'must not be empty')
-    // In code points, as the document's maxLength counts them.
-    .refine((value) => codePoints(value) <= max, `must be at most ${max} characters`)
-    .superRefine((value, ctx) => {
-      const reason = fileNameProblem(value);
-      if (reason) ctx.addIssue({ code: 'custom', message: reason });
-    })
-    .openapi({ pattern: FILE_NAME_PATTERN, maxLength: max });
+  return (
+    z
+      .string()
+      .min(1, 'must not be empty')
+      // In code points, as the document's maxLength counts them.
+      .refine((value) => codePoints(value) <= max, `must be at most ${max} characters`)
+      .superRefine((value, ctx) => {
+        const reason = fileNameProblem(value);
+        if (reason) ctx.addIssue({ code: 'custom', message: reason });
+      })
+      .openapi({ pattern: FILE_NAME_PATTERN, maxLength: max })
+  );
 }
 
 /**
