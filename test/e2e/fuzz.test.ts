@@ -896,7 +896,7 @@ beforeAll(async () => {
   known.set('language', ['en', 'fr', 'de', 'vi']);
   known.set('webhookUrl', ['https://hooks.example.com/offload', 'http://10.0.0.1/x']);
   known.set('callbackUrl', ['https://hooks.example.com/offload']);
-  known.set('fileName', ['orders.csv', 'Rapport été.xlsx', '日本 😀.txt', '...']);
+  known.set('fileName', ['orders.csv', 'Rapport été.xlsx', '日本 😀.txt', '...', '😀'.repeat(200)]);
   known.set('notifyEmail', ['ada@example.com']);
   known.set('filters.keys', filterNames);
   known.set('filters.value', [
@@ -1079,11 +1079,12 @@ describe('every route, from its own schemas and hostile values', () => {
       if (name !== undefined) {
         expect(typeof name, what).toBe('string');
         expect(fileNameProblem(name as string), what).toBeUndefined();
+        // One segment under the job's id, not . or .., short enough for a local file name (255 bytes,
+        // with LocalStorage's 17-character `.tmp-…` suffix).
         const key = storageKey(row.id, name as string);
-        expect(
-          key.startsWith(`${row.id}/`) && !['.', '..'].includes(key.slice(row.id.length + 1)),
-          what,
-        ).toBe(true);
+        const segment = key.slice(row.id.length + 1);
+        expect(key.startsWith(`${row.id}/`) && !['.', '..'].includes(segment), what).toBe(true);
+        expect(Buffer.byteLength(segment) + 17, what).toBeLessThanOrEqual(255);
       }
       if (row.kind === 'export') {
         const request = row.request as unknown as ExportRequest;

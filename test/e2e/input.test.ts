@@ -5,6 +5,7 @@
  * an answer given before the body was read ends its connection.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { storageKey } from '../../src/activities/heavy/attempt.js';
 import type { Problem } from '../../src/server/http/problem.js';
 import { api, startStack, type Stack } from '../helpers/stack.js';
 
@@ -99,6 +100,21 @@ describe('the reported inputs', () => {
     const p = await problem('/v1/exports', post({ dataset: 'orders', format: 'csv', fileName }), 422);
     expect(p.errors).toEqual([{ field: 'fileName', in: 'body', reason: expect.any(String) as string }]);
     expect(await jobCount()).toBe(before);
+  });
+
+  it('refuses a file name whose storage key would not fit a file name, or accepts one that fits', async () => {
+    // 200 code points, 400 UTF-16 units: storageKey() turns each unit into `_`, and a local file name
+    // (with LocalStorage's `.tmp-…` suffix of 17 characters) has at most 255 bytes.
+    const fileName = '😀'.repeat(200);
+    const res = await api(stack, key)('/v1/exports', post({ dataset: 'orders', format: 'csv', fileName }));
+    const body = (await res.json()) as { id: string } & Problem;
+    if (res.status === 202) {
+      const segment = storageKey(body.id, fileName).split('/').pop()!;
+      expect(Buffer.byteLength(segment) + 17).toBeLessThanOrEqual(255);
+    } else {
+      expect(res.status).toBe(422);
+      expect(fields(body)).toEqual(['body:fileName']);
+    }
   });
 
   it('still accepts an ordinary file name with dots, spaces and non-Latin letters', async () => {

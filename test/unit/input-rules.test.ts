@@ -6,6 +6,7 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { storageKey } from '../../src/activities/heavy/attempt.js';
 import { loadConfig } from '../../src/config/env.js';
 import { checkExportRequest } from '../../src/datasets/query.js';
 import { DATASETS } from '../../src/datasets/registry.js';
@@ -142,6 +143,30 @@ describe('file names', () => {
         expect(accepted).toBe(name.length > 0 && fileNameProblem(name) === undefined);
       }),
       { numRuns: 3000 },
+    );
+  });
+});
+
+describe('a file name as a storage key', () => {
+  it('is one segment under the job id that fits a local file name, for any name the schema takes', () => {
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          fc.string({ unit: 'grapheme', minLength: 1, maxLength: 200 }),
+          fc.string({ unit: 'binary', minLength: 1, maxLength: 200 }),
+          fc.constant('😀'.repeat(200)),
+        ),
+        (name) => {
+          if (!fileName().safeParse(name).success) return;
+          const key = storageKey('job_1', name);
+          const segment = key.slice('job_1/'.length);
+          expect(key.startsWith('job_1/')).toBe(true);
+          expect(segment).not.toMatch(/^\.\.?$|\//);
+          // LocalStorage writes `<name>.tmp-<12 hex>` first: 17 more bytes, within NAME_MAX (255).
+          expect(Buffer.byteLength(segment) + 17).toBeLessThanOrEqual(255);
+        },
+      ),
+      { numRuns: 2000 },
     );
   });
 });
