@@ -13,7 +13,7 @@
  * capacity (requests per second with clients sending back to back) with autocannon.
  *
  * Usage: npx tsx bench/isolation.ts [--rows 300000] [--heavy 8] [--audio 4] [--audio-chars 20000]
- *          [--rate 200] [--seconds 10] [--connections 10] [--submit-rate 200]
+ *          [--rate 200] [--seconds 10] [--connections 10] [--submit-rate 200] [--phases all|submissions]
  *          [--heavy-priority idle|nice:N|normal]
  *          [--layout split|shared] [--follow sse|poll:MS]
  */
@@ -44,6 +44,7 @@ const { values } = parseArgs({
     connections: { type: 'string', default: '10' },
     rate: { type: 'string', default: '200' },
     'submit-rate': { type: 'string', default: '200' },
+    phases: { type: 'string', default: 'all' },
     'heavy-priority': { type: 'string', default: 'idle' },
     layout: { type: 'string', default: 'split' },
     follow: { type: 'string', default: 'sse' },
@@ -59,6 +60,11 @@ const CONNECTIONS = Number(values.connections);
 const RATE = Number(values.rate);
 /** Submissions per second in the open-loop submission measurement. */
 const SUBMIT_RATE = Number(values['submit-rate']);
+/** `all`, or `submissions`: phase 5 alone (offload only, no heavy load before it). */
+const PHASES = values.phases;
+/** A latency or rate for the report: three significant digits at most. */
+const f = (n: number) => (n >= 100 ? n.toFixed(0) : n >= 10 ? n.toFixed(1) : n.toFixed(2));
+if (PHASES !== 'all' && PHASES !== 'submissions') throw new Error('--phases: all or submissions');
 /**
  * Workers belong on other machines than the API, and exports would read a replica. On one box the
  * closest thing is a lower CPU priority for the heavy side: offload's worker processes (and the
@@ -447,6 +453,48 @@ async function main(): Promise<void> {
       }
     }
 
+    /** Phase 5: submissions at a fixed rate (open loop), then back to back (capacity). */
+    async function measureSubmissions() {
+      say(`submissions at ${SUBMIT_RATE}/s`);
+      const exportBody = JSON.stringify({ dataset: 'orders', format: 'csv' });
+      const atRate = await openLoopProcess({
+        url: `${base}/v1/exports`,
+        headers: auth(lightKey),
+        body: exportBody,
+        rate: SUBMIT_RATE,
+        seconds: SECONDS,
+        connections: 64,
+      });
+      say('submission capacity');
+      const submit = await autocannon({
+        url: `${base}/v1/exports`,
+        method: 'POST',
+        headers: auth(lightKey),
+        body: exportBody,
+        connections: CONNECTIONS,
+        duration: SECONDS,
+      });
+      const submissions = {
+        accepted: submit['2xx'],
+        perSec: submit['2xx'] / SECONDS,
+        p50: submit.latency.p50,
+        p99: submit.latency.p99,
+        refused: submit.non2xx + submit.errors + submit.timeouts,
+      };
+      return { atRate, submissions };
+    }
+
+    const submissionLines = (r: Awaited<ReturnType<typeof measureSubmissions>>) => [
+      `Submissions at ${SUBMIT_RATE}/s for ${SECONDS} s (open loop): ${r.atRate.ok} of ${r.atRate.sent} accepted (${r.atRate.other} not), p50 ${f(r.atRate.p50)} ms, p99 ${f(r.atRate.p99)} ms, max ${f(r.atRate.max)} ms.`,
+      '',
+      `Submission capacity: ${f(r.submissions.perSec)} accepted \`POST /v1/exports\` per second with ${CONNECTIONS} connections back to back for ${SECONDS} s (${r.submissions.accepted} accepted, ${r.submissions.refused} not), p50 ${f(r.submissions.p50)} ms, p99 ${f(r.submissions.p99)} ms.`,
+    ];
+
+    if (PHASES === 'submissions') {
+      console.log(submissionLines(await measureSubmissions()).join('\n'));
+      return;
+    }
+
     const lightJob = await offloadJob(lightKey, 'exports');
     const jobUrl = `${base}/v1/jobs/${lightJob}`;
     await warmUp(jobUrl, `${base}/healthz`, auth(lightKey));
@@ -465,32 +513,7 @@ async function main(): Promise<void> {
       `offload completed during the load phase: ${offDone.completed} exports (${offDone.failed} failed), ${offAudioDone.completed} audio (${offAudioDone.failed} failed); ${offReniced} backends lowered`,
     );
 
-    say(`submissions at ${SUBMIT_RATE}/s`);
-    const exportBody = JSON.stringify({ dataset: 'orders', format: 'csv' });
-    const atRate = await openLoopProcess({
-      url: `${base}/v1/exports`,
-      headers: auth(lightKey),
-      body: exportBody,
-      rate: SUBMIT_RATE,
-      seconds: SECONDS,
-      connections: 64,
-    });
-    say('submission capacity');
-    const submit = await autocannon({
-      url: `${base}/v1/exports`,
-      method: 'POST',
-      headers: auth(lightKey),
-      body: exportBody,
-      connections: CONNECTIONS,
-      duration: SECONDS,
-    });
-    const submissions = {
-      accepted: submit['2xx'],
-      perSec: submit['2xx'] / SECONDS,
-      p50: submit.latency.p50,
-      p99: submit.latency.p99,
-      refused: submit.non2xx + submit.errors + submit.timeouts,
-    };
+    const { atRate, submissions } = await measureSubmissions();
     await stopProcess(worker);
     await stopProcess(audioWorker);
     await stopProcess(api);
@@ -546,7 +569,6 @@ async function main(): Promise<void> {
     say(`${await apiBackends.stop()} API backends placed on CPUs ${API_CPU}`);
     await database.close();
 
-    const f = (n: number) => (n >= 100 ? n.toFixed(0) : n >= 10 ? n.toFixed(1) : n.toFixed(2));
     const ratio = (a: number, b: number) => (a / b).toFixed(1);
     const row = (name: string, route: string, idle: Latency, load: Latency) =>
       `| ${name} | \`${route}\` | ${f(idle.p50)} / ${f(idle.p99)} | ${f(load.p50)} / ${f(load.p99)} | ${ratio(load.p99, idle.p99)}× | ${load.other} |`;
@@ -584,9 +606,7 @@ async function main(): Promise<void> {
       '',
       `Heavy jobs completed during the load phases: offload ${offDone.completed} exports and ${offAudioDone.completed} audio, baseline ${bDone.completed} exports and ${bAudioDone.completed} audio.`,
       '',
-      `Submissions at ${SUBMIT_RATE}/s for ${SECONDS} s (open loop): ${atRate.ok} of ${atRate.sent} accepted (${atRate.other} not), p50 ${f(atRate.p50)} ms, p99 ${f(atRate.p99)} ms, max ${f(atRate.max)} ms.`,
-      '',
-      `Submission capacity: ${f(submissions.perSec)} accepted \`POST /v1/exports\` per second with ${CONNECTIONS} connections back to back for ${SECONDS} s (${submissions.accepted} accepted, ${submissions.refused} not), p50 ${f(submissions.p50)} ms, p99 ${f(submissions.p99)} ms.`,
+      ...submissionLines({ atRate, submissions }),
     ];
     console.log(lines.join('\n'));
   } finally {

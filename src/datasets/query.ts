@@ -7,6 +7,7 @@
 import { keyLiteral, quoteIdent, quoteLiteral } from '../db/sql-text.js';
 import { parseTimestamp, textProblem } from '../shared/input.js';
 import type { ExportRequest, RangeFilter } from '../shared/jobs.js';
+import { DECIMAL_PATTERN, INTEGER_PATTERN, TIMESTAMP_PATTERN } from '../shared/patterns.js';
 import { getColumn, type ColumnDef, type ColumnType, type DatasetDef } from './registry.js';
 
 const SQL_TYPE: Record<ColumnType, string> = {
@@ -27,24 +28,23 @@ export interface RequestIssue {
   message: string;
 }
 
-const NUMBER = /^-?\d{1,15}(?:\.\d{1,6})?$/;
 /** Longest value of an `in` filter. */
 const MAX_IN_VALUE_CHARS = 200;
 
-/**
- * One end of a range as a number to order it by (microseconds for a timestamp), or why it is not one. A
- * timestamp must be a real date PostgreSQL reads (parseTimestamp), since it goes into the query as text.
- */
-function rangeBound(type: ColumnType, v: unknown): { value: number | bigint } | { reason?: string } {
-  if (type === 'timestamp') {
-    if (typeof v !== 'string') return {};
-    const t = parseTimestamp(v);
-    return t.ok ? { value: t.micros } : { reason: t.reason };
+/** Range bounds beyond this magnitude are refused (15 digits before the point). */
+export const RANGE_BOUND_LIMIT = 1e15;
+
+/** Whether `v` is a bound a range filter on a column of `type` takes (see exportRequestSchema). */
+export function isRangeBound(type: ColumnType, v: unknown): boolean {
+  // A timestamp must also be a real date PostgreSQL reads (parseTimestamp): it goes into the query as text.
+  if (type === 'timestamp') return typeof v === 'string' && TIMESTAMP_PATTERN.test(v) && parseTimestamp(v).ok;
+  if (type === 'text') return typeof v === 'string';
+  if (typeof v === 'number') {
+    return (
+      Number.isFinite(v) && Math.abs(v) < RANGE_BOUND_LIMIT && (type !== 'integer' || Number.isInteger(v))
+    );
   }
-  const s = typeof v === 'number' ? String(v) : v;
-  if (typeof s !== 'string' || !NUMBER.test(s)) return {};
-  if (type === 'integer' && s.includes('.')) return {};
-  return { value: Number(s) };
+  return typeof v === 'string' && (type === 'integer' ? INTEGER_PATTERN : DECIMAL_PATTERN).test(v);
 }
 
 /** Everything wrong with an export request's columns, filters and sort for its dataset. */
@@ -101,20 +101,15 @@ export function checkExportRequest(ds: DatasetDef, req: Omit<ExportRequest, 'for
       issues.push({ path, message: 'empty range: give from, to or both' });
       continue;
     }
-    const bounds: Partial<Record<'from' | 'to', number | bigint>> = {};
+    // A range whose `from` is not before `to` is valid and matches no rows.
     for (const end of ['from', 'to'] as const) {
-      if (range[end] === undefined) continue;
-      const b = rangeBound(def.type, range[end]);
-      if ('value' in b) bounds[end] = b.value;
-      else issues.push({ path: [...path, end], message: b.reason ?? `must be a ${shape}` });
+      if (range[end] !== undefined && !isRangeBound(def.type, range[end]))
+        issues.push({ path: [...path, end], message: `must be a ${shape}` });
     }
-    if (bounds.from !== undefined && bounds.to !== undefined && bounds.from >= bounds.to)
-      issues.push({ path, message: 'empty or inverted range: from must be before to (to is exclusive)' });
   }
   if (req.sort) {
-    const col = getColumn(ds, req.sort.column);
-    const allowed = [...new Set([keyName(ds), ...ds.sorts])];
-    if (!col || !allowed.includes(req.sort.column))
+    const allowed = sortableColumns(ds);
+    if (!allowed.includes(req.sort.column))
       issues.push({
         path: ['sort', 'column'],
         message: `cannot sort by this; allowed: ${allowed.join(', ')}`,
@@ -203,6 +198,11 @@ export function cursorOf(row: Record<string, string>): string {
 }
 
 export type { ColumnDef };
+
+/** The columns an export of `ds` may be sorted by: the key, then the dataset's sorts. */
+export function sortableColumns(ds: DatasetDef): string[] {
+  return [...new Set([keyName(ds), ...ds.sorts])].filter((name) => getColumn(ds, name) !== undefined);
+}
 
 /** The API name of the key column. */
 function keyName(ds: DatasetDef): string {

@@ -42,15 +42,18 @@ export async function listJobs(
   return { items, nextCursor: rows.length > f.limit ? items[items.length - 1]!.id : null };
 }
 
-/** Opaque cursor for a page boundary. */
+/**
+ * A page boundary: the id of the last job of the page (the next page has the older ids). Its format is
+ * CURSOR_PATTERN, which the document states, so every cursor valid by the document is one this accepts.
+ */
+export const CURSOR_PATTERN = /^job_[0-9a-z]{26}$/;
+
 export function encodeCursor(id: string): string {
-  return Buffer.from(`v1:${id}`, 'utf8').toString('base64url');
+  return id;
 }
 
 export function decodeCursor(cursor: string): string | undefined {
-  const text = Buffer.from(cursor, 'base64url').toString('utf8');
-  const m = /^v1:(job_[0-9a-z]{26})$/.exec(text);
-  return m?.[1];
+  return CURSOR_PATTERN.test(cursor) ? cursor : undefined;
 }
 
 /** A user's jobs worth following: every active one, and any that changed after `since`. */

@@ -16,7 +16,9 @@ import { audioChunks, jobAttempts, jobEvents, jobs } from './schema.js';
 export type JobRow = typeof jobs.$inferSelect;
 
 /** The database handle or an open transaction on it. */
-export type DbOrTx = Db | Parameters<Parameters<Db['transaction']>[0]>[0];
+/** An open transaction. */
+export type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
+export type DbOrTx = Db | Tx;
 
 export interface NewJob {
   id: string;
@@ -196,6 +198,14 @@ export async function saveCheckpoint(db: Db, id: string, partsId: string, checkp
     .update(jobs)
     .set({ checkpoint, partsId })
     .where(and(eq(jobs.id, id), eq(jobs.state, 'running')));
+}
+
+/** Forget a failed job's checkpoint (its parts are being deleted): a redrive then starts over. */
+export async function clearCheckpoint(db: Db, id: string) {
+  await db
+    .update(jobs)
+    .set({ checkpoint: null, partsId: null })
+    .where(and(eq(jobs.id, id), eq(jobs.state, 'failed')));
 }
 
 /** The job that redrives this one, if any. */

@@ -6,8 +6,9 @@
 import { and, eq, inArray, sql } from 'drizzle-orm';
 import type { JobKind } from '../shared/jobs.js';
 import type { Db } from './client.js';
-import { insertJob, type DbOrTx, type JobRow, type NewJob } from './jobs-repo.js';
+import { insertJob, type JobRow, type NewJob, type Tx } from './jobs-repo.js';
 import { heavySlots, jobs, users } from './schema.js';
+import type { OwnLimits } from './users-repo.js';
 
 export interface TokenBucket {
   /** Tokens the bucket holds when full. */
@@ -58,6 +59,15 @@ export interface UserLimits {
   highestPriority: number;
 }
 
+/** A user's own limits where set, the defaults elsewhere. */
+export function limitsWithDefaults(own: Partial<OwnLimits> | undefined, defaults: UserLimits): UserLimits {
+  return {
+    maxActiveJobs: own?.maxActiveJobs ?? defaults.maxActiveJobs,
+    maxRunningHeavy: own?.maxRunningHeavy ?? defaults.maxRunningHeavy,
+    highestPriority: own?.highestPriority ?? defaults.highestPriority,
+  };
+}
+
 export async function userLimits(db: Db, userId: string, defaults: UserLimits): Promise<UserLimits> {
   const [row] = await db
     .select({
@@ -67,11 +77,7 @@ export async function userLimits(db: Db, userId: string, defaults: UserLimits): 
     })
     .from(users)
     .where(eq(users.id, userId));
-  return {
-    maxActiveJobs: row?.maxActiveJobs ?? defaults.maxActiveJobs,
-    maxRunningHeavy: row?.maxRunningHeavy ?? defaults.maxRunningHeavy,
-    highestPriority: row?.highestPriority ?? defaults.highestPriority,
-  };
+  return limitsWithDefaults(row, defaults);
 }
 
 /** Set (or, with null, clear) a user's own limits. */
@@ -91,39 +97,37 @@ export type Admission =
 const ACTIVE_STATES = ['queued', 'running'] as const;
 
 /**
- * Record a new job if the global heavy backlog and the user's active-job cap allow it. The user's
- * check and insert run under a per-user advisory lock, so concurrent submissions cannot overshoot.
- * Given an open transaction, it runs inside it (the lock is held until that transaction ends).
+ * Record a new job if the global heavy backlog and the user's active-job cap allow it, inside the
+ * caller's transaction: a per-user advisory lock (held until that transaction ends) keeps concurrent
+ * submissions of one user from overshooting. Both counts come from one statement and stop at their
+ * limit, so a submission reads at most `heavyBacklogMax + maxActiveJobs` index entries however many
+ * jobs wait (the reported count is then the limit).
  */
 export async function admitJob(
-  db: DbOrTx,
+  tx: Tx,
   job: NewJob,
   limits: { maxActiveJobs: number; heavyBacklogMax: number },
 ): Promise<Admission> {
-  const [backlog] = await db
-    .select({ n: sql<number>`count(*)::int` })
-    .from(jobs)
-    .where(eq(jobs.state, 'queued'));
-  if ((backlog?.n ?? 0) >= limits.heavyBacklogMax) {
-    return { admitted: false, reason: 'heavy-backlog', backlog: backlog!.n, limit: limits.heavyBacklogMax };
+  await tx.execute(sql`select pg_advisory_xact_lock(hashtextextended(${`active:${job.userId}`}, 0))`);
+  const [counts] = await tx.execute<{ backlog: number; active: number }>(sql`
+    select
+      (select count(*)::int from (
+        select 1 from ${jobs} where ${jobs.state} = 'queued' limit ${limits.heavyBacklogMax}
+      ) b) as backlog,
+      (select count(*)::int from (
+        select 1 from ${jobs}
+        where ${jobs.userId} = ${job.userId} and ${jobs.state} in ('queued', 'running')
+        limit ${limits.maxActiveJobs}
+      ) a) as active`);
+  const backlog = counts?.backlog ?? 0;
+  const active = counts?.active ?? 0;
+  if (backlog >= limits.heavyBacklogMax) {
+    return { admitted: false, reason: 'heavy-backlog', backlog, limit: limits.heavyBacklogMax };
   }
-  return db.transaction(async (tx) => {
-    await tx.execute(sql`select pg_advisory_xact_lock(hashtextextended(${`active:${job.userId}`}, 0))`);
-    const [active] = await tx
-      .select({ n: sql<number>`count(*)::int` })
-      .from(jobs)
-      .where(and(eq(jobs.userId, job.userId), inArray(jobs.state, [...ACTIVE_STATES])));
-    const n = active?.n ?? 0;
-    if (n >= limits.maxActiveJobs) {
-      return {
-        admitted: false as const,
-        reason: 'user-active-cap' as const,
-        active: n,
-        limit: limits.maxActiveJobs,
-      };
-    }
-    return { admitted: true as const, job: await insertJob(tx, job) };
-  });
+  if (active >= limits.maxActiveJobs) {
+    return { admitted: false, reason: 'user-active-cap', active, limit: limits.maxActiveJobs };
+  }
+  return { admitted: true, job: await insertJob(tx, job) };
 }
 
 /**

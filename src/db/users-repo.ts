@@ -14,6 +14,15 @@ export interface Principal {
   tenantId: string;
   scope: KeyScope;
   keyId: string;
+  /** The user's own limits (null: the configured default), read with the key: no query per submission. */
+  limits?: OwnLimits;
+}
+
+/** A user's own limit columns; null where the configured default applies. */
+export interface OwnLimits {
+  maxActiveJobs: number | null;
+  maxRunningHeavy: number | null;
+  highestPriority: number | null;
 }
 
 /** Find a user by name, creating it in the given tenant when missing. A user never changes tenant. */
@@ -84,6 +93,9 @@ const keyLookup = preparedPerDb((db) =>
       userId: users.id,
       userName: users.name,
       tenantId: users.tenantId,
+      maxActiveJobs: users.maxActiveJobs,
+      maxRunningHeavy: users.maxRunningHeavy,
+      highestPriority: users.highestPriority,
     })
     .from(apiKeys)
     .innerJoin(users, eq(users.id, apiKeys.userId))
@@ -104,6 +116,11 @@ export async function authenticate(db: Db, presented: string): Promise<Principal
     tenantId: row.tenantId,
     scope: row.scope,
     keyId: row.keyId,
+    limits: {
+      maxActiveJobs: row.maxActiveJobs,
+      maxRunningHeavy: row.maxRunningHeavy,
+      highestPriority: row.highestPriority,
+    },
   };
 }
 

@@ -6,6 +6,7 @@
 import { z } from '@hono/zod-openapi';
 import { voiceForLanguage, type Voice } from '../audio/engine.js';
 import { EspeakNgEngine } from '../audio/espeak-ng.js';
+import { FORMATS } from '../audio/formats.js';
 import {
   AUDIO_FORMATS,
   AUDIO_PITCH_RANGE,
@@ -16,6 +17,7 @@ import {
 } from '../shared/jobs.js';
 import { AUDIO_QUEUE, WorkflowType } from '../shared/temporal.js';
 import { problems } from '../server/http/problem.js';
+import { maxChars } from '../server/http/validation.js';
 import { safe } from '../server/http/safe-text.js';
 import { engineUnavailable, engineVoices, registerVoiceRoutes } from '../server/routes/voices.js';
 import { defineJobKind, heavyPolicy } from './kind.js';
@@ -23,35 +25,45 @@ import { defineJobKind, heavyPolicy } from './kind.js';
 const DEFAULT_VOICE = 'en-us';
 
 // C0 and C1 control characters except tab, line feed and carriage return.
-// eslint-disable-next-line no-control-regex -- rejecting control characters is the point
-const CONTROL_CHARS = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]/;
-/** JSON Schema's form of the text rule: none of CONTROL_CHARS, and surrogates only in pairs (see safe-text.ts). */
+const CONTROL = '\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f';
+// What String.prototype.trim removes: white space (Zs, tab, VT, FF, BOM) and line terminators.
+const BLANK = '\\t\\n\\r \\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff';
+const CONTROL_CHARS = new RegExp(`[${CONTROL}]`);
+const SPEAKABLE_CHAR = new RegExp(`[^${CONTROL}${BLANK}]`);
+// Surrogates only in pairs (safe-text.ts): a lone one is not text.
+const SURROGATES = '\\ud800-\\udfff';
+const PAIR = '[\\ud800-\\udbff][\\udc00-\\udfff]';
+/**
+ * Every check of `text` as one pattern for the document: no control character, no lone surrogate,
+ * something to say (a pair, an emoji say, counts as something).
+ */
 const TEXT_PATTERN =
-  '^(?:[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f\\ud800-\\udfff]|[\\ud800-\\udbff][\\udc00-\\udfff])*$';
+  `^(?:[^${CONTROL}${SURROGATES}]|${PAIR})*` +
+  `(?:[^${CONTROL}${BLANK}${SURROGATES}]|${PAIR})(?:[^${CONTROL}${SURROGATES}]|${PAIR})*$`;
+/** What `language` takes before the engine's catalogue is consulted. */
+export const LANGUAGE_TAG = /^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$/;
 
 const between = (range: { min: number; max: number }) => `must be between ${range.min} and ${range.max}`;
 
 /** The body's own fields; the text limit comes from the config (AUDIO_MAX_TEXT_CHARS). */
-function audioFields(maxChars: number) {
+function audioFields(maxTextChars: number) {
   return {
-    text: safe(
-      z
-        .string()
-        .min(1, 'must not be empty')
-        .max(maxChars, `must be at most ${maxChars} characters`)
-        .refine((t) => t.trim().length > 0, 'must contain something to say, not only spaces')
-        .refine(
-          (t) => !CONTROL_CHARS.test(t),
-          'must not contain control characters (tabs and line breaks are fine)',
-        ),
-      TEXT_PATTERN,
-    ).openapi({ example: 'Hello. This is offload speaking.' }),
-    voice: safe(z.string().min(1).max(100))
+    text: safe(maxChars(z.string().min(1, 'must not be empty'), maxTextChars), TEXT_PATTERN)
+      .refine((t) => SPEAKABLE_CHAR.test(t), 'must contain something to say, not only spaces')
+      .refine(
+        (t) => !CONTROL_CHARS.test(t),
+        'must not contain control characters (tabs and line breaks are fine)',
+      )
+      .openapi({ example: 'Hello. This is offload speaking.' }),
+    voice: z
+      .string()
+      .min(1)
+      .max(100)
       .optional()
       .openapi({ example: 'en-us', description: 'A voice id from GET /v1/voices.' }),
     language: z
       .string()
-      .regex(/^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$/, 'must be a language tag such as en, en-GB or vi')
+      .regex(LANGUAGE_TAG, 'must be a language tag such as en, en-GB or vi')
       .optional()
       .openapi({ description: 'Instead of `voice`: a voice that speaks this language is chosen.' }),
     rate: z
@@ -91,6 +103,7 @@ export const audioKind = defineJobKind<AudioBody, AudioRequest>({
     summary: 'Start generating speech audio from text',
     schemaName: 'AudioRequest',
     fields: (config) => audioFields(config.AUDIO_MAX_TEXT_CHARS),
+    refineSchema: { not: { required: ['voice', 'language'] } },
     refine(body, ctx) {
       if (body.voice !== undefined && body.language !== undefined)
         ctx.addIssue({ code: 'custom', path: ['language'], message: 'give voice or language, not both' });
@@ -111,6 +124,17 @@ export const audioKind = defineJobKind<AudioBody, AudioRequest>({
         };
       },
       routes: (app) => registerVoiceRoutes(app, engine),
+      // The voices and languages chooseVoice accepts, from the engine's catalogue.
+      async bodyProperties(): Promise<Record<string, Record<string, unknown>>> {
+        const catalog = await engine.voices().catch(() => undefined);
+        if (!catalog) return {};
+        return {
+          voice: { pattern: anyCaseOf(catalog.map((v) => v.id)) },
+          language: {
+            pattern: anyCaseOf(spokenLanguages(catalog).filter((tag) => LANGUAGE_TAG.test(tag))),
+          },
+        };
+      },
     };
   },
   workflow(job, start) {
@@ -152,6 +176,7 @@ export const audioKind = defineJobKind<AudioBody, AudioRequest>({
       chunks: z.number().optional(),
       engine: z.string().optional().openapi({ description: 'Audio: engine and version that spoke it.' }),
     },
+    contentTypes: Object.values(FORMATS).map((f) => f.contentType),
     done: (result) => (result as AudioResult).characters,
   },
   // The log names the text only by its length.
@@ -159,6 +184,31 @@ export const audioKind = defineJobKind<AudioBody, AudioRequest>({
   dashboard: { title: 'New audio', submitLabel: 'Generate audio', form: 'audio' },
   worker: async () => (await import('../activities/audio/worker.js')).audioWorker,
 });
+
+/** Every tag voiceForLanguage finds a voice for (lower case): ids, their prefixes, languages. */
+export function spokenLanguages(catalog: Voice[]): string[] {
+  const tags = new Set<string>();
+  for (const v of catalog) {
+    const parts = v.id.split('-');
+    for (let i = 1; i <= parts.length; i++) tags.add(parts.slice(0, i).join('-'));
+    for (const tag of [...v.languages, ...v.preferredFor]) tags.add(tag);
+  }
+  return [...tags].filter((tag) => voiceForLanguage(catalog, tag) !== undefined).sort();
+}
+
+/** A pattern matching exactly these words in any letter case (`en-us`: `[eE][nN]-[uU][sS]`). */
+export function anyCaseOf(words: string[]): string {
+  const one = (w: string) =>
+    [...w]
+      .map((ch) => {
+        const lower = ch.toLowerCase();
+        const upper = ch.toUpperCase();
+        if (lower !== upper && lower.length === 1 && upper.length === 1) return `[${lower}${upper}]`;
+        return /[A-Za-z0-9_-]/.test(ch) ? ch : `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`;
+      })
+      .join('');
+  return `^(?:${[...new Set(words.map((w) => w.toLowerCase()))].map(one).join('|')})$`;
+}
 
 /** The voice asked for by id, else one for the language, else the default; a 422 naming the field. */
 function chooseVoice(catalog: Voice[], body: AudioBody): Voice {

@@ -7,7 +7,9 @@ import { z } from '@hono/zod-openapi';
 import { matchesMoreThan } from '../db/dataset-rows.js';
 import { checkExportRequest, ExportQuery } from '../datasets/query.js';
 import { DATASETS, getDataset } from '../datasets/registry.js';
+import { exportRequestSchema } from '../datasets/schema.js';
 import {
+  EXPORT_CONTENT_TYPES,
   EXPORT_FORMATS,
   type ExportFilters,
   type ExportRequest,
@@ -16,17 +18,16 @@ import {
 } from '../shared/jobs.js';
 import { EXPORTS_QUEUE, WorkflowType } from '../shared/temporal.js';
 import { problems } from '../server/http/problem.js';
+import { maxChars } from '../server/http/validation.js';
 import { safe, safeText } from '../server/http/safe-text.js';
 import { defineJobKind, heavyPolicy } from './kind.js';
 
-const datasetNames = Object.keys(DATASETS).join(', ');
+const datasetNames = Object.keys(DATASETS) as [string, ...string[]];
 
 const exportFields = {
-  dataset: safe(z.string().max(100))
-    .openapi({ example: 'orders', description: `One of: ${datasetNames}` })
-    .refine((name) => getDataset(name) !== undefined, {
-      message: `unknown dataset; allowed: ${datasetNames}`,
-    }),
+  dataset: z
+    .enum(datasetNames, { error: `unknown dataset; allowed: ${datasetNames.join(', ')}` })
+    .openapi({ example: 'orders', description: 'GET /v1/datasets lists their columns and filters' }),
   format: z.enum(EXPORT_FORMATS, { error: `must be one of: ${EXPORT_FORMATS.join(', ')}` }),
   columns: z
     .array(safe(z.string().max(100)))
@@ -53,7 +54,7 @@ const exportFields = {
     .optional()
     .openapi({ description: 'Sort column and direction; the key breaks ties. Default: by key, ascending.' }),
   bom: z.boolean().optional().openapi({ description: 'CSV only: start with a UTF-8 BOM (for Excel).' }),
-  title: safe(z.string().min(1).max(200))
+  title: safe(maxChars(z.string().min(1), 200))
     .optional()
     .openapi({ description: 'PDF only: title on every page.' }),
 };
@@ -76,6 +77,7 @@ export const exportKind = defineJobKind<ExportBody, ExportRequest>({
     summary: 'Start an export of a dataset to a file',
     schemaName: 'ExportRequest',
     fields: () => exportFields,
+    refineSchema: exportRequestSchema(),
     refine(body, ctx) {
       const ds = getDataset(body.dataset);
       if (!ds) return;
@@ -142,6 +144,7 @@ export const exportKind = defineJobKind<ExportBody, ExportRequest>({
     resultFields: {
       rows: z.number().optional().openapi({ description: 'Exports: rows in the file.' }),
     },
+    contentTypes: Object.values(EXPORT_CONTENT_TYPES),
     done: (result) => (result as ExportResult).rows,
   },
   dashboard: { title: 'New export', submitLabel: 'Start export', form: 'export' },

@@ -45,6 +45,12 @@ export interface KindApi<Body, Request> {
   prepare: (body: Body, principal: Principal) => Promise<Request>;
   /** The kind's routes besides its creation route (e.g. GET /v1/voices). */
   routes?: (app: OpenAPIHono<AppEnv>) => void;
+  /**
+   * What `prepare` checks against data only the running API has (e.g. the engine's voices), as JSON
+   * Schema keywords to add to properties of the body in /openapi.json, by property name. Asked for on
+   * each request of the document; `{}` when that data cannot be had (then `prepare` answers 503).
+   */
+  bodyProperties?: () => Promise<Record<string, Record<string, unknown>>>;
 }
 
 /** What a kind's worker module gets from the worker process. */
@@ -91,6 +97,11 @@ export interface JobKindDefinition<Body extends object = object, Request extends
     fields: (config: Config) => z.ZodRawShape;
     /** Checks across fields. */
     refine?: (body: Body, ctx: z.RefinementCtx) => void;
+    /**
+     * The same checks as `refine`, as JSON Schema keywords of the body (`oneOf`, `not`, …) in the
+     * OpenAPI document, so that a body valid by the document is one `refine` accepts.
+     */
+    refineSchema?: Record<string, unknown>;
   };
   api: (deps: AppDeps) => KindApi<Body, Request>;
   /** The workflow that runs a recorded job of this kind (the request is the one `prepare` returned). */
@@ -103,6 +114,8 @@ export interface JobKindDefinition<Body extends object = object, Request extends
     showRequest?: (request: Request) => object;
     /** The result's own fields beside fileName, contentType, bytes and sha256 (optional in `Job.result`). */
     resultFields: z.ZodRawShape;
+    /** The Content-Types its result files have (declared on the download routes). */
+    contentTypes: readonly string[];
     /** Units (of `unit`) a finished job's result holds. */
     done: (result: JobResult) => number;
   };
@@ -128,5 +141,6 @@ export function heavyPolicy(config: Config, prefix: 'EXPORT' | 'AUDIO'): HeavyAc
     maxAttempts: config[`${prefix}_MAX_ATTEMPTS`],
     initialRetryIntervalMs: config[`${prefix}_RETRY_INITIAL_MS`],
     maxRetryIntervalMs: config[`${prefix}_RETRY_MAX_MS`],
+    failedPartsRetentionMs: config.FAILED_PARTS_RETENTION_MS,
   };
 }

@@ -1,24 +1,27 @@
 /** createApp(deps): the HTTP API as a Hono app, with problem+json errors and a generated OpenAPI document. */
 import type { Server } from 'node:http';
 import { OpenAPIHono } from '@hono/zod-openapi';
+import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import { jobKinds } from '../kinds/index.js';
 import type { AppDeps } from './deps.js';
 import { bearerAuth } from './http/auth.js';
 import { requestBodyLimit } from './http/body-limit.js';
 import type { AppEnv } from './http/context.js';
+import { dependencyUnavailable } from './http/dependency-errors.js';
 import { registerDocs } from './http/docs.js';
 import { checkReadiness } from './http/health.js';
 import { createApiMetrics, requireMetricsToken } from './http/metrics.js';
 import { HttpProblem, problemResponse } from './http/problem.js';
 import { rateLimit } from './http/rate-limit.js';
+import { declareSharedResponses, methodNotAllowed, requireDeclaredBody } from './http/routes-contract.js';
 import { queryTimeoutProblem } from './http/statement-timeout.js';
 import { validationHook } from './http/validation.js';
 import { JobWatchHub } from './jobs/job-watch.js';
 import { registerDashboardRoutes } from './routes/dashboard.js';
 import { registerDownloadRoutes } from './routes/downloads.js';
 import { registerJobActionRoutes } from './routes/job-actions.js';
-import { registerJobKindRoutes } from './routes/job-kinds.js';
+import { registerJobKindRoutes, type KindDocument } from './routes/job-kinds.js';
 import { registerJobRoutes } from './routes/jobs.js';
 import { registerMeRoutes } from './routes/me.js';
 import { registerNotificationRoutes } from './routes/notifications.js';
@@ -30,6 +33,37 @@ export interface App {
   hub: JobWatchHub;
   /** Serve the job WebSocket (`/v1/ws`) on the HTTP server; returns a function closing its connections. */
   attachWebSocket: (server: Server) => () => void;
+}
+
+/**
+ * `/openapi.json`: the document generated from the routes' zod schemas (once), with what only the running
+ * kinds know added to their bodies (e.g. the speech engine's voices), asked for on each request.
+ */
+function openApiDocument(app: OpenAPIHono<AppEnv>, kinds: KindDocument[]) {
+  let base: string | undefined;
+  return async (c: Context) => {
+    base ??= JSON.stringify(
+      app.getOpenAPI31Document({
+        openapi: '3.1.0',
+        info: {
+          title: 'offload',
+          version: '0.1.0',
+          description: 'Heavy requests off the request path, on Temporal.',
+        },
+      }),
+    );
+    const doc = JSON.parse(base) as { components: { schemas: Record<string, { properties?: object }> } };
+    for (const kind of kinds) {
+      const body = doc.components.schemas[kind.schemaName];
+      const extra = await kind.bodyProperties();
+      if (!body?.properties) continue;
+      for (const [name, keywords] of Object.entries(extra)) {
+        const props = body.properties as Record<string, object>;
+        if (props[name]) props[name] = { ...props[name], ...keywords };
+      }
+    }
+    return c.json(doc);
+  };
 }
 
 export function createApp(deps: AppDeps): App {
@@ -53,16 +87,26 @@ export function createApp(deps: AppDeps): App {
       deps.log.warn({ path: c.req.path, method: c.req.method }, 'database query timed out');
       return problemResponse(c, timedOut);
     }
+    // PostgreSQL or Temporal down or restarting: 503 with Retry-After, not a 500.
+    const unavailable = dependencyUnavailable(err);
+    if (unavailable) {
+      const { dependency, reason } = unavailable;
+      deps.log.warn({ dependency, reason, path: c.req.path, method: c.req.method }, 'dependency unavailable');
+      return problemResponse(c, unavailable.problem);
+    }
     deps.log.error({ err, path: c.req.path, method: c.req.method }, 'unhandled error');
     return problemResponse(
       c,
       new HttpProblem(500, 'internal', 'Internal Server Error', 'an unexpected error occurred'),
     );
   });
+  // A known path with another method is a 405 naming the methods it has (every registered route).
+  const notAllowed = methodNotAllowed(app);
   app.notFound((c) =>
     problemResponse(
       c,
-      new HttpProblem(404, 'not-found', 'Not Found', `no route for ${c.req.method} ${c.req.path}`),
+      notAllowed(c) ??
+        new HttpProblem(404, 'not-found', 'Not Found', `no route for ${c.req.method} ${c.req.path}`),
     ),
   );
 
@@ -81,7 +125,8 @@ export function createApp(deps: AppDeps): App {
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer' });
   app.use('/v1/*', bearerAuth(deps.database.db));
   app.use('/v1/*', rateLimit((deps.rateLimitDatabase ?? deps.database).db, deps.config));
-  registerJobKindRoutes(app, deps);
+  app.use('*', requireDeclaredBody(app));
+  const kindDocuments = registerJobKindRoutes(app, deps);
   registerJobRoutes(app, deps, hub);
   registerJobActionRoutes(app, deps);
   registerDownloadRoutes(app, deps);
@@ -98,14 +143,8 @@ export function createApp(deps: AppDeps): App {
     })),
   );
 
-  app.doc31('/openapi.json', {
-    openapi: '3.1.0',
-    info: {
-      title: 'offload',
-      version: '0.1.0',
-      description: 'Heavy requests off the request path, on Temporal.',
-    },
-  });
+  declareSharedResponses(app.openAPIRegistry);
+  app.get('/openapi.json', openApiDocument(app, kindDocuments));
   registerDocs(app);
   return { app, hub, attachWebSocket: (server) => attachJobSocket(server, deps, hub) };
 }

@@ -14,6 +14,14 @@ export const TERMINAL_STATES: readonly JobState[] = ['succeeded', 'failed', 'can
 export const EXPORT_FORMATS = ['csv', 'ndjson', 'xlsx', 'pdf'] as const;
 export type ExportFormat = (typeof EXPORT_FORMATS)[number];
 
+/** The Content-Type of each export format's file (its writer in src/activities/export/formats says the same). */
+export const EXPORT_CONTENT_TYPES: Record<ExportFormat, string> = {
+  csv: 'text/csv; charset=utf-8',
+  ndjson: 'application/x-ndjson',
+  xlsx: 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet',
+  pdf: 'application/pdf',
+};
+
 /** A half-open range filter: `from` <= value < `to`; either end may be left open. */
 export interface RangeFilter {
   from?: string | number;
@@ -70,6 +78,8 @@ export interface HeavyActivityPolicy {
   maxAttempts: number;
   initialRetryIntervalMs: number;
   maxRetryIntervalMs: number;
+  /** A failed job's kept parts expire this long after it failed (absent in older workflow inputs: kept). */
+  failedPartsRetentionMs?: number;
 }
 
 /** Priority keys of Temporal's task queues: 1 runs first, 5 last; jobs default to 3. */

@@ -41,3 +41,8 @@ export function workflowIdForJob(jobId: string): string {
 export function retentionWorkflowId(jobId: string): string {
   return `offload-${jobId}-retention`;
 }
+
+/** The expiry of a failed job's kept parts: started when the job fails, it outlives it. */
+export function partsRetentionWorkflowId(jobId: string): string {
+  return `offload-${jobId}-parts-retention`;
+}

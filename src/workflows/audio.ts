@@ -30,6 +30,7 @@ export async function audioWorkflow(input: AudioWorkflowInput): Promise<AudioRes
     unit: 'characters',
     scheduling: input.scheduling,
     retentionMs: input.retentionMs,
+    failedPartsRetentionMs: input.policy.failedPartsRetentionMs,
     // A redrive of an audio job starts over; its chunks are not kept.
     keepPartsOnFailure: false,
     run: () =>

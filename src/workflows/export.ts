@@ -25,6 +25,7 @@ export async function exportWorkflow(input: ExportWorkflowInput): Promise<Export
     unit: 'rows',
     scheduling: input.scheduling,
     retentionMs: input.retentionMs,
+    failedPartsRetentionMs: input.policy.failedPartsRetentionMs,
     keepPartsOnFailure: true,
     run: () =>
       heavy.exportDataset({

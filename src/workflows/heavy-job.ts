@@ -10,8 +10,10 @@ import {
   type ActivityOptions,
   ApplicationFailure,
   CancellationScope,
+  CancelledFailure,
   isCancellation,
   ParentClosePolicy,
+  patched,
   proxyActivities,
   setHandler,
   startChild,
@@ -20,12 +22,12 @@ import {
 import type { JobRecordActivities } from '../activities/index.js';
 import { ErrorType, NON_RETRYABLE_ERROR_TYPES } from '../shared/errors.js';
 import type { HeavyActivityPolicy, JobKind, JobResult, Progress, Scheduling } from '../shared/jobs.js';
-import { retentionWorkflowId, type TaskQueue } from '../shared/temporal.js';
+import { partsRetentionWorkflowId, retentionWorkflowId, type TaskQueue } from '../shared/temporal.js';
 import { progressQuery, progressSignal } from './definitions.js';
 import { notifyJobEnd } from './notify.js';
 import { publishProgress, publishState } from './observability.js';
 import { applyReport, finish, initialProgress } from './progress-state.js';
-import { retentionWorkflow } from './retention.js';
+import { partsRetentionWorkflow, retentionWorkflow } from './retention.js';
 
 // Light activities run on the workflow's own task queue (`jobs`, or `${TASK_QUEUE_PREFIX}jobs`).
 // Record-keeping retries until the database is back: losing a job's outcome is not an option.
@@ -92,11 +94,23 @@ export interface HeavyJob<R extends JobResult> {
   retentionMs?: number;
   /** Keep a failed job's parts so a redrive can resume from its checkpoint. */
   keepPartsOnFailure: boolean;
+  /** ...for this long, then delete them (undefined: keep them). */
+  failedPartsRetentionMs?: number;
   /** The heavy activity. */
   run: () => Promise<R>;
   /** The final progress for a result (e.g. to fill in a total the activity never reported). */
   finalProgress?: (progress: Progress, result: R) => Promise<Progress> | Progress;
 }
+
+/**
+ * Patch marker: a cancel request wins over an outcome that lands after it (the heavy activity's result or
+ * failure), and every epilogue runs to its end however it is interrupted. Workflows started before it
+ * replay without it (the old behaviour); remove the check once none of them can still be running.
+ */
+export const CANCEL_WINS_PATCH = 'cancel-wins-over-late-outcomes';
+
+/** Patch marker: a failed job's kept parts expire (partsRetentionWorkflow); older workflows keep them. */
+export const FAILED_PARTS_EXPIRE_PATCH = 'failed-parts-expire';
 
 export async function runHeavyJob<R extends JobResult>(job: HeavyJob<R>): Promise<R> {
   let progress: Progress = initialProgress(job.unit);
@@ -111,8 +125,55 @@ export async function runHeavyJob<R extends JobResult>(job: HeavyJob<R>): Promis
     publishProgress(p);
   };
 
+  // The scope a cancel request reaches: an outcome that lands after the request still ends `cancelled`.
+  const root = CancellationScope.current();
+  const cancelWins = patched(CANCEL_WINS_PATCH);
+  /** Parts (and a result already published) gone, the job `cancelled`, one `job.cancelled`. */
+  const endCancelled = (storageKey?: string) =>
+    CancellationScope.nonCancellable(async () => {
+      // Parts first: once the job reads `cancelled`, its partial output is already gone.
+      if (storageKey !== undefined) await records.discardResult(storageKey);
+      await records.discardParts(job.jobId);
+      await records.cancelJob(job.jobId);
+      settle(finish(progress, 'cancelled', 'cancelled'));
+      await notifyJobEnd(job.jobId, 'job.cancelled');
+    });
+  const epilogue = <T>(fn: () => Promise<T>) => (cancelWins ? CancellationScope.nonCancellable(fn) : fn());
+
+  let result: R;
   try {
-    const result = await withHeavySlot(job, job.run);
+    result = await withHeavySlot(job, job.run);
+  } catch (err) {
+    if (isCancellation(err) || (cancelWins && root.consideredCancelled)) {
+      await endCancelled();
+      throw isCancellation(err) ? err : new CancelledFailure('cancelled while the job was failing');
+    }
+    const failure = describeFailure(err);
+    await epilogue(async () => {
+      settle(finish(progress, 'failed', failure.message));
+      if (failure.type !== ErrorType.JobNotFound) {
+        await records.failJob(job.jobId, failure);
+        // Kept parts let a redrive (POST /v1/jobs/{id}/retry) resume from the stored checkpoint.
+        if (!job.keepPartsOnFailure) await records.discardParts(job.jobId);
+        else if (job.failedPartsRetentionMs !== undefined && patched(FAILED_PARTS_EXPIRE_PATCH)) {
+          await startChild(partsRetentionWorkflow, {
+            workflowId: partsRetentionWorkflowId(job.jobId),
+            args: [{ jobId: job.jobId, retentionMs: job.failedPartsRetentionMs }],
+            parentClosePolicy: ParentClosePolicy.ABANDON,
+          });
+        }
+        await notifyJobEnd(job.jobId, 'job.failed');
+      }
+    });
+    throw ApplicationFailure.nonRetryable(`${workflowInfo().workflowId}: ${failure.message}`, failure.type);
+  }
+  if (cancelWins && root.consideredCancelled) {
+    // Cancelled while the activity published: the file it published goes with the parts.
+    await endCancelled(result.storageKey);
+    throw new CancelledFailure('cancelled while the result was published');
+  }
+  // From here the job has succeeded: a cancel now changes nothing (the API answers it 409).
+  return epilogue(async () => {
     await records.completeJob(job.jobId, result);
     settle(finish((await job.finalProgress?.(progress, result)) ?? progress, 'succeeded', null));
     await records.discardParts(job.jobId);
@@ -126,27 +187,7 @@ export async function runHeavyJob<R extends JobResult>(job: HeavyJob<R>): Promis
     }
     await notifyJobEnd(job.jobId, 'job.succeeded');
     return result;
-  } catch (err) {
-    if (isCancellation(err)) {
-      await CancellationScope.nonCancellable(async () => {
-        // Parts first: once the job reads `cancelled`, its partial output is already gone.
-        await records.discardParts(job.jobId);
-        await records.cancelJob(job.jobId);
-        settle(finish(progress, 'cancelled', 'cancelled'));
-        await notifyJobEnd(job.jobId, 'job.cancelled');
-      });
-      throw err;
-    }
-    const failure = describeFailure(err);
-    settle(finish(progress, 'failed', failure.message));
-    if (failure.type !== ErrorType.JobNotFound) {
-      await records.failJob(job.jobId, failure);
-      // Kept parts let a redrive (POST /v1/jobs/{id}/retry) resume from the stored checkpoint.
-      if (!job.keepPartsOnFailure) await records.discardParts(job.jobId);
-      await notifyJobEnd(job.jobId, 'job.failed');
-    }
-    throw ApplicationFailure.nonRetryable(`${workflowInfo().workflowId}: ${failure.message}`, failure.type);
-  }
+  });
 }
 
 /** Run `fn` holding one of the user's heavy slots (when the job is scheduled), released however it ends. */

@@ -2,4 +2,4 @@
 export { exportWorkflow } from './export.js';
 export { audioWorkflow } from './audio.js';
 export { jobWorkflow } from './job.js';
-export { retentionWorkflow } from './retention.js';
+export { partsRetentionWorkflow, retentionWorkflow } from './retention.js';

@@ -26,6 +26,7 @@ export async function jobWorkflow(input: JobWorkflowInput): Promise<JobResult> {
     unit: input.unit,
     scheduling: input.scheduling,
     retentionMs: input.retentionMs,
+    failedPartsRetentionMs: input.policy.failedPartsRetentionMs,
     keepPartsOnFailure: input.keepPartsOnFailure ?? false,
     run: () => run(input.activityInput),
     // A kind whose activity never reported a total: what was done is the total.

@@ -18,3 +18,12 @@ export async function retentionWorkflow(input: RetentionWorkflowInput): Promise<
   await sleep(input.retentionMs);
   await records.expireJob(input.jobId);
 }
+
+/**
+ * Retention of a failed job's kept parts: wait, then delete them and the checkpoint that points at
+ * them, unless a redrive took them over (it deletes them when it succeeds, or keeps its own timer).
+ */
+export async function partsRetentionWorkflow(input: RetentionWorkflowInput): Promise<void> {
+  await sleep(input.retentionMs);
+  await records.expireFailedParts(input.jobId);
+}

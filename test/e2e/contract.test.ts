@@ -11,6 +11,11 @@ import { startStack, type Stack } from '../helpers/stack.js';
 interface Operation {
   parameters?: { name: string; in: string; required?: boolean }[];
   requestBody?: unknown;
+  security?: unknown[];
+  responses: Record<
+    string,
+    { headers?: Record<string, unknown>; content?: Record<string, { schema?: unknown }> }
+  >;
 }
 interface Doc {
   openapi: string;
@@ -69,6 +74,81 @@ describe('/openapi.json and /docs', () => {
       'GET /files/:id',
     ]) {
       expect(declared).toContain(op);
+    }
+  });
+
+  it('declares on every operation the statuses its middleware and request parts answer', () => {
+    for (const [p, methods] of Object.entries(doc.paths)) {
+      for (const [method, op] of Object.entries(methods)) {
+        const label = `${method.toUpperCase()} ${p}`;
+        const statuses = Object.keys(op.responses);
+        expect(statuses, label).toContain('503');
+        expect(Object.keys(op.responses['503']!.headers ?? {}), label).toContain('Retry-After');
+        if (op.security?.length) {
+          expect(statuses, label).toEqual(expect.arrayContaining(['401', '429']));
+          expect(Object.keys(op.responses['429']!.headers ?? {}), label).toEqual(
+            expect.arrayContaining(['Retry-After', 'RateLimit', 'RateLimit-Policy']),
+          );
+        }
+        if (op.parameters?.length) expect(statuses, label).toContain('422');
+        if (op.requestBody)
+          expect(statuses, label).toEqual(expect.arrayContaining(['400', '413', '415', '422']));
+      }
+    }
+    // Downloads answer with the result's own type; the event stream documents its events.
+    const download = doc.paths['/v1/jobs/{id}/download']!.get!.responses['200']!.content!;
+    expect(Object.keys(download)).toEqual(
+      expect.arrayContaining([
+        'text/csv',
+        'application/x-ndjson',
+        'application/pdf',
+        'audio/mpeg',
+        'audio/ogg',
+      ]),
+    );
+    const events = doc.paths['/v1/jobs/{id}/events']!.get!.responses['200']!.content!['text/event-stream']!;
+    expect(JSON.stringify(events.schema)).toContain('JobEvent');
+  });
+
+  it('answers another method on a known path with 405 and Allow, an unknown path with 404', async () => {
+    const cases: [string, string, string][] = [
+      ['DELETE', '/v1/jobs', 'GET, HEAD'],
+      ['PUT', '/v1/exports', 'POST'],
+      ['PATCH', '/v1/settings/notifications', 'GET, HEAD, PUT'],
+      ['DELETE', '/v1/jobs/job_00000000000000000000000000/events', 'GET, HEAD'],
+      ['OPTIONS', '/v1/me', 'GET, HEAD'],
+      ['POST', '/healthz', 'GET, HEAD'],
+      ['DELETE', '/files/job_00000000000000000000000000', 'GET, HEAD'],
+    ];
+    for (const [method, path, allow] of cases) {
+      const res = await fetch(`${stack.baseUrl}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${key}` },
+      });
+      expect(res.status, `${method} ${path}`).toBe(405);
+      expect(res.headers.get('allow'), `${method} ${path}`).toBe(allow);
+      expect(res.headers.get('content-type')).toBe('application/problem+json');
+      expect(((await res.json()) as { type: string }).type).toBe('/problems/method-not-allowed');
+    }
+    const unknown = await fetch(`${stack.baseUrl}/v1/nothing-here`, {
+      method: 'DELETE',
+      headers: { authorization: `Bearer ${key}` },
+    });
+    expect(unknown.status).toBe(404);
+    expect(unknown.headers.get('allow')).toBeNull();
+  });
+
+  it('refuses a request without the body its route requires', async () => {
+    for (const [method, path] of [
+      ['PUT', '/v1/settings/notifications'],
+      ['POST', '/v1/exports'],
+    ]) {
+      const res = await fetch(`${stack.baseUrl}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${key}` },
+      });
+      expect(res.status, `${method} ${path}`).toBe(400);
+      expect(res.headers.get('content-type')).toBe('application/problem+json');
     }
   });
 

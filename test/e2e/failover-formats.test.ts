@@ -76,13 +76,13 @@ async function download(id: string, format: string): Promise<string> {
 /** The ids in the file, read back by an independent reader. */
 async function idsInFile(format: string, id: string): Promise<number[]> {
   const file = await download(id, format);
-  if (format === 'ndjson') return (readBack('ndjson', file) as { id: number }[]).map((r) => r.id);
+  if (format === 'ndjson') return ((await readBack('ndjson', file)) as { id: number }[]).map((r) => r.id);
   if (format === 'xlsx') {
-    const sheets = readBack('xlsx', file) as { rows: string[][] }[];
+    const sheets = (await readBack('xlsx', file)) as { rows: string[][] }[];
     expect(sheets.map((s) => s.rows.length)).toEqual([15001, 15001, 10001]);
     return sheets.flatMap((s) => s.rows.slice(1).map((r) => Number(r[0])));
   }
-  const pages = pdfPages(file);
+  const pages = await pdfPages(file);
   expect(pages).toHaveLength(ROWS / 40);
   return pages.flatMap((p) =>
     p
@@ -124,7 +124,7 @@ describe('failover in every format', () => {
       if (format === 'pdf') {
         // Same text on every page; only the generation time differs between the two jobs.
         const text = async (jobId: string) =>
-          pdfPages(await download(jobId, 'pdf')).map((p) => p.replace(/Generated [^\n]* UTC/, ''));
+          (await pdfPages(await download(jobId, 'pdf'))).map((p) => p.replace(/Generated [^\n]* UTC/, ''));
         expect(await text(resumed.id)).toEqual(await text(straight.id));
       } else {
         expect(straight.result?.bytes).toBe(resumed.result?.bytes);

@@ -86,6 +86,7 @@ const wordsKind = defineJobKind<WordsRequest, WordsRequest>({
   view: {
     request: z.object({ text: z.string(), upper: z.boolean() }),
     resultFields: { words: z.number().optional() },
+    contentTypes: ['text/plain; charset=utf-8'],
     done: (result) => (result as WordsResult).words,
   },
   dashboard: { title: 'New word list', submitLabel: 'Split', form: 'generic' },

@@ -35,7 +35,7 @@ afterAll(async () => {
   await stack?.stop();
 });
 
-async function flooder(): Promise<{ key: string }> {
+async function flooder(): Promise<{ userId: string; key: string }> {
   const user = await stack.newUser(tenant);
   await setUserLimits(stack.database.db, user.userId, { maxRunningHeavy: FLOOD, maxActiveJobs: 100 });
   return user;
@@ -72,6 +72,8 @@ describe('separate pools', () => {
     // The flood is far from drained.
     const audioStates = await states(heavy.key, audio);
     expect(audioStates.filter((s) => s !== 'succeeded').length).toBeGreaterThanOrEqual(3);
+    // The next test starts with both pools free: this flood would hold the one audio slot.
+    await stack.cancelActiveJobs([heavy.userId]);
   }, 120_000);
 
   it('finishes an audio job while a flood of exports is still queued', async () => {
@@ -85,5 +87,6 @@ describe('separate pools', () => {
     await succeeded(light.key, audioId);
     const exportStates = await states(heavy.key, exportIds);
     expect(exportStates.filter((s) => s !== 'succeeded').length).toBeGreaterThanOrEqual(3);
+    await stack.cancelActiveJobs([heavy.userId]);
   }, 120_000);
 });

@@ -112,7 +112,7 @@ describe('S3 storage', () => {
     const file = `${stack.storageDir}/s3-${created.id}.xlsx`;
     const { writeFile } = await import('node:fs/promises');
     await writeFile(file, Buffer.from(await (await call(`/v1/jobs/${created.id}/download`)).arrayBuffer()));
-    const sheets = readBack('xlsx', file) as { rows: string[][] }[];
+    const sheets = (await readBack('xlsx', file)) as { rows: string[][] }[];
     expect(sheets[0]!.rows).toHaveLength(3001);
   });
 });

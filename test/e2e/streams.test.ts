@@ -5,13 +5,13 @@
  * ends its open streams of both kinds within a few seconds while other keys' streams stay open.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import WebSocket from 'ws';
 import { insertJob } from '../../src/db/jobs-repo.js';
 import { createApiKey, revokeApiKey } from '../../src/db/users-repo.js';
 import { newJobId } from '../../src/lib/ids.js';
 import { workflowIdForJob } from '../../src/shared/temporal.js';
 import { readSse } from '../helpers/sse.js';
 import { api, eventually, startStack, type Stack } from '../helpers/stack.js';
+import { openJobSocket } from '../helpers/ws.js';
 
 const MAX = 2;
 let stack: Stack;
@@ -32,12 +32,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await stack?.stop();
 });
-
-interface Msg {
-  type: string;
-  code?: string;
-  following?: string[] | 'all';
-}
 
 /** A user with a queued job (never started) and a key; more keys with `anotherKey`. */
 async function userWithJob() {
@@ -70,35 +64,7 @@ async function openSse(key: string, jobId: string) {
 }
 
 /** A WebSocket authenticated by its upgrade header, collecting messages and its close code. */
-async function openSocket(key: string) {
-  const ws = new WebSocket(`${stack.baseUrl.replace('http', 'ws')}/v1/ws`, {
-    headers: { authorization: `Bearer ${key}` },
-  });
-  const messages: Msg[] = [];
-  let closeCode: number | undefined;
-  ws.on('message', (data: Buffer) => messages.push(JSON.parse(data.toString()) as Msg));
-  ws.on('close', (code) => (closeCode = code));
-  await new Promise<void>((resolve, reject) => {
-    ws.once('open', () => resolve());
-    ws.once('error', reject);
-  });
-  return {
-    ws,
-    messages,
-    closeCode: () => closeCode,
-    /** Resolves with `ready` once following, or with the close code when refused. */
-    outcome: () =>
-      eventually(() =>
-        Promise.resolve(
-          closeCode !== undefined
-            ? ({ closed: closeCode } as const)
-            : messages.some((m) => m.type === 'ready')
-              ? ({ ready: true } as const)
-              : undefined,
-        ),
-      ),
-  };
-}
+const openSocket = (key: string) => openJobSocket(stack.baseUrl, { authorization: `Bearer ${key}` });
 
 describe('open event streams per API key', () => {
   it('caps SSE and WebSocket streams together: 429 problem+json, close 4429; a closed stream frees its slot', async () => {

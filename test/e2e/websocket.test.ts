@@ -9,16 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { seedTenant } from '../helpers/data.js';
 import { api, eventually, startStack, type Stack } from '../helpers/stack.js';
-
-interface Msg {
-  type: string;
-  message?: string;
-  jobId?: string;
-  state?: string;
-  code?: string;
-  following?: string[] | 'all';
-  progress?: { done: number };
-}
+import { openJobSocket } from '../helpers/ws.js';
 
 let stack: Stack;
 const AUTH_TIMEOUT_MS = 1500;
@@ -39,25 +30,7 @@ afterAll(async () => {
 });
 
 /** Open a socket and collect its messages. */
-async function connect(headers: Record<string, string> = {}) {
-  const ws = new WebSocket(`${stack.baseUrl.replace('http', 'ws')}/v1/ws`, { headers });
-  const messages: Msg[] = [];
-  let closeCode: number | undefined;
-  ws.on('message', (data: Buffer) => messages.push(JSON.parse(data.toString()) as Msg));
-  ws.on('close', (code) => (closeCode = code));
-  await new Promise<void>((resolve, reject) => {
-    ws.once('open', () => resolve());
-    ws.once('error', reject);
-  });
-  return {
-    ws,
-    messages,
-    closeCode: () => closeCode,
-    send: (m: unknown) => ws.send(JSON.stringify(m)),
-    waitFor: (pred: (m: Msg) => boolean, timeoutMs = 30_000) =>
-      eventually(() => Promise.resolve(messages.find(pred)), timeoutMs, 20),
-  };
-}
+const connect = (headers: Record<string, string> = {}) => openJobSocket(stack.baseUrl, headers);
 
 async function submit(key: string): Promise<string> {
   const res = await api(stack, key)('/v1/exports', {

@@ -1,6 +1,7 @@
 /** Test data helpers: a unique tenant with seeded orders, and the tenant's rows as PostgreSQL prints them. */
 import { parse } from 'csv-parse/sync';
-import { execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
@@ -54,19 +55,28 @@ export async function seedCustomerTenant(sql: Sql, rows: number): Promise<string
 }
 
 /** Reads an exported file back with Python's csv/json modules or openpyxl (not the code that wrote it). */
-export function readBack(kind: 'csv' | 'ndjson' | 'xlsx', file: string): unknown {
+const execFileAsync = promisify(execFile);
+
+export async function readBack(kind: 'csv' | 'ndjson' | 'xlsx', file: string): Promise<unknown> {
   // The Debian python3, where setup installs python3-openpyxl (a pyenv python on PATH may lack it).
   const python = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
-  const out = execFileSync(python, [path.join(import.meta.dirname, 'read-back.py'), kind, file], {
-    maxBuffer: 512 * 1024 * 1024,
-  });
-  return JSON.parse(out.toString('utf8'));
+  // Not execFileSync: the API under test runs in this process, and a blocked event loop stalls it.
+  const { stdout } = await execFileAsync(
+    python,
+    [path.join(import.meta.dirname, 'read-back.py'), kind, file],
+    {
+      maxBuffer: 512 * 1024 * 1024,
+    },
+  );
+  return JSON.parse(stdout) as unknown;
 }
 
 /** The text of a PDF as poppler's pdftotext lays it out, one string per page. */
-export function pdfPages(file: string): string[] {
-  const out = execFileSync('pdftotext', ['-layout', file, '-'], { maxBuffer: 512 * 1024 * 1024 });
-  const pages = out.toString('utf8').split('\f');
+export async function pdfPages(file: string): Promise<string[]> {
+  const { stdout } = await execFileAsync('pdftotext', ['-layout', file, '-'], {
+    maxBuffer: 512 * 1024 * 1024,
+  });
+  const pages = stdout.split('\f');
   if (pages.at(-1)?.trim() === '') pages.pop();
   return pages;
 }

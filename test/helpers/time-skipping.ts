@@ -24,6 +24,8 @@ export function noopRecords(): JobRecordActivities & NotifyActivities {
     cancelJob: () => Promise.resolve(),
     expireJob: () => Promise.resolve(),
     discardParts: () => Promise.resolve(),
+    discardResult: () => Promise.resolve(),
+    expireFailedParts: () => Promise.resolve(),
     acquireHeavySlot: () => Promise.resolve(),
     releaseHeavySlot: () => Promise.resolve(),
   };

@@ -105,7 +105,7 @@ describe('cursors and request hashes', () => {
     const id = newJobId();
     expect(decodeCursor(encodeCursor(id))).toBe(id);
     expect(decodeCursor('xyz')).toBeUndefined();
-    expect(decodeCursor(Buffer.from('v1:job_../../etc').toString('base64url'))).toBeUndefined();
+    expect(decodeCursor('job_../../etc')).toBeUndefined();
   });
 
   it('hashes bodies independently of key order', () => {

@@ -37,6 +37,8 @@ const records = {
   failJob: vi.fn<JobRecordActivities['failJob']>(),
   cancelJob: vi.fn<JobRecordActivities['cancelJob']>(),
   discardParts: vi.fn<JobRecordActivities['discardParts']>(),
+  discardResult: vi.fn<JobRecordActivities['discardResult']>(),
+  expireFailedParts: vi.fn<JobRecordActivities['expireFailedParts']>(),
   // Every job workflow ends by planning its notifications; these jobs ask for none.
   planNotifications: vi.fn<NotifyActivities['planNotifications']>(),
 };

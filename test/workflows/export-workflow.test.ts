@@ -32,6 +32,7 @@ import {
   JOBS_QUEUE,
   PROGRESS_QUERY,
   PROGRESS_SIGNAL,
+  partsRetentionWorkflowId,
   WorkflowType,
 } from '../../src/shared/temporal.js';
 import type { exportWorkflow } from '../../src/workflows/export.js';
@@ -44,6 +45,8 @@ const records = {
   failJob: vi.fn<JobRecordActivities['failJob']>(),
   cancelJob: vi.fn<JobRecordActivities['cancelJob']>(),
   discardParts: vi.fn<JobRecordActivities['discardParts']>(),
+  discardResult: vi.fn<JobRecordActivities['discardResult']>(),
+  expireFailedParts: vi.fn<JobRecordActivities['expireFailedParts']>(),
   planNotifications: vi.fn<NotifyActivities['planNotifications']>(),
   deliverWebhook: vi.fn<NotifyActivities['deliverWebhook']>(),
   sendJobEmail: vi.fn<NotifyActivities['sendJobEmail']>(),
@@ -410,6 +413,105 @@ describe('exportWorkflow on the time-skipping server', () => {
   });
 });
 
+describe('cancellation racing the end of a job', () => {
+  /**
+   * A heavy activity that heartbeats until it learns of the cancellation, then ends as `finish` says
+   * instead of as cancelled: as one whose publish (or failure) was already under way does.
+   */
+  function heldActivity(finish: (input: ExportActivityInput) => Promise<ExportResult>) {
+    let started = false;
+    heavy.exportDataset.mockImplementation(async (input) => {
+      started = true;
+      const ctx = Context.current();
+      try {
+        for (;;) {
+          ctx.heartbeat();
+          await ctx.sleep(100);
+        }
+      } catch (err) {
+        if (!(err instanceof CancelledFailure)) throw err;
+      }
+      return finish(input);
+    });
+    return { started: () => started };
+  }
+
+  // Every job here has a webhook: the events it is sent tell which ending the job announced.
+  beforeEach(() => records.planNotifications.mockResolvedValue({ webhook: true, email: false }));
+  const notified = (jobId: string) =>
+    records.deliverWebhook.mock.calls.filter(([n]) => n.jobId === jobId).map(([n]) => n.eventType);
+
+  it('ends cancelled when a cancel came while the result was published, and deletes that file', async () => {
+    const held = heldActivity((input) => Promise.resolve(resultFor(input)));
+    const input = makeInput();
+    const handle = await start(input);
+    await waitFor('the activity to start', held.started);
+    await handle.cancel();
+    const err = await failureOf(handle);
+    expect(err.cause).toBeInstanceOf(CancelledFailure);
+    expect(records.completeJob).not.toHaveBeenCalled();
+    expect(records.discardResult).toHaveBeenCalledWith(`results/${input.jobId}.csv`);
+    expect(records.discardParts).toHaveBeenCalledWith(input.jobId);
+    expect(records.cancelJob).toHaveBeenCalledWith(input.jobId);
+    expect(notified(input.jobId)).toEqual(['job.cancelled']);
+  });
+
+  it('ends cancelled, not running, when a cancel came while the heavy activity failed otherwise', async () => {
+    const held = heldActivity(() =>
+      Promise.reject(ApplicationFailure.nonRetryable('the worker lost its database', 'Boom')),
+    );
+    const input = makeInput();
+    const handle = await start(input);
+    await waitFor('the activity to start', held.started);
+    await handle.cancel();
+    const err = await failureOf(handle);
+    expect(err.cause).toBeInstanceOf(CancelledFailure);
+    expect(records.failJob).not.toHaveBeenCalled();
+    expect(records.cancelJob).toHaveBeenCalledWith(input.jobId);
+    expect(records.discardParts).toHaveBeenCalledWith(input.jobId);
+    expect(records.releaseHeavySlot).toHaveBeenCalledWith(input.jobId);
+    expect(notified(input.jobId)).toEqual(['job.cancelled']);
+  });
+
+  it('changes nothing when the cancel comes after the job succeeded: the epilogue runs to its end', async () => {
+    heavy.exportDataset.mockImplementation((input) => Promise.resolve(resultFor(input)));
+    let completing!: () => void;
+    const completed = new Promise<void>((r) => (completing = r));
+    let recorded = false;
+    records.completeJob.mockImplementation(async () => {
+      recorded = true;
+      await completed;
+    });
+    const input = makeInput();
+    const handle = await start(input);
+    await waitFor('completeJob to start', () => recorded);
+    await handle.cancel();
+    completing();
+    expect(await handle.result()).toMatchObject({ storageKey: `results/${input.jobId}.csv` });
+    expect(records.cancelJob).not.toHaveBeenCalled();
+    expect(records.discardResult).not.toHaveBeenCalled();
+    expect(records.discardParts).toHaveBeenCalledWith(input.jobId);
+    expect(notified(input.jobId)).toEqual(['job.succeeded']);
+  });
+
+  it('ends cancelled without running the heavy activity when cancelled while waiting for a slot', async () => {
+    let tries = 0;
+    records.acquireHeavySlot.mockImplementation(() => {
+      tries++;
+      return Promise.reject(ApplicationFailure.retryable('all slots taken', 'HeavySlotBusy'));
+    });
+    const input = makeInput();
+    const handle = await start(input);
+    await waitFor('the slot to be asked for', () => tries >= 1);
+    await handle.cancel();
+    const err = await failureOf(handle);
+    expect(err.cause).toBeInstanceOf(CancelledFailure);
+    expect(heavy.exportDataset).not.toHaveBeenCalled();
+    expect(records.cancelJob).toHaveBeenCalledWith(input.jobId);
+    expect(notified(input.jobId)).toEqual(['job.cancelled']);
+  });
+});
+
 describe('job notifications on the time-skipping server', () => {
   it('retries a failing webhook with backoff for hours, durably, until the receiver answers', async () => {
     heavy.exportDataset.mockImplementation((input) => Promise.resolve(resultFor(input)));
@@ -460,5 +562,21 @@ describe('job notifications on the time-skipping server', () => {
     expect(attemptsAt.length).toBeGreaterThan(20);
     expect(records.sendJobEmail).toHaveBeenCalledTimes(1);
     expect(records.completeJob).toHaveBeenCalledTimes(1);
+  });
+});
+
+describe('failed parts retention on the time-skipping server', () => {
+  it("expires a failed job's kept parts after FAILED_PARTS_RETENTION_MS, in a timer that outlives the job", async () => {
+    heavy.exportDataset.mockRejectedValue(ApplicationFailure.nonRetryable('no such column', 'Boom'));
+    const input = makeInput({ failedPartsRetentionMs: 3 * 24 * HOUR });
+    const handle = await start(input);
+    await failureOf(handle);
+    // Kept for now, so a redrive can resume from them.
+    expect(records.expireFailedParts).not.toHaveBeenCalled();
+    const expiry = env.client.workflow.getHandle(partsRetentionWorkflowId(input.jobId));
+    expect((await expiry.describe()).status.name).toBe('RUNNING');
+    await expiry.result();
+    expect(records.expireFailedParts).toHaveBeenCalledTimes(1);
+    expect(records.expireFailedParts).toHaveBeenCalledWith(input.jobId);
   });
 });

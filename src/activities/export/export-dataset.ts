@@ -11,6 +11,7 @@ import { checkExportRequest, ExportQuery } from '../../datasets/query.js';
 import { getDataset, selectColumns, type ColumnDef, type DatasetDef } from '../../datasets/registry.js';
 import * as repo from '../../db/jobs-repo.js';
 import type { Sql } from '../../db/client.js';
+import { reserveConnection } from '../../db/reserve.js';
 import { ErrorType } from '../../shared/errors.js';
 import type { ExportActivityInput, ExportCheckpoint, ExportResult } from '../../shared/jobs.js';
 import type { ActivityDeps } from '../deps.js';
@@ -155,14 +156,15 @@ export function createExportActivities(deps: ActivityDeps, settings: ExportSetti
             });
           };
           // Parts that carry no render state from one to the next are read side by side, each lane on its
-          // own reserved connection (nothing else is pipelined onto it mid-COPY).
+          // own reserved connection (nothing else is pipelined onto it mid-COPY). reserveConnection, not
+          // sql.reserve(): a connection the server closes (a restart) must fail the attempt, not the process.
           await attempt.lanes({
             count: writer.independentParts ? settings.readLanes : 1,
-            open: () => database.sql.reserve(),
-            close: (conn) => conn.release(),
+            open: () => reserveConnection(database.sql),
+            close: (lane) => lane.release(),
             next: () => planner.next(),
-            run: async (plan, conn) => {
-              const part = await writer.part({ conn, ...plan, state: cp.render });
+            run: async (plan, lane) => {
+              const part = await writer.part({ conn: lane.sql, ...plan, state: cp.render });
               await storage.writePart(partsId, plan.index, part.body);
               rowsRead += plan.rows;
               finished.set(plan.index, { rows: plan.rows, upper: plan.upper, render: part.after() });

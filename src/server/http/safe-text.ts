@@ -7,6 +7,7 @@
  */
 import { z } from '@hono/zod-openapi';
 import { instantProblem, textProblem } from '../../shared/input.js';
+import { codePoints } from './validation.js';
 
 /**
  * JSON Schema's form of textProblem(): no NUL, and surrogates only in pairs. Written so that it means the
@@ -53,12 +54,13 @@ export function fileName(max = 200) {
   return z
     .string()
     .min(1, 'must not be empty')
-    .max(max, `must be at most ${max} characters`)
+    // In code points, as the document's maxLength counts them.
+    .refine((value) => codePoints(value) <= max, `must be at most ${max} characters`)
     .superRefine((value, ctx) => {
       const reason = fileNameProblem(value);
       if (reason) ctx.addIssue({ code: 'custom', message: reason });
     })
-    .openapi({ pattern: FILE_NAME_PATTERN });
+    .openapi({ pattern: FILE_NAME_PATTERN, maxLength: max });
 }
 
 /**

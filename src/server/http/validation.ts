@@ -4,6 +4,7 @@
  * NUL and lone surrogates: the schemas' own fields refuse them already (safe-text.ts), this also covers
  * fields declared as plain z.string() or z.unknown(), so no such text reaches PostgreSQL or a worker.
  */
+import type { z } from '@hono/zod-openapi';
 import type { ZodError } from 'zod';
 import { textProblem } from '../../shared/input.js';
 import type { FieldError } from './problem.js';
@@ -84,4 +85,30 @@ export function validationHook(result: {
   }
   const unsafe = unsafeTextErrors(result.data, result.target);
   if (unsafe.length > 0) throw problems.validation(unsafe);
+}
+
+/**
+ * At most `max` characters as JSON Schema's `maxLength` counts them, code points (zod's `.max` counts
+ * UTF-16 units, so 150 emoji would pass the document's limit of 200 and fail zod's).
+ */
+export function maxChars<T extends z.ZodString>(
+  schema: T,
+  max: number,
+  message = `must be at most ${max} characters`,
+) {
+  return schema.refine((s) => codePoints(s) <= max, message).openapi({ maxLength: max });
+}
+
+/** The number of code points of `s` (a lone surrogate counts as one). */
+export function codePoints(s: string): number {
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
+      const d = s.charCodeAt(i + 1);
+      if (d >= 0xdc00 && d <= 0xdfff) i++;
+    }
+    n++;
+  }
+  return n;
 }

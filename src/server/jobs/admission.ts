@@ -5,7 +5,7 @@
  */
 import type { Config } from '../../config/env.js';
 import { admitJob, type UserLimits } from '../../db/limits-repo.js';
-import type { DbOrTx, JobRow, NewJob } from '../../db/jobs-repo.js';
+import type { JobRow, NewJob, Tx } from '../../db/jobs-repo.js';
 import { PRIORITY_KEYS } from '../../shared/jobs.js';
 import { HttpProblem, problems } from '../http/problem.js';
 
@@ -38,10 +38,10 @@ export function resolvePriority(requested: number | undefined, limits: UserLimit
 /**
  * Record a new heavy job if the limits allow it, else throw the problem to answer: 503 + Retry-After
  * when the queued backlog of all users is full, 429 with the count when the job's owner has too many
- * jobs queued or running. Run inside a transaction, the job is recorded when that commits.
+ * jobs queued or running. Runs inside the caller's transaction: the job is recorded when that commits.
  */
 export async function admitHeavyJob(
-  db: DbOrTx,
+  db: Tx,
   config: Config,
   limits: UserLimits,
   job: NewJob,

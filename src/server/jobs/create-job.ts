@@ -8,7 +8,7 @@
  */
 import type { Context } from 'hono';
 import { getJob, type JobRow } from '../../db/jobs-repo.js';
-import { userLimits } from '../../db/limits-repo.js';
+import { limitsWithDefaults, userLimits } from '../../db/limits-repo.js';
 import type { Principal } from '../../db/users-repo.js';
 import { newJobId } from '../../lib/ids.js';
 import { jobKinds } from '../../kinds/index.js';
@@ -57,7 +57,11 @@ export async function createJob(
   const { principal, retryOf } = submission;
   const owner = retryOf ? { userId: retryOf.userId, tenantId: retryOf.tenantId } : principal;
   const key = idempotencyKeyOf(submission.idempotency);
-  const limits = await userLimits(db, owner.userId, defaultLimits(deps.config));
+  // The caller's own limits came with its key; a redrive's owner may be someone else.
+  const limits =
+    !retryOf && principal.limits
+      ? limitsWithDefaults(principal.limits, defaultLimits(deps.config))
+      : await userLimits(db, owner.userId, defaultLimits(deps.config));
   const id = newJobId();
   // A failed job kept its parts and checkpoint; a cancelled one deleted them and starts over.
   const resume = retryOf?.state === 'failed' && retryOf.checkpoint ? retryOf : undefined;

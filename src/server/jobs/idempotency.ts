@@ -11,7 +11,8 @@ import type { DbOrTx } from '../../db/jobs-repo.js';
 import { HttpProblem, problems } from '../http/problem.js';
 
 export const IDEMPOTENCY_TTL_MS = 24 * 3600 * 1000;
-const KEY_RE = /^[\x21-\x7e]{1,255}$/;
+/** 1-255 visible ASCII characters (the header's pattern in the document too). */
+export const KEY_RE = /^[\x21-\x7e]{1,255}$/;
 
 /** What a job-creating request says about idempotency: the route's scope, the header, and its body. */
 export interface IdempotencyContext {

@@ -8,6 +8,7 @@ import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { getJob, type JobRow } from '../../db/jobs-repo.js';
 import { sharedSecret } from '../../db/secrets-repo.js';
+import { jobKinds } from '../../kinds/index.js';
 import { isJobId } from '../../lib/ids.js';
 import { checkDownloadSignature, DOWNLOAD_SECRET, signedDownloadPath } from '../../lib/signed-links.js';
 import type { AppDeps } from '../deps.js';
@@ -19,14 +20,37 @@ import { safe } from '../http/safe-text.js';
 import { visibleJob } from '../jobs/visible-job.js';
 import { JobIdParam } from './job-schemas.js';
 
-const fileResponses = {
-  200: { description: 'The file', content: { 'application/octet-stream': { schema: z.string() } } },
+/** Each kind's result Content-Types (media type only: `text/csv; charset=utf-8` is `text/csv`). */
+const fileContent = () =>
+  Object.fromEntries(
+    [...new Set(jobKinds.list().flatMap((k) => k.view.contentTypes))].map((type) => [
+      type.split(';')[0]!.trim(),
+      { schema: z.string().openapi({ format: 'binary' }) },
+    ]),
+  );
+
+const header = (description: string, required = true) => ({
+  description,
+  required,
+  schema: { type: 'string' as const },
+});
+
+const fileHeaders = {
+  ETag: header('The sha256 of the file, quoted'),
+  'Content-Disposition': header('`attachment` with the file name (RFC 6266, UTF-8 `filename*`)'),
+  'Accept-Ranges': header('`bytes`'),
+  'Cache-Control': header('`private, no-cache`'),
+};
+
+const fileResponses = () => ({
+  200: { description: 'The file, with its own Content-Type', headers: fileHeaders, content: fileContent() },
   206: {
     description: 'The requested byte range',
-    content: { 'application/octet-stream': { schema: z.string() } },
+    headers: { ...fileHeaders, 'Content-Range': header('`bytes <start>-<end>/<size>`') },
+    content: fileContent(),
   },
-  304: { description: 'Not modified (If-None-Match matched the ETag)' },
-};
+  304: { description: 'Not modified (If-None-Match matched the ETag)', headers: fileHeaders },
+});
 
 const RangeHeaders = z.object({
   range: safe(z.string().max(200))
@@ -48,7 +72,7 @@ const downloadRoute = createRoute({
   summary: 'The result file',
   security: [{ bearer: [] }],
   request: { params: JobIdParam, headers: RangeHeaders },
-  responses: { ...fileResponses, ...problemResponses(401, 404, 409, 410, 416) },
+  responses: { ...fileResponses(), ...problemResponses(401, 404, 409, 410, 416) },
 });
 
 const linkRoute = createRoute({
@@ -90,7 +114,7 @@ const signedRoute = createRoute({
     }),
     headers: RangeHeaders,
   },
-  responses: { ...fileResponses, ...problemResponses(403, 404, 409, 410, 416) },
+  responses: { ...fileResponses(), ...problemResponses(403, 404, 409, 410, 416) },
 });
 
 export function registerDownloadRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): void {

@@ -26,14 +26,16 @@ export function creationSchema(kind: JobKindDefinition, config: Config) {
       priority: priorityField,
     })
     .superRefine((body, ctx) => refine?.(body, ctx))
-    .openapi(kind.create.schemaName);
+    .openapi(kind.create.schemaName, kind.create.refineSchema ?? {});
 }
 
-function registerKind(
-  app: OpenAPIHono<AppEnv>,
-  deps: AppDeps,
-  kind: JobKindDefinition,
-): void {
+/** What /openapi.json adds at request time to a kind's creation body (KindApi.bodyProperties). */
+export interface KindDocument {
+  schemaName: string;
+  bodyProperties: () => Promise<Record<string, Record<string, unknown>>>;
+}
+
+function registerKind(app: OpenAPIHono<AppEnv>, deps: AppDeps, kind: JobKindDefinition): KindDocument {
   const schema = creationSchema(kind, deps.config);
   const route = createRoute({
     method: 'post',
@@ -67,9 +69,13 @@ function registerKind(
     return replayed ? c.json(view, 200) : c.json(view, 202);
   });
   api.routes?.(app);
+  return {
+    schemaName: kind.create.schemaName,
+    bodyProperties: api.bodyProperties ?? (() => Promise.resolve({})),
+  };
 }
 
-/** Every registered kind's routes. */
-export function registerJobKindRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): void {
-  for (const kind of jobKinds.list()) registerKind(app, deps, kind);
+/** Every registered kind's routes; what each adds to the document at request time. */
+export function registerJobKindRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): KindDocument[] {
+  return jobKinds.list().map((kind) => registerKind(app, deps, kind));
 }

@@ -3,66 +3,76 @@
  * the filter values it stands for, and the link to the next page.
  */
 import { z } from '@hono/zod-openapi';
-import { decodeCursor, encodeCursor } from '../../db/jobs-list.js';
+import { CURSOR_PATTERN, decodeCursor, encodeCursor } from '../../db/jobs-list.js';
 import { jobKinds } from '../../kinds/index.js';
 import { JOB_STATES } from '../../shared/jobs.js';
+import { DATE_TIME_PATTERN } from '../../shared/patterns.js';
 import { problems } from '../http/problem.js';
-import { dateTime, safe } from '../http/safe-text.js';
 
-/** A comma-separated list of `values()` (read at each parse: job kinds may be registered late). */
-const csvOf = <T extends string>(values: () => readonly T[], what: string) =>
-  safe(z.string().max(200))
-    .optional()
-    .transform((s, ctx) => {
-      if (s === undefined) return undefined;
-      const list = s.split(',').map((x) => x.trim());
-      const allowed: readonly string[] = values();
-      const bad = list.filter((x) => !allowed.includes(x));
+/**
+ * A list of `values` in the query, comma-separated (`state=failed,cancelled`: OpenAPI's form style,
+ * not exploded); the document names the allowed values.
+ */
+const listOf = <T extends string>(name: string, values: readonly T[], what: string) =>
+  z
+    .preprocess(
+      (s) => (typeof s === 'string' ? s.split(',') : s),
+      z.array(z.string(), { error: 'must be a comma-separated list' }).min(1).max(20, 'at most 20 values'),
+    )
+    .superRefine((list, ctx) => {
+      const bad = list.filter((x) => !(values as readonly string[]).includes(x));
       if (bad.length > 0) {
         ctx.addIssue({
           code: 'custom',
-          message: `unknown ${what} ${bad.join(', ')}; allowed: ${allowed.join(', ')}`,
+          message: `unknown ${what} ${bad.join(', ')}; allowed: ${values.join(', ')}`,
         });
-        return z.NEVER;
       }
-      return list as T[];
+    })
+    .transform((list) => list as T[])
+    .optional()
+    .openapi({
+      param: { name, in: 'query', style: 'form', explode: false },
+      items: { type: 'string', enum: [...values] },
+      description: `Comma-separated: ${values.join(', ')}`,
     });
 
-export const ListQuery = z.object({
-  limit: z.coerce
-    .number({ error: 'must be a number' })
-    .int('must be an integer')
-    .min(1, 'must be at least 1')
-    .max(100, 'must be at most 100')
-    .default(20)
-    .openapi({ param: { name: 'limit', in: 'query' }, example: 20 }),
-  cursor: safe(z.string().max(200))
-    .optional()
-    .openapi({
-      param: { name: 'cursor', in: 'query' },
-      description: 'The `nextCursor` of the previous page',
-    }),
-  kind: csvOf(() => jobKinds.names(), 'kind').openapi({
-    param: { name: 'kind', in: 'query' },
-    description: `Comma-separated: ${jobKinds.names().join(', ')}`,
-  }),
-  state: csvOf(() => JOB_STATES, 'state').openapi({
-    param: { name: 'state', in: 'query' },
-    description: `Comma-separated: ${JOB_STATES.join(', ')}`,
-  }),
-  createdAfter: dateTime()
-    .optional()
-    .openapi({
-      param: { name: 'createdAfter', in: 'query' },
-      description: 'Jobs created at or after this time',
-    }),
-  createdBefore: dateTime()
-    .optional()
-    .openapi({ param: { name: 'createdBefore', in: 'query' }, description: 'Jobs created before this time' }),
-});
+/** The list query, with the kinds registered when it is built (a route's, at registration). */
+export function listQuery() {
+  return z.object({
+    limit: z.coerce
+      .number({ error: 'must be a number' })
+      .int('must be an integer')
+      .min(1, 'must be at least 1')
+      .max(100, 'must be at most 100')
+      .default(20)
+      .openapi({ param: { name: 'limit', in: 'query' }, example: 20 }),
+    cursor: z
+      .string()
+      .regex(CURSOR_PATTERN, 'not a cursor from this API')
+      .optional()
+      .openapi({
+        param: { name: 'cursor', in: 'query' },
+        description: 'The `nextCursor` of the previous page',
+      }),
+    kind: listOf('kind', jobKinds.names(), 'kind'),
+    state: listOf('state', JOB_STATES, 'state'),
+    createdAfter: z
+      .string()
+      .regex(DATE_TIME_PATTERN, 'must be an ISO 8601 date-time with seconds and a zone')
+      .optional()
+      .openapi({ param: { name: 'createdAfter', in: 'query' }, format: 'date-time' }),
+    createdBefore: z
+      .string()
+      .regex(DATE_TIME_PATTERN, 'must be an ISO 8601 date-time with seconds and a zone')
+      .optional()
+      .openapi({ param: { name: 'createdBefore', in: 'query' }, format: 'date-time' }),
+  });
+}
+
+export type ListQuery = z.infer<ReturnType<typeof listQuery>>;
 
 /** The list query as filter values, or a 422 for a bad cursor. */
-export function pageFilter(q: z.infer<typeof ListQuery>) {
+export function pageFilter(q: ListQuery) {
   let before: string | undefined;
   if (q.cursor !== undefined) {
     before = decodeCursor(q.cursor);

@@ -7,6 +7,7 @@ import { z } from '@hono/zod-openapi';
 import { jobKinds } from '../../kinds/index.js';
 import { JOB_STATES } from '../../shared/jobs.js';
 import { problemResponses } from '../http/problem.js';
+import { KEY_RE } from '../jobs/idempotency.js';
 import { fileName, safe } from '../http/safe-text.js';
 
 /**
@@ -103,7 +104,9 @@ const IdempotencyHeader = z.object({
     .optional()
     .openapi({
       param: { name: 'idempotency-key', in: 'header' },
-      description: 'Same key and body within 24 hours: the same job, no second workflow',
+      pattern: KEY_RE.source,
+      description:
+        'Same key and body within 24 hours: the same job, no second workflow; another body is a 422',
     }),
 });
 

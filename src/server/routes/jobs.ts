@@ -12,8 +12,8 @@ import type { JobSnapshot, JobWatchHub } from '../jobs/job-watch.js';
 import { jobView, progressFromRow } from '../jobs/job-view.js';
 import { liveProgress } from '../jobs/progress.js';
 import { visibleJob } from '../jobs/visible-job.js';
-import { ListQuery, nextLink, pageFilter } from './job-list-query.js';
-import { JobIdParam, JobSchema } from './job-schemas.js';
+import { listQuery, nextLink, pageFilter } from './job-list-query.js';
+import { JobIdParam, JobSchema, ProgressSchema } from './job-schemas.js';
 
 const JobListSchema = z
   .object({
@@ -39,19 +39,21 @@ const JobDetailSchema = JobSchema.extend({
   retriedBy: z.string().nullable().openapi({ description: 'The job that redrives this one' }),
 }).openapi('JobDetail');
 
-const listRoute = createRoute({
-  method: 'get',
-  path: '/v1/jobs',
-  operationId: 'jobs.list',
-  tags: ['jobs'],
-  summary: "The caller's jobs, newest first, with cursor pagination and filters",
-  security: [{ bearer: [] }],
-  request: { query: ListQuery },
-  responses: {
-    200: { description: 'A page of jobs', content: { 'application/json': { schema: JobListSchema } } },
-    ...problemResponses(401, 422),
-  },
-});
+// Built at registration: the kind filter names the kinds registered by then.
+const listRoute = () =>
+  createRoute({
+    method: 'get',
+    path: '/v1/jobs',
+    operationId: 'jobs.list',
+    tags: ['jobs'],
+    summary: "The caller's jobs, newest first, with cursor pagination and filters",
+    security: [{ bearer: [] }],
+    request: { query: listQuery() },
+    responses: {
+      200: { description: 'A page of jobs', content: { 'application/json': { schema: JobListSchema } } },
+      ...problemResponses(401, 422),
+    },
+  });
 
 const getJobRoute = createRoute({
   method: 'get',
@@ -66,6 +68,37 @@ const getJobRoute = createRoute({
     ...problemResponses(401, 404),
   },
 });
+
+/** The `data` of each event type of GET /v1/jobs/{id}/events (JSON). */
+const JobStateEventSchema = z
+  .object({ jobId: z.string(), state: JobSchema.shape.state, at: z.string() })
+  .openapi('JobStateEvent');
+const JobProgressEventSchema = ProgressSchema.extend({ jobId: z.string() }).openapi('JobProgressEvent');
+
+/**
+ * One server-sent event as the document describes it (OpenAPI 3.1: the `text/event-stream` schema is
+ * that of each event): its `event` type, its `id`, and its `data`, a JSON text of the type's schema.
+ */
+function sseEvent(type: string, description: string, dataSchema: string) {
+  return z
+    .object({
+      event: z.literal(type),
+      id: z.string().openapi({ description: '`<state>.<version>`; send it back as `Last-Event-ID`' }),
+      data: z.string().openapi({
+        contentMediaType: 'application/json',
+        contentSchema: { $ref: `#/components/schemas/${dataSchema}` },
+      } as object),
+    })
+    .openapi({ description });
+}
+
+const JobEventSchema = z
+  .union([
+    sseEvent('state', 'The job entered a new state', 'JobStateEvent'),
+    sseEvent('progress', 'Progress changed (also sent with each `state`)', 'JobProgressEvent'),
+    sseEvent('end', 'The job ended; its last view. The stream closes after it.', 'Job'),
+  ])
+  .openapi('JobEvent');
 
 const eventsRoute = createRoute({
   method: 'get',
@@ -87,7 +120,10 @@ const eventsRoute = createRoute({
     }),
   },
   responses: {
-    200: { description: 'An event stream', content: { 'text/event-stream': { schema: z.string() } } },
+    200: {
+      description: 'An event stream: `state`, `progress` and `end` events, and `: keep-alive` comments',
+      content: { 'text/event-stream': { schema: JobEventSchema } },
+    },
     ...problemResponses(401, 404, 429),
   },
 });
@@ -95,8 +131,11 @@ const eventsRoute = createRoute({
 export function registerJobRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps, hub: JobWatchHub): void {
   const { db } = deps.database;
   const keepAliveMs = deps.config.EVENTS_KEEPALIVE_MS;
+  // The events' data schemas, referred to by `contentSchema` only.
+  app.openAPIRegistry.register('JobStateEvent', JobStateEventSchema);
+  app.openAPIRegistry.register('JobProgressEvent', JobProgressEventSchema);
 
-  app.openapi(listRoute, async (c) => {
+  app.openapi(listRoute(), async (c) => {
     const q = c.req.valid('query');
     const page = await listJobs(db, { ...pageFilter(q), userId: c.get('principal').userId });
     return c.json(

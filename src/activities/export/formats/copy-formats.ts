@@ -6,6 +6,7 @@
 import { copyOut } from '../../../db/copy-out.js';
 import { quoteIdent, quoteLiteral } from '../../../db/sql-text.js';
 import type { ExportSpec, FormatWriter } from './format.js';
+import { EXPORT_CONTENT_TYPES } from '../../../shared/jobs.js';
 
 const BOM = Buffer.from([0xef, 0xbb, 0xbf]);
 
@@ -16,7 +17,7 @@ function csvCell(s: string): string {
 export function csvWriter(spec: ExportSpec): FormatWriter {
   const select = spec.cols.map((c) => quoteIdent(c.column)).join(', ');
   return {
-    contentType: 'text/csv; charset=utf-8',
+    contentType: EXPORT_CONTENT_TYPES.csv,
     extension: 'csv',
     independentParts: true,
     initialState: () => undefined,
@@ -44,7 +45,7 @@ export function ndjsonWriter(spec: ExportSpec): FormatWriter {
       ? `json_build_object(${pairs})::text`
       : `(${spec.cols.map((c) => `jsonb_build_object(${quoteLiteral(c.name)}, ${quoteIdent(c.column)})`).join(' || ')})::text`;
   return {
-    contentType: 'application/x-ndjson',
+    contentType: EXPORT_CONTENT_TYPES.ndjson,
     extension: 'ndjson',
     independentParts: true,
     initialState: () => undefined,

@@ -10,7 +10,7 @@ import { Worker } from 'node:worker_threads';
 import { quoteIdent } from '../../../db/sql-text.js';
 import { runsFromSource, siblingModule } from '../../../lib/module-file.js';
 import type { ColumnDef } from '../../../datasets/registry.js';
-import type { PdfState } from '../../../shared/jobs.js';
+import { EXPORT_CONTENT_TYPES, type PdfState } from '../../../shared/jobs.js';
 import type { ExportSpec, FormatWriter } from './format.js';
 import {
   geometry,
@@ -141,7 +141,7 @@ export function pdfWriter(
   const head = documentHead(layout.title, spec.generatedAt);
   const select = spec.cols.map(cellSql).join(', ');
   return {
-    contentType: 'application/pdf',
+    contentType: EXPORT_CONTENT_TYPES.pdf,
     extension: 'pdf',
     independentParts: false,
     initialState: (): PdfState => ({

@@ -12,7 +12,7 @@ import zlib from 'node:zlib';
 import { copyOut } from '../../../db/copy-out.js';
 import { quoteIdent } from '../../../db/sql-text.js';
 import type { ColumnDef } from '../../../datasets/registry.js';
-import type { XlsxState, ZipEntryState } from '../../../shared/jobs.js';
+import { EXPORT_CONTENT_TYPES, type XlsxState, type ZipEntryState } from '../../../shared/jobs.js';
 import type { ExportSpec, FormatWriter } from './format.js';
 import {
   centralDirectory,
@@ -187,7 +187,7 @@ export function xlsxWriter(spec: ExportSpec, sheetRows: number): FormatWriter {
   }
 
   return {
-    contentType: 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet',
+    contentType: EXPORT_CONTENT_TYPES.xlsx,
     extension: 'xlsx',
     independentParts: false,
     initialState(): XlsxState {
