@@ -64,6 +64,7 @@ describe('the reported inputs', () => {
     ['2023-02-30T00:00:00Z', 'createdAfter'],
     ['0000-06-01T00:00:00Z', 'createdAfter'],
     ['9999-12-31T23:00:00-14:00', 'createdBefore'],
+    ['0001-01-01T00:00:00+01:00', 'createdAfter'],
   ])('a list filter %j is 422 naming %s', async (value, name) => {
     const p = await problem(`/v1/jobs?${name}=${encodeURIComponent(value)}`, {}, 422);
     expect(fields(p)).toEqual([`query:${name}`]);

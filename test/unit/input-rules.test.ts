@@ -284,6 +284,22 @@ describe('dateTime (createdAfter, createdBefore)', () => {
     expect(instantProblem(Number.NaN)).toBeDefined();
   });
 
+  it.each(['0001-01-01T00:00:00+01:00', '9999-12-31T23:00:00-14:00'])(
+    'the job list query refuses %j, whose instant is outside years 0001-9999, with one error',
+    (value) => {
+      const r = ListQuery.safeParse({ createdAfter: value });
+      expect(r.success).toBe(false);
+      expect(fieldErrors(r.error!, 'query')).toEqual([
+        {
+          field: 'createdAfter',
+          in: 'query',
+          reason: expect.stringMatching(/0001-01-01 to 9999-12-31/) as string,
+        },
+      ]);
+      expect(ListQuery.safeParse({ createdAfter: '9999-12-31T23:00:00+14:00' }).success).toBe(true);
+    },
+  );
+
   it('is what the job list query uses', () => {
     const r = ListQuery.safeParse({
       createdAfter: '0000-01-01T00:00:00Z',
