@@ -9,8 +9,9 @@
  * that does not exist or that PostgreSQL cannot read, far too long; or replaced by a huge or NaN-ish
  * number, deep nesting, an unknown field, a wrong type. Besides: path tricks (`../`, `%2e%2e`, `%00`,
  * double encoding), malformed percent-encoding, malformed JSON, other content types, bodies over the
- * limit, no or a bad API key. A third of the runners send only bodies that are valid but for one
- * infected string, at a leaf chosen evenly, where a missing check deep in a body would show.
+ * limit, no or a bad API key. A quarter of the runners send only bodies that are valid but for one
+ * infected string, at a leaf chosen evenly, where a missing check deep in a body would show; another
+ * quarter, requests whose path and query parameters are all given and valid but one.
  *
  * The properties: no 5xx, ever; every 4xx is application/problem+json with its status in the body;
  * nothing hangs; and no job that was accepted with 202 holds a request its activity would refuse
@@ -504,6 +505,19 @@ interface FuzzRequest {
   body?: string;
 }
 
+/**
+ * A parameter's value as text: a list comma-separated (OpenAPI's form style without explode, as the
+ * document declares its list parameters), anything else as JSON.
+ */
+const paramText = (v: unknown): string =>
+  typeof v === 'string'
+    ? v
+    : v instanceof Raw
+      ? v.text
+      : Array.isArray(v) && v.every((x) => typeof x !== 'object' || x === null)
+        ? v.map(String).join(',')
+        : toJson(v);
+
 /** A header value fetch can send: latin1, no CR, LF or NUL. */
 const headerSafe = (s: string) => s.slice(0, MAX_HEADER_CHARS).replace(/[^\t\x20-\x7e\x80-\xff]/g, '?');
 
@@ -720,10 +734,7 @@ function requestArbitrary(target: Target, keys: Record<string, string>): fc.Arbi
       const search = new URLSearchParams();
       for (const [k, v] of Object.entries({ ...extra, ...q })) {
         if (v === undefined) continue;
-        search.append(
-          k,
-          typeof v === 'string' ? v : v instanceof Raw ? v.text.slice(0, 500) : toJson(v).slice(0, 500),
-        );
+        search.append(k, paramText(v).slice(0, 500));
       }
       let qs = search.toString();
       if (rawQuery) qs = qs ? `${qs}&${rawQuery}` : rawQuery;
@@ -774,6 +785,43 @@ function oneBadFieldArbitrary(target: Target, keys: Record<string, string>): fc.
         url: target.path.replace(/\{(\w+)\}/g, () => encodePath(pathValues[i++], 'encode')),
         headers: { authorization: `Bearer ${keys.user}`, 'content-type': 'application/json' },
         body: toJson(body),
+      };
+    });
+}
+
+/**
+ * A request with path or query parameters, all of them given and valid but one, which is infected as
+ * oneBadFieldArbitrary infects a body's string (a bad date for a date): the requests that find a check
+ * missing on a parameter, where a value goes on to PostgreSQL or into a file name.
+ */
+function oneBadParamArbitrary(target: Target, keys: Record<string, string>): fc.Arbitrary<FuzzRequest> {
+  const params = (target.op.parameters ?? []).filter((p) => p.in === 'path' || p.in === 'query');
+  return fc
+    .tuple(
+      fc.tuple(...params.map((p) => fromSchema(p.schema, p.name))),
+      fc.noBias(fc.nat()),
+      fc.noBias(fc.nat()),
+      fc.constantFrom(keys.user!, keys.admin!),
+    )
+    .map(([values, which, pick, key]) => {
+      const bad = which % params.length;
+      const value = (i: number) => {
+        const s = paramText(values[i]);
+        return i === bad ? infect(s, pick) : s;
+      };
+      const search = new URLSearchParams();
+      params.forEach((p, i) => {
+        if (p.in === 'query') search.append(p.name, value(i));
+      });
+      const path = target.path.replace(/\{(\w+)\}/g, (_m, name: string) =>
+        encodePath(value(params.findIndex((p) => p.in === 'path' && p.name === name)), 'encode'),
+      );
+      const qs = search.toString();
+      return {
+        target: target.name,
+        method: target.method,
+        url: `${path}${qs ? `?${qs}` : ''}`.slice(0, MAX_URL_CHARS),
+        headers: { authorization: `Bearer ${key}` },
       };
     });
 }
@@ -992,6 +1040,14 @@ describe('every route, from its own schemas and hostile values', () => {
       const bodyTargets = targets.filter((t) => t.op.requestBody?.content?.['application/json']);
       expect(bodyTargets.length).toBeGreaterThanOrEqual(3);
       const oneBadField = fc.oneof(...bodyTargets.map((t) => oneBadFieldArbitrary(t, keys)));
+      // (Routes with a body as well get their parameters from the general runners.)
+      const paramTargets = targets.filter(
+        (t) =>
+          !t.op.requestBody &&
+          (t.op.parameters ?? []).some((p) => p.in === 'path' || p.in === 'query') &&
+          (t.op.parameters ?? []).every((p) => p.in !== 'path' || t.path.includes(`{${p.name}}`)),
+      );
+      const oneBadParam = fc.oneof(...paramTargets.map((t) => oneBadParamArbitrary(t, keys)));
       const seen = new Map<string, Map<number, number>>();
       let sent = 0;
       const started = Date.now();
@@ -1021,13 +1077,19 @@ describe('every route, from its own schemas and hostile values', () => {
           expect(problem.status, what).toBe(res.status);
           expect(problem.type, what).toMatch(/^\/problems\/[a-z-]+$/);
         }
+        // A 405 names the methods the path takes, and the request's is not one of them.
+        if (res.status === 405) {
+          const allow = (res.headers.get('allow') ?? '').split(',').map((m) => m.trim());
+          expect(allow.length > 0 && !allow.includes(r.method), what).toBe(true);
+        }
       }
 
-      // Two lanes in three send any request; the rest, bodies with one bad field.
+      // Half the runners send any request; a quarter, bodies with one bad field; a quarter, requests with
+      // one bad parameter.
       const perLane = Math.ceil(TOTAL_REQUESTS / LANES);
       const lanes = await Promise.allSettled(
         Array.from({ length: LANES }, (_, i) =>
-          fc.assert(fc.asyncProperty(i % 3 === 2 ? oneBadField : arb, send), {
+          fc.assert(fc.asyncProperty([arb, arb, oneBadField, oneBadParam][i % 4]!, send), {
             numRuns: perLane,
             seed: SEED + i,
           }),
