@@ -63,13 +63,27 @@ describe('the reported inputs', () => {
   it.each([
     ['2023-02-30T00:00:00Z', 'createdAfter'],
     ['0000-06-01T00:00:00Z', 'createdAfter'],
-    ['9999-12-31T23:00:00-14:00', 'createdBefore'],
-    ['0001-01-01T00:00:00+01:00', 'createdAfter'],
   ])('a list filter %j is 422 naming %s', async (value, name) => {
     const p = await problem(`/v1/jobs?${name}=${encodeURIComponent(value)}`, {}, 422);
     expect(fields(p)).toEqual([`query:${name}`]);
     const dead = await problem(`/v1/dead-letters?${name}=${encodeURIComponent(value)}`, {}, 422);
     expect(fields(dead)).toEqual([`query:${name}`]);
+  });
+
+  it.each([
+    // Real days the document takes, at instants in year 10000 and year 0.
+    ['createdBefore', '9999-12-31T23:00:00-14:00', 1],
+    ['createdAfter', '0001-01-01T00:00:00+01:00', 1],
+    ['createdAfter', '9999-12-31T23:00:00-14:00', 0],
+    ['createdBefore', '0001-01-01T00:00:00+01:00', 0],
+  ])('a list filter %s=%j at the edge of the range is 200 with %i of one job', async (name, value, n) => {
+    const { key: own } = await stack.newUser('t-input-edge');
+    const made = await api(stack, own)('/v1/exports', post({ dataset: 'orders', format: 'csv' }));
+    expect(made.status).toBe(202);
+    const res = await api(stack, own)(`/v1/jobs?${name}=${encodeURIComponent(value)}`);
+    const text = await res.text();
+    expect(res.status, text).toBe(200);
+    expect((JSON.parse(text) as { items: unknown[] }).items).toHaveLength(n);
   });
 
   it.each([

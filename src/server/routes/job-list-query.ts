@@ -6,7 +6,7 @@ import { z } from '@hono/zod-openapi';
 import { CURSOR_PATTERN, decodeCursor, encodeCursor } from '../../db/jobs-list.js';
 import { jobKinds } from '../../kinds/index.js';
 import { JOB_STATES } from '../../shared/jobs.js';
-import { instantProblem } from '../../shared/input.js';
+import { EARLIEST_INSTANT_MS, LATEST_INSTANT_MS } from '../../shared/input.js';
 import { DATE_TIME_PATTERN } from '../../shared/patterns.js';
 import { problems } from '../http/problem.js';
 
@@ -37,26 +37,6 @@ const listOf = <T extends string>(name: string, values: readonly T[], what: stri
       description: `Comma-separated: ${values.join(', ')}`,
     });
 
-/**
- * A bound of the list's creation times: an RFC 3339 date-time on a real day of years 0001-9999
- * (DATE_TIME_PATTERN), whose instant is in those years too. It goes to PostgreSQL as a Date, through
- * toISOString(), which writes an instant in year 0 (`0001-01-01T00:00:00+01:00`) or past 9999
- * (`9999-12-31T23:00:00-14:00`) in forms PostgreSQL refuses: those would be a 500.
- */
-const listDateTime = (name: string) =>
-  z
-    .string()
-    .regex(DATE_TIME_PATTERN, {
-      message: 'must be an ISO 8601 date-time with seconds and a zone',
-      abort: true,
-    })
-    .superRefine((value, ctx) => {
-      const reason = instantProblem(Date.parse(value));
-      if (reason) ctx.addIssue({ code: 'custom', message: reason });
-    })
-    .optional()
-    .openapi({ param: { name, in: 'query' }, format: 'date-time' });
-
 /** The list query, with the kinds registered when it is built (a route's, at registration). */
 export function listQuery() {
   return z.object({
@@ -77,12 +57,31 @@ export function listQuery() {
       }),
     kind: listOf('kind', jobKinds.names(), 'kind'),
     state: listOf('state', JOB_STATES, 'state'),
-    createdAfter: listDateTime('createdAfter'),
-    createdBefore: listDateTime('createdBefore'),
+    createdAfter: z
+      .string()
+      .regex(DATE_TIME_PATTERN, 'must be an ISO 8601 date-time with seconds and a zone')
+      .optional()
+      .openapi({ param: { name: 'createdAfter', in: 'query' }, format: 'date-time' }),
+    createdBefore: z
+      .string()
+      .regex(DATE_TIME_PATTERN, 'must be an ISO 8601 date-time with seconds and a zone')
+      .optional()
+      .openapi({ param: { name: 'createdBefore', in: 'query' }, format: 'date-time' }),
   });
 }
 
 export type ListQuery = z.infer<ReturnType<typeof listQuery>>;
+
+/**
+ * A bound as the Date the query compares with, moved into years 0001-9999 (UTC). The document takes any
+ * real day of those years with any zone up to ±14:59, so `9999-12-31T23:00:00-14:00` (an instant in year
+ * 10000) and `0001-01-01T00:00:00+01:00` (in year 0) are valid; as Dates they would reach PostgreSQL
+ * through toISOString() in forms it refuses (a 500). No job is created outside those years, so the
+ * nearest instant inside selects the same jobs.
+ */
+function instantInRange(value: string): Date {
+  return new Date(Math.min(LATEST_INSTANT_MS, Math.max(EARLIEST_INSTANT_MS, Date.parse(value))));
+}
 
 /** The list query as filter values, or a 422 for a bad cursor. */
 export function pageFilter(q: ListQuery) {
@@ -97,8 +96,8 @@ export function pageFilter(q: ListQuery) {
     before,
     kinds: q.kind,
     states: q.state,
-    createdFrom: q.createdAfter ? new Date(q.createdAfter) : undefined,
-    createdTo: q.createdBefore ? new Date(q.createdBefore) : undefined,
+    createdFrom: q.createdAfter ? instantInRange(q.createdAfter) : undefined,
+    createdTo: q.createdBefore ? instantInRange(q.createdBefore) : undefined,
   };
 }
 
