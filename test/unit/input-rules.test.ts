@@ -84,11 +84,13 @@ describe('textProblem', () => {
     expect(textProblem('\ude00\ud83d')).toMatch(/surrogate/);
   });
 
-  it('means the same as SAFE_TEXT_PATTERN with and without the u flag', () => {
+  it('means what SAFE_TEXT_PATTERN says, with and without the u flag, lone surrogates aside', () => {
     const plain = new RegExp(SAFE_TEXT_PATTERN);
     const unicode = new RegExp(SAFE_TEXT_PATTERN, 'u');
     fc.assert(
       fc.property(hostileText, (s) => {
+        // A pattern naming surrogates is one schema tools cannot use: the document leaves them out.
+        if (/[\ud800-\udfff]/.test(s)) return;
         const ok = textProblem(s) === undefined;
         expect(plain.test(s)).toBe(ok);
         expect(unicode.test(s)).toBe(ok);
@@ -115,7 +117,8 @@ describe('file names', () => {
     '\ud800',
   ])('refuses %j', (name) => {
     expect(fileName().safeParse(name).success).toBe(false);
-    expect(new RegExp(FILE_NAME_PATTERN, 'u').test(name)).toBe(false);
+    // A lone surrogate is refused by validation only (see SAFE_TEXT_PATTERN).
+    if (name !== '\ud800') expect(new RegExp(FILE_NAME_PATTERN, 'u').test(name)).toBe(false);
   });
 
   it.each([
@@ -139,7 +142,8 @@ describe('file names', () => {
       fc.property(hostileText, (s) => {
         const name = s.slice(0, 200);
         const accepted = fileName().safeParse(name).success;
-        expect(unicode.test(name), JSON.stringify(name)).toBe(accepted);
+        // Lone surrogates are refused by validation only (see SAFE_TEXT_PATTERN).
+        if (!/[\ud800-\udfff]/.test(name)) expect(unicode.test(name), JSON.stringify(name)).toBe(accepted);
         expect(accepted).toBe(name.length > 0 && fileNameProblem(name) === undefined);
       }),
       { numRuns: 3000 },
@@ -412,7 +416,7 @@ describe('the creation schemas', () => {
     expect(text.pattern).toBeDefined();
     const textPattern = new RegExp(text.pattern!, 'u');
     expect(textPattern.test('Hello.\n\tWorld 😀')).toBe(true);
-    for (const bad of ['a\u0000', 'a\u0007', 'a\u0085', 'a\ud800']) expect(textPattern.test(bad)).toBe(false);
+    for (const bad of ['a\u0000', 'a\u0007', 'a\u0085']) expect(textPattern.test(bad)).toBe(false);
   });
 });
 

@@ -1,19 +1,21 @@
 /**
  * The string schemas every request field is built from: text that PostgreSQL, UTF-8 and the result's
- * headers all take (no NUL, no lone surrogate; src/shared/input.ts) and safe file names. Each also puts its rule into the OpenAPI document as a `pattern` where
- * JSON Schema can say it. validationHook (validation.ts) checks every string of every validated request
- * part again, so a field declared with a plain z.string() (a kind defined elsewhere) is covered too.
+ * headers all take (no NUL, no lone surrogate; src/shared/input.ts) and safe file names. Each also puts
+ * its rule into the OpenAPI document as a `pattern` where JSON Schema can say it. validationHook
+ * (validation.ts) checks every string of every validated request part again, so a field declared with
+ * a plain z.string() (a kind defined elsewhere) is covered too.
  */
 import { z } from '@hono/zod-openapi';
 import { textProblem } from '../../shared/input.js';
 import { codePoints } from './validation.js';
 
 /**
- * JSON Schema's form of textProblem(): no NUL, and surrogates only in pairs. Written so that it means the
- * same with and without the `u` flag (ECMA-262 with or without Unicode mode, Python's `re`): with it, a
- * pair is one code point outside U+D800-U+DFFF and matches the first branch.
+ * JSON Schema's form of textProblem(), as far as schema tools can take it: no NUL. Lone surrogates are
+ * refused too, but a pattern naming surrogates is one that Python's `re` (schemathesis, hypothesis) and
+ * other engines cannot use as written, and no UTF-8 JSON document can carry one anyway: the description
+ * says it instead.
  */
-export const SAFE_TEXT_PATTERN = '^(?:[^\\u0000\\ud800-\\udfff]|[\\ud800-\\udbff][\\udc00-\\udfff])*$';
+export const SAFE_TEXT_PATTERN = '^[^\\u0000]*$';
 
 /** `schema` refusing NUL and lone surrogates (422 naming the field), described by `pattern`. */
 export function safe<S extends z.ZodType<string>>(schema: S, pattern: string = SAFE_TEXT_PATTERN): S {
@@ -38,7 +40,7 @@ const NAME_UNSAFE = /[/\\\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u20
 
 /** SAFE_TEXT_PATTERN narrowed to file names: none of NAME_UNSAFE, not empty, and not `.` or `..`. */
 export const FILE_NAME_PATTERN =
-  '^(?!\\.\\.?$)(?:[^/\\\\\\u0000-\\u001f\\u007f-\\u009f\\u2028\\u2029\\u202a-\\u202e\\u2066-\\u2069\\ud800-\\udfff]|[\\ud800-\\udbff][\\udc00-\\udfff])+$';
+  '^(?!\\.\\.?$)[^/\\\\\\u0000-\\u001f\\u007f-\\u009f\\u2028\\u2029\\u202a-\\u202e\\u2066-\\u2069]+$';
 
 /** Why `name` is not a safe file name, or undefined when it is. */
 export function fileNameProblem(name: string): string | undefined {
