@@ -6,6 +6,7 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { storageKey } from '../../src/activities/heavy/attempt.js';
 import { loadConfig } from '../../src/config/env.js';
 import { checkExportRequest } from '../../src/datasets/query.js';
 import { DATASETS } from '../../src/datasets/registry.js';
@@ -23,12 +24,11 @@ import { HttpProblem, type FieldError } from '../../src/server/http/problem.js';
 import {
   FILE_NAME_PATTERN,
   SAFE_TEXT_PATTERN,
-  dateTime,
   fileName,
   fileNameProblem,
 } from '../../src/server/http/safe-text.js';
 import { fieldErrors, unsafeTextErrors, validationHook } from '../../src/server/http/validation.js';
-import { listQuery } from '../../src/server/routes/job-list-query.js';
+import { listQuery, pageFilter } from '../../src/server/routes/job-list-query.js';
 import { creationSchema } from '../../src/server/routes/job-kinds.js';
 
 const config = loadConfig({});
@@ -151,6 +151,30 @@ describe('file names', () => {
   });
 });
 
+describe('a file name as a storage key', () => {
+  it('is one segment under the job id that fits a local file name, for any name the schema takes', () => {
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          fc.string({ unit: 'grapheme', minLength: 1, maxLength: 200 }),
+          fc.string({ unit: 'binary', minLength: 1, maxLength: 200 }),
+          fc.constant('😀'.repeat(200)),
+        ),
+        (name) => {
+          if (!fileName().safeParse(name).success) return;
+          const key = storageKey('job_1', name);
+          const segment = key.slice('job_1/'.length);
+          expect(key.startsWith('job_1/')).toBe(true);
+          expect(segment).not.toMatch(/^\.\.?$|\//);
+          // LocalStorage writes `<name>.tmp-<12 hex>` first: 17 more bytes, within NAME_MAX (255).
+          expect(Buffer.byteLength(segment) + 17).toBeLessThanOrEqual(255);
+        },
+      ),
+      { numRuns: 2000 },
+    );
+  });
+});
+
 describe('parseTimestamp (export filters)', () => {
   it.each([
     ['2023-02-29', /not a date/],
@@ -222,58 +246,60 @@ describe('parseTimestamp (export filters)', () => {
   });
 });
 
-describe('dateTime (createdAfter, createdBefore)', () => {
+describe('list filters (createdAfter, createdBefore)', () => {
+  const filter = (q: Record<string, string>) => pageFilter(ListQuery.parse(q));
+
   it.each([
     '2023-02-29T00:00:00Z',
     '2023-02-30T00:00:00Z',
     '0000-06-01T00:00:00Z',
-    '0001-01-01T00:00:00+01:00',
-    '9999-12-31T23:00:00-14:00',
+    '2024-01-01T24:00:00Z',
+    '2024-01-01T00:00:00+15:00',
     '2024-01-01',
     '2024-01-01T00:00:00',
     'now',
-  ])('refuses %j with one error', (value) => {
-    const r = dateTime().safeParse(value);
+  ])('refuses %j with one error naming the field', (value) => {
+    const r = ListQuery.safeParse({ createdAfter: value });
     expect(r.success).toBe(false);
-    expect(r.error?.issues).toHaveLength(1);
+    expect(fieldErrors(r.error!, 'query').map((e) => e.field)).toEqual(['createdAfter']);
   });
 
   it.each([
-    '2024-02-29T12:00:00Z',
-    '0001-01-01T00:00:00Z',
-    '9999-12-31T23:59:59.999Z',
-    '2024-01-01T00:00:00+05:30',
-  ])('accepts %j', (value) => {
-    expect(dateTime().safeParse(value).success).toBe(true);
+    ['0001-01-01T00:00:00+01:00', '0001-01-01T00:00:00.000Z'],
+    ['0001-01-01T00:30:00+14:59', '0001-01-01T00:00:00.000Z'],
+    ['9999-12-31T23:00:00-14:00', '9999-12-31T23:59:59.999Z'],
+    ['2024-02-29T12:00:00+14:00', '2024-02-28T22:00:00.000Z'],
+  ])('takes %j, a real day, and compares with the nearest instant in years 0001-9999: %s', (value, iso) => {
+    expect(filter({ createdAfter: value }).createdFrom!.toISOString()).toBe(iso);
+    expect(filter({ createdBefore: value }).createdTo!.toISOString()).toBe(iso);
   });
 
-  it('accepts only instants that toISOString writes as PostgreSQL reads them (years 0001-9999)', () => {
+  it('gives PostgreSQL only instants it reads, for any bound the document takes', () => {
+    // Any instant from a day before year 1 to a day after 9999, written in any zone the document takes.
+    const bound = fc
+      .tuple(
+        fc.date({ min: new Date(-62135683200000), max: new Date(253402387200000), noInvalidDate: true }),
+        fc.integer({ min: -(14 * 60 + 59), max: 14 * 60 + 59 }),
+      )
+      .map(([d, offset]) => {
+        const local = new Date(d.getTime() + offset * 60_000).toISOString();
+        const zone = `${offset < 0 ? '-' : '+'}${String(Math.floor(Math.abs(offset) / 60)).padStart(2, '0')}:${String(Math.abs(offset) % 60).padStart(2, '0')}`;
+        return `${local.slice(0, 19)}${zone}`;
+      });
     fc.assert(
-      fc.property(
-        fc.date({ min: new Date(-62198755200000), max: new Date(253433923200000), noInvalidDate: true }),
-        (d) => {
-          const iso = d.toISOString();
-          const accepted = dateTime().safeParse(iso).success;
-          expect(accepted, iso).toBe(d.getTime() >= EARLIEST_INSTANT_MS && d.getTime() <= LATEST_INSTANT_MS);
-          if (accepted) expect(iso).toMatch(/^\d{4}-/);
-        },
-      ),
-      { numRuns: 2000 },
+      fc.property(bound, (value) => {
+        const r = ListQuery.safeParse({ createdAfter: value, createdBefore: value });
+        if (!r.success) return;
+        const f = pageFilter(r.data);
+        for (const d of [f.createdFrom!, f.createdTo!]) {
+          expect(d.getTime()).toBeGreaterThanOrEqual(EARLIEST_INSTANT_MS);
+          expect(d.getTime()).toBeLessThanOrEqual(LATEST_INSTANT_MS);
+          expect(d.toISOString()).toMatch(/^\d{4}-/);
+        }
+      }),
+      { numRuns: 3000 },
     );
     expect(instantProblem(Number.NaN)).toBeDefined();
-  });
-
-  it('is what the job list query uses', () => {
-    const r = ListQuery.safeParse({
-      createdAfter: '0000-01-01T00:00:00Z',
-      createdBefore: '2023-02-30T00:00:00Z',
-    });
-    expect(r.success).toBe(false);
-    expect(
-      fieldErrors(r.error!, 'query')
-        .map((e) => e.field)
-        .sort(),
-    ).toEqual(['createdAfter', 'createdBefore']);
   });
 });
 

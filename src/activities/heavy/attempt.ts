@@ -33,9 +33,14 @@ import { ProgressReporter } from './progress-reporter.js';
 /** Heartbeats between the ones the work sends itself, so a cancellation reaches the attempt within about a second. */
 export const HEARTBEAT_EVERY_MS = 500;
 
-/** The storage key of a job's result: under the job id, the file name with anything unsafe replaced. */
+/**
+ * The storage key of a job's result: under the job id, the file name with anything unsafe replaced, one
+ * `_` per code point (`u`): the API takes file names of up to 200 code points, and one `_` per UTF-16
+ * unit would make a name of 200 astral characters a 400-byte file name, past the 255 bytes a local
+ * file system allows, failing every attempt after the 202.
+ */
 export function storageKey(jobId: string, fileName: string): string {
-  return `${jobId}/${fileName.replace(/[^A-Za-z0-9._-]/g, '_')}`;
+  return `${jobId}/${fileName.replace(/[^A-Za-z0-9._-]/gu, '_')}`;
 }
 
 /** The job records an attempt keeps (job state, job_attempts); PostgreSQL in production. */

@@ -1,12 +1,12 @@
 /**
  * The string schemas every request field is built from: text that PostgreSQL, UTF-8 and the result's
- * headers all take (no NUL, no lone surrogate; src/shared/input.ts), safe file names, and date-times
- * within PostgreSQL's range. Each also puts its rule into the OpenAPI document as a `pattern` where
- * JSON Schema can say it. validationHook (validation.ts) checks every string of every validated request
- * part again, so a field declared with a plain z.string() (a kind defined elsewhere) is covered too.
+ * headers all take (no NUL, no lone surrogate; src/shared/input.ts) and safe file names. Each also puts
+ * its rule into the OpenAPI document as a `pattern` where JSON Schema can say it. validationHook
+ * (validation.ts) checks every string of every validated request part again, so a field declared with
+ * a plain z.string() (a kind defined elsewhere) is covered too.
  */
 import { z } from '@hono/zod-openapi';
-import { instantProblem, textProblem } from '../../shared/input.js';
+import { textProblem } from '../../shared/input.js';
 import { codePoints } from './validation.js';
 
 /**
@@ -64,22 +64,4 @@ export function fileName(max = 200) {
       })
       .openapi({ pattern: FILE_NAME_PATTERN, maxLength: max })
   );
-}
-
-/**
- * An ISO 8601 date-time with `Z` or an offset, a real calendar date (zod checks the day of the month,
- * leap years included) whose instant lies in years 0001 to 9999 UTC: as a Date it goes to PostgreSQL
- * through toISOString(), which writes year 0 and years past 9999 in forms PostgreSQL refuses.
- */
-export function dateTime() {
-  return z.iso
-    .datetime({
-      offset: true,
-      abort: true,
-      error: 'must be an ISO 8601 date-time with Z or an offset, on a real date',
-    })
-    .superRefine((value, ctx) => {
-      const reason = instantProblem(Date.parse(value));
-      if (reason) ctx.addIssue({ code: 'custom', message: reason });
-    });
 }

@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Hono } from 'hono';
 import type { AppEnv } from '../http/context.js';
+import { problems } from '../http/problem.js';
 import { dashboardPage, type DashboardKind } from '../dashboard/page.js';
 
 interface Asset {
@@ -48,10 +49,11 @@ export function registerDashboardRoutes(app: Hono<AppEnv>, kinds: readonly Dashb
   });
 
   app.get('/assets/:file', (c) => {
-    // Own keys only: `/assets/__proto__` is not an asset.
+    // Own keys only: `/assets/__proto__` is not an asset. A 404 of its own, not c.notFound(): the app's
+    // not-found answer is for paths no route takes (a 405 when another method would).
     const file = c.req.param('file');
     const asset = Object.hasOwn(assets, file) ? assets[file] : undefined;
-    if (!asset) return c.notFound();
+    if (!asset) throw problems.notFound(`asset ${file}`);
     const headers = {
       ETag: asset.etag,
       'Cache-Control': 'public, max-age=3600',

@@ -6,6 +6,7 @@ import { z } from '@hono/zod-openapi';
 import { CURSOR_PATTERN, decodeCursor, encodeCursor } from '../../db/jobs-list.js';
 import { jobKinds } from '../../kinds/index.js';
 import { JOB_STATES } from '../../shared/jobs.js';
+import { EARLIEST_INSTANT_MS, LATEST_INSTANT_MS } from '../../shared/input.js';
 import { DATE_TIME_PATTERN } from '../../shared/patterns.js';
 import { problems } from '../http/problem.js';
 
@@ -71,6 +72,17 @@ export function listQuery() {
 
 export type ListQuery = z.infer<ReturnType<typeof listQuery>>;
 
+/**
+ * A bound as the Date the query compares with, moved into years 0001-9999 (UTC). The document takes any
+ * real day of those years with any zone up to ±14:59, so `9999-12-31T23:00:00-14:00` (an instant in year
+ * 10000) and `0001-01-01T00:00:00+01:00` (in year 0) are valid; as Dates they would reach PostgreSQL
+ * through toISOString() in forms it refuses (a 500). No job is created outside those years, so the
+ * nearest instant inside selects the same jobs.
+ */
+function instantInRange(value: string): Date {
+  return new Date(Math.min(LATEST_INSTANT_MS, Math.max(EARLIEST_INSTANT_MS, Date.parse(value))));
+}
+
 /** The list query as filter values, or a 422 for a bad cursor. */
 export function pageFilter(q: ListQuery) {
   let before: string | undefined;
@@ -84,8 +96,8 @@ export function pageFilter(q: ListQuery) {
     before,
     kinds: q.kind,
     states: q.state,
-    createdFrom: q.createdAfter ? new Date(q.createdAfter) : undefined,
-    createdTo: q.createdBefore ? new Date(q.createdBefore) : undefined,
+    createdFrom: q.createdAfter ? instantInRange(q.createdAfter) : undefined,
+    createdTo: q.createdBefore ? instantInRange(q.createdBefore) : undefined,
   };
 }
 

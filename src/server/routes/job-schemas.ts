@@ -14,12 +14,9 @@ import { fileName, safe } from '../http/safe-text.js';
  * The result's file name, accepted by every job-creating body: one safe path segment (not `.` or `..`,
  * no separators or control characters), since it becomes the last part of the result's storage key.
  */
-export const fileNameField = fileName(200)
-  .optional()
-  .openapi({
-    description:
-      'Name of the result file (at most 200 characters; not . or .., no / \\ or control characters)',
-  });
+export const fileNameField = fileName(200).optional().openapi({
+  description: 'Name of the result file (at most 200 characters; not . or .., no / \\ or control characters)',
+});
 
 /** The job's Temporal priority key, accepted by every job-creating body. */
 export const priorityField = z
