@@ -71,7 +71,7 @@ function knownRoutes(app: OpenAPIHono<AppEnv>): () => KnownRoute[] {
 
 /**
  * The answer for a request no route took: 405 with `Allow` when its path is a route's under another
- * method, else undefined (a 404). GET routes also answer HEAD.
+ * method only, else undefined (a 404). GET routes also answer HEAD.
  */
 export function methodNotAllowed(app: OpenAPIHono<AppEnv>): (c: Context) => HttpProblem | undefined {
   const routes = knownRoutes(app);
@@ -84,6 +84,8 @@ export function methodNotAllowed(app: OpenAPIHono<AppEnv>): (c: Context) => Http
     );
     if (methods.size === 0) return undefined;
     if (methods.has('GET')) methods.add('HEAD');
+    // A route that takes this method and still reached not-found (its handler called c.notFound()) is a 404.
+    if (methods.has(c.req.method.toUpperCase())) return undefined;
     const allow = [...methods].sort().join(', ');
     return new HttpProblem(
       405,
