@@ -7,6 +7,7 @@ import { jobKinds } from '../kinds/index.js';
 import type { AppDeps } from './deps.js';
 import { bearerAuth } from './http/auth.js';
 import { requestBodyLimit } from './http/body-limit.js';
+import { answerClientErrors } from './http/client-errors.js';
 import type { AppEnv } from './http/context.js';
 import { dependencyUnavailable } from './http/dependency-errors.js';
 import { registerDocs } from './http/docs.js';
@@ -31,8 +32,11 @@ export interface App {
   app: OpenAPIHono<AppEnv>;
   /** Shared pollers behind SSE and WebSocket watchers. */
   hub: JobWatchHub;
-  /** Serve the job WebSocket (`/v1/ws`) on the HTTP server; returns a function closing its connections. */
-  attachWebSocket: (server: Server) => () => void;
+  /**
+   * Attach to the HTTP server what is not a fetch handler: problem+json answers to requests Node's parser
+   * refuses, and the job WebSocket (`/v1/ws`). Returns a function closing the WebSocket connections.
+   */
+  attachServer: (server: Server) => () => void;
 }
 
 /**
@@ -146,5 +150,9 @@ export function createApp(deps: AppDeps): App {
   declareSharedResponses(app.openAPIRegistry);
   app.get('/openapi.json', openApiDocument(app, kindDocuments));
   registerDocs(app);
-  return { app, hub, attachWebSocket: (server) => attachJobSocket(server, deps, hub) };
+  const attachServer = (server: Server) => {
+    answerClientErrors(server);
+    return attachJobSocket(server, deps, hub);
+  };
+  return { app, hub, attachServer };
 }

@@ -18,7 +18,7 @@ async function main(): Promise<void> {
   // Both with statement_timeout = API_STATEMENT_TIMEOUT_MS (the migration above runs without it).
   const { database, rateLimitDatabase } = createApiDatabases(config);
   const temporal = await connectTemporal(config.temporal);
-  const { app, attachWebSocket } = createApp({
+  const { app, attachServer } = createApp({
     config,
     database,
     rateLimitDatabase,
@@ -30,7 +30,7 @@ async function main(): Promise<void> {
     log.info({ url: `http://${config.HOST}:${info.port}` }, 'API listening');
   });
 
-  const closeSockets = attachWebSocket(server as Server);
+  const closeSockets = attachServer(server as Server);
   // Idempotency keys expire after 24 h; expired ones are also replaced on use, this keeps the table small.
   const purge = setInterval(() => {
     purgeExpiredIdempotencyKeys(database.db).catch((err: unknown) =>

@@ -5,11 +5,13 @@
  * and through plain postgres.js alike; the Idempotency-Key claim commits with its job or not at all, so
  * a request that fails between the claim and the job leaves no claim behind to answer 409 for a day
  * (and the hourly purge of expired claims runs in short batches, each well within the timeout); and
- * with METRICS_TOKEN set, /metrics needs it as a bearer token.
+ * with METRICS_TOKEN set, /metrics needs it as a bearer token. Requests Node's parser refuses (a head
+ * over 16 KiB, a malformed request line) get problem+json too.
  */
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs/promises';
-import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import net, { type AddressInfo } from 'node:net';
 import path from 'node:path';
 import { serve, type ServerType } from '@hono/node-server';
 import postgres from 'postgres';
@@ -83,6 +85,7 @@ beforeAll(async () => {
     const s = serve({ fetch: app.app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(s));
   });
   baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  app.attachServer(server as Server);
   // The test's own connection: no statement_timeout, as it holds locks on purpose.
   sql = postgres(url, { max: 2, onnotice: () => {} });
 });
@@ -250,6 +253,63 @@ describe('GET /metrics with METRICS_TOKEN', () => {
     expect(res.status).toBe(200);
     expect(await res.text()).toMatch(/^# TYPE offload_jobs_submitted_total counter$/m);
     // Only /metrics: the health checks stay open.
+    expect((await fetch(`${baseUrl}/healthz`)).status).toBe(200);
+  });
+});
+
+/** Writes raw bytes to the API and reads its whole answer (the server closes the connection after it). */
+function rawRequest(bytes: string): Promise<string> {
+  const { port } = new URL(baseUrl);
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(Number(port), '127.0.0.1', () => socket.write(bytes));
+    let answer = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => (answer += chunk));
+    socket.on('end', () => resolve(answer));
+    socket.on('error', reject);
+  });
+}
+
+function parseAnswer(raw: string) {
+  const [head = '', body = ''] = raw.split('\r\n\r\n');
+  const [statusLine = '', ...headerLines] = head.split('\r\n');
+  const headers = Object.fromEntries(
+    headerLines.map((line) => [
+      line.slice(0, line.indexOf(':')).toLowerCase(),
+      line.slice(line.indexOf(':') + 1).trim(),
+    ]),
+  );
+  return {
+    status: Number(statusLine.split(' ')[1]),
+    headers,
+    body: JSON.parse(body) as { status: number; type: string },
+  };
+}
+
+describe("requests Node's HTTP parser refuses", () => {
+  it('answer 431 problem+json for a head over 16 KiB', async () => {
+    const answer = parseAnswer(
+      await rawRequest(`GET /v1/me HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`),
+    );
+    expect(answer.status).toBe(431);
+    expect(answer.headers['content-type']).toBe('application/problem+json');
+    expect(answer.body).toMatchObject({ status: 431, type: '/problems/headers-too-large' });
+  });
+
+  it('answer 400 problem+json for a malformed request line or header', async () => {
+    for (const bytes of [
+      'GET /v1/me HTTP/9\r\n\r\n',
+      'GET /v1/me HTTP/1.1\r\nBad Header\r\n\r\n',
+      '\u0000\u0001\r\n\r\n',
+    ]) {
+      const answer = parseAnswer(await rawRequest(bytes));
+      expect(answer.status, JSON.stringify(bytes)).toBe(400);
+      expect(answer.headers['content-type']).toBe('application/problem+json');
+      expect(answer.body).toMatchObject({ status: 400, type: '/problems/malformed-request' });
+    }
+  });
+
+  it('leave the server answering normal requests', async () => {
     expect((await fetch(`${baseUrl}/healthz`)).status).toBe(200);
   });
 });

@@ -102,7 +102,7 @@ export async function startStack(
     const s = serve({ fetch: app.app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(s));
   });
   const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const closeSockets = app.attachWebSocket(server as Server);
+  const closeSockets = app.attachServer(server as Server);
 
   // Links in webhooks and e-mails point at this API.
   childEnv.PUBLIC_URL ??= baseUrl;
