@@ -16,6 +16,8 @@ FROM ${NODE_IMAGE} AS build
 WORKDIR /app
 ENV NPM_CONFIG_UPDATE_NOTIFIER=false NPM_CONFIG_FUND=false NPM_CONFIG_AUDIT=false
 COPY package.json package-lock.json ./
+# The install's postinstall patches a dependency (see patches/apply.mjs).
+COPY patches ./patches
 RUN --mount=type=cache,target=/root/.npm npm ci
 COPY tsconfig.json tsconfig.build.json ./
 COPY scripts/build.ts ./scripts/build.ts
@@ -27,6 +29,7 @@ FROM ${NODE_IMAGE} AS prod-deps
 WORKDIR /app
 ENV NPM_CONFIG_UPDATE_NOTIFIER=false NPM_CONFIG_FUND=false NPM_CONFIG_AUDIT=false
 COPY package.json package-lock.json ./
+COPY patches ./patches
 RUN --mount=type=cache,target=/root/.npm npm ci --omit=dev
 
 # MARK: runtime

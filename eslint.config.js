@@ -32,8 +32,13 @@ export default tseslint.config(
     },
   },
   {
-    files: ['eslint.config.js', 'bench/*.mjs'],
+    files: ['eslint.config.js', 'bench/*.mjs', 'patches/*.mjs'],
     ...tseslint.configs.disableTypeChecked,
+  },
+  {
+    // Plain Node scripts run by the install, without TypeScript.
+    files: ['patches/*.mjs'],
+    languageOptions: { globals: globals.node },
   },
   {
     // The dashboard's browser script: plain JavaScript, browser globals, no type information.
