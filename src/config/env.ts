@@ -51,6 +51,11 @@ export const envSchema = z.object({
    * holds the longest audio text (AUDIO_MAX_TEXT_CHARS, 200,000) even when every character takes 3 bytes.
    */
   API_BODY_LIMIT_BYTES: int(1024 * 1024, 1024),
+  /**
+   * Longest wait of an API request for a Temporal call (a cancel), in ms: past it, or when Temporal cannot
+   * be reached, the answer is 503 with Retry-After rather than a request held for the client's retries.
+   */
+  API_TEMPORAL_TIMEOUT_MS: int(5000, 100),
   STORAGE_DIR: z.string().min(1).default('.data/storage'),
   STORAGE_DRIVER: z.enum(['local', 's3'], { error: 'must be local or s3' }).default('local'),
   S3_BUCKET: z.string().min(1).optional(),
@@ -192,6 +197,9 @@ function temporalProblem(err: unknown): string {
   return message.split('\n')[0]!.trim() || 'invalid Temporal settings';
 }
 
+/** Bytes of a request body holding `chars` characters of up to 3 bytes each, plus 4 KiB for the rest. */
+const bodyBytesFor = (chars: number) => chars * 3 + 4096;
+
 /** Parse and validate the environment. Throws ConfigError naming every wrong variable. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const parsed = envSchema.safeParse(env);
@@ -215,6 +223,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     .safeParse(env);
   if (audioRetry.success && audioRetry.data.AUDIO_RETRY_MAX_MS < audioRetry.data.AUDIO_RETRY_INITIAL_MS) {
     problems.push('AUDIO_RETRY_MAX_MS: must be at least AUDIO_RETRY_INITIAL_MS');
+  }
+  // The body limit must hold the longest audio text the API accepts (3 bytes a character, plus the rest).
+  const text = envSchema.pick({ API_BODY_LIMIT_BYTES: true, AUDIO_MAX_TEXT_CHARS: true }).safeParse(env);
+  if (text.success && text.data.API_BODY_LIMIT_BYTES < bodyBytesFor(text.data.AUDIO_MAX_TEXT_CHARS)) {
+    problems.push(
+      `API_BODY_LIMIT_BYTES: must be at least ${bodyBytesFor(text.data.AUDIO_MAX_TEXT_CHARS)} to hold AUDIO_MAX_TEXT_CHARS characters of up to 3 bytes each`,
+    );
   }
   if (parsed.success && parsed.data.STORAGE_DRIVER === 's3' && !parsed.data.S3_BUCKET) {
     problems.push('S3_BUCKET: required when STORAGE_DRIVER is s3');

@@ -858,6 +858,8 @@ beforeAll(async () => {
       USER_HIGHEST_PRIORITY: '1',
       STREAMS_PER_KEY_MAX: '10000',
       API_BODY_LIMIT_BYTES: String(BODY_LIMIT),
+      // The body limit must hold the longest audio text (3 bytes a character and 4 KiB).
+      AUDIO_MAX_TEXT_CHARS: String(Math.floor((BODY_LIMIT - 4096) / 3)),
       LOG_LEVEL: 'error',
     },
   });

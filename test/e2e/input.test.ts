@@ -16,7 +16,14 @@ let key: string;
 let userId: string;
 
 beforeAll(async () => {
-  stack = await startStack({ queues: [], env: { API_BODY_LIMIT_BYTES: String(BODY_LIMIT) } });
+  stack = await startStack({
+    queues: [],
+    env: {
+      API_BODY_LIMIT_BYTES: String(BODY_LIMIT),
+      // The body limit must hold the longest audio text (3 bytes a character and 4 KiB).
+      AUDIO_MAX_TEXT_CHARS: String(Math.floor((BODY_LIMIT - 4096) / 3)),
+    },
+  });
   ({ key, userId } = await stack.newUser('t-input'));
 });
 

@@ -122,6 +122,14 @@ describe('loadConfig problems', () => {
     expect(problemFor(problems, 'EXPORT_RETRY_MAX_MS')).toContain('at least EXPORT_RETRY_INITIAL_MS');
   });
 
+  it('rejects an API_BODY_LIMIT_BYTES that cannot hold the longest audio text', () => {
+    const problem = problemFor(problemsOf({ API_BODY_LIMIT_BYTES: '100000' }), 'API_BODY_LIMIT_BYTES');
+    // The default AUDIO_MAX_TEXT_CHARS (200,000) at 3 bytes each, plus 4 KiB.
+    expect(problem).toContain('at least 604096');
+    expect(() => loadConfig({ API_BODY_LIMIT_BYTES: '100000', AUDIO_MAX_TEXT_CHARS: '30000' })).not.toThrow();
+    problemFor(problemsOf({ AUDIO_MAX_TEXT_CHARS: '1000000' }), 'API_BODY_LIMIT_BYTES');
+  });
+
   it('lists every wrong variable at once, including the retry bounds', () => {
     const problems = problemsOf({
       PORT: 'eighty',

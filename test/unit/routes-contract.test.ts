@@ -9,9 +9,7 @@ function app(): OpenAPIHono<AppEnv> {
   const notAllowed = methodNotAllowed(a);
   a.notFound((c) => {
     const problem = notAllowed(c);
-    return problem
-      ? c.json({ status: problem.status }, 405, problem.headers)
-      : c.json({ status: 404 }, 404);
+    return problem ? c.json({ status: problem.status }, 405, problem.headers) : c.json({ status: 404 }, 404);
   });
   a.get('/things/:id', (c) => (c.req.param('id') === 'known' ? c.text('thing') : c.notFound()));
   a.post('/things', (c) => c.text('made', 201));

@@ -45,7 +45,7 @@ export function idempotencyKeyOf(ctx: IdempotencyContext | undefined): string | 
   if (ctx?.key === undefined) return undefined;
   if (!KEY_RE.test(ctx.key)) {
     throw problems.validation([
-      { field: 'Idempotency-Key', in: 'header', reason: 'must be 1-255 visible ASCII characters' },
+      { field: 'idempotency-key', in: 'header', reason: 'must be 1-255 visible ASCII characters' },
     ]);
   }
   return ctx.key;
@@ -78,7 +78,7 @@ export async function claimKey(
       'Idempotency-Key reused with a different request',
       'this Idempotency-Key was used with another body in the last 24 hours; use a new key',
       {
-        errors: [{ field: 'Idempotency-Key', in: 'header', reason: 'already used with a different body' }],
+        errors: [{ field: 'idempotency-key', in: 'header', reason: 'already used with a different body' }],
         jobId: earlier.jobId,
       },
     );

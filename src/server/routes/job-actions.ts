@@ -95,10 +95,14 @@ export function registerJobActionRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps)
     if (TERMINAL_STATES.includes(job.state)) throw notActive(job, 'cancelled');
     const log = deps.log.child({ jobId: job.id, workflowId: job.workflowId });
     const handle = deps.temporal.workflow.getHandle(job.workflowId);
+    // Within API_TEMPORAL_TIMEOUT_MS: Temporal out of reach is a 503 then, not a request held for the
+    // client's retries (DEADLINE_EXCEEDED is a dependency-unavailable error).
+    const cancel = () =>
+      deps.temporal.withDeadline(Date.now() + deps.config.API_TEMPORAL_TIMEOUT_MS, () => handle.cancel());
     try {
       // The workflow cancels the heavy activity (which learns it from its next heartbeat), records
       // `cancelled` and deletes the parts.
-      await handle.cancel();
+      await cancel();
       log.info('cancellation requested');
     } catch (err) {
       if (!(err instanceof WorkflowNotFoundError)) throw err;
@@ -106,7 +110,7 @@ export function registerJobActionRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps)
       // start landing meanwhile is cancelled by the second try here, or, if it lands after that, by the
       // relay, which finds the row cancelled when it confirms the start (JobStarter.start).
       await markJobCancelled(db, job.id);
-      await handle.cancel().catch(() => undefined);
+      await cancel().catch(() => undefined);
       log.info('cancelled a job whose workflow had not started');
     }
     const fresh = (await getJob(db, job.id))!;
