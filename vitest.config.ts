@@ -11,6 +11,7 @@ const SERIAL_E2E = [
   'test/e2e/pools-isolation.test.ts',
   'test/e2e/pools.test.ts',
   'test/e2e/restarts.test.ts',
+  'test/e2e/traces.test.ts',
 ];
 
 export default defineConfig({

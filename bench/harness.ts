@@ -22,6 +22,7 @@ import { createApp } from '../src/server/app.js';
 import { createStorage } from '../src/storage/index.js';
 import { connectTemporal, type TemporalHandle } from '../src/temporal/client.js';
 import { WORKFLOWS_PATH } from '../src/worker/create-workers.js';
+import { WORKFLOW_INTERCEPTOR_MODULES } from '../src/worker/workflow-interceptors.js';
 
 export interface BenchStackOptions {
   /** Names the scratch directory (`offload-bench-<name>-…`) and the API's logger. */
@@ -56,6 +57,7 @@ export async function startBenchStack(opts: BenchStackOptions): Promise<BenchSta
     opts.bundle
       ? bundleWorkflowCode({
           workflowsPath: WORKFLOWS_PATH,
+          workflowInterceptorModules: WORKFLOW_INTERCEPTOR_MODULES,
           logger: { trace() {}, debug() {}, info() {}, warn() {}, error: console.error, log() {} },
         })
       : undefined,

@@ -12,6 +12,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { bundleWorkflowCode } from '@temporalio/worker';
+import { WORKFLOW_INTERCEPTOR_MODULES } from '../src/worker/workflow-interceptors.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 /** Folders under src/ whose files are read at run time, copied as they are. */
@@ -42,6 +43,7 @@ try {
   // whatever folder the output goes to.
   const { code } = await bundleWorkflowCode({
     workflowsPath: path.join(ROOT, 'src', 'workflows', 'index.ts'),
+    workflowInterceptorModules: WORKFLOW_INTERCEPTOR_MODULES,
     logger: { trace() {}, debug() {}, info() {}, warn: console.warn, error: console.error, log() {} },
   });
   await fs.writeFile(path.join(staging, 'workflow-bundle.js'), code);

@@ -33,6 +33,8 @@ export interface NewJob {
   checkpoint?: ExportCheckpoint | null;
   /** Temporal priority key (1..5); 3 when omitted. */
   priority?: number;
+  /** W3C `traceparent` of the creating request, when tracing is on. */
+  traceContext?: string | null;
 }
 
 export async function insertJob(db: DbOrTx, job: NewJob): Promise<JobRow> {

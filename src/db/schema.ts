@@ -92,6 +92,11 @@ export const jobs = pgTable(
     partsId: text(),
     /** The job this one redrives. */
     retryOf: text(),
+    /**
+     * W3C `traceparent` of the request that created the job (when tracing is on), so the relay starts the
+     * workflow inside that trace: one trace per job from the HTTP request to the last activity.
+     */
+    traceContext: text(),
     createdAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
     startedAt: timestamp({ withTimezone: true }),
     finishedAt: timestamp({ withTimezone: true }),

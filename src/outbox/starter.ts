@@ -3,10 +3,12 @@
  * relay (./relay.ts, in the workers that serve `jobs`) starts its workflow with this. The workflow id is
  * derived from the job id, so a second start is a no-op; the start is confirmed on the row.
  */
+import { context } from '@opentelemetry/api';
 import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
 import type { Config } from '../config/env.js';
 import { markWorkflowStarted, type DbOrTx, type JobRow } from '../db/jobs-repo.js';
 import { jobKinds } from '../kinds/index.js';
+import { contextFromTraceparent } from '../lib/tracing.js';
 import type { Scheduling } from '../shared/jobs.js';
 import { jobSearchAttributes } from '../shared/search-attributes.js';
 import { JOBS_QUEUE, prefixedQueue } from '../shared/temporal.js';
@@ -44,17 +46,21 @@ export class JobStarter {
   async start(job: JobRow, db: DbOrTx): Promise<void> {
     const { type, input, summary, scheduling } = workflowFor(job, this.deps.config);
     try {
-      await this.deps.temporal.workflow.start(type, {
-        workflowId: job.workflowId,
-        taskQueue: prefixedQueue(this.deps.config.TASK_QUEUE_PREFIX, JOBS_QUEUE),
-        args: [input],
-        workflowIdConflictPolicy: 'USE_EXISTING',
-        workflowIdReusePolicy: 'REJECT_DUPLICATE',
-        typedSearchAttributes: jobSearchAttributes(job),
-        // Inherited by the workflow's activities; the heavy activity also sets it explicitly.
-        priority: { priorityKey: scheduling.priority, fairnessKey: scheduling.fairnessKey },
-        staticSummary: summary,
-      });
+      // Inside the trace of the request that created the job (when it had one): the client's tracing
+      // interceptor passes it on to the workflow in the start's headers.
+      await context.with(contextFromTraceparent(job.traceContext), () =>
+        this.deps.temporal.workflow.start(type, {
+          workflowId: job.workflowId,
+          taskQueue: prefixedQueue(this.deps.config.TASK_QUEUE_PREFIX, JOBS_QUEUE),
+          args: [input],
+          workflowIdConflictPolicy: 'USE_EXISTING',
+          workflowIdReusePolicy: 'REJECT_DUPLICATE',
+          typedSearchAttributes: jobSearchAttributes(job),
+          // Inherited by the workflow's activities; the heavy activity also sets it explicitly.
+          priority: { priorityKey: scheduling.priority, fairnessKey: scheduling.fairnessKey },
+          staticSummary: summary,
+        }),
+      );
     } catch (err) {
       if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
     }

@@ -17,6 +17,7 @@ import { HttpProblem, problemResponse } from './http/problem.js';
 import { rateLimit } from './http/rate-limit.js';
 import { declareSharedResponses, methodNotAllowed, requireDeclaredBody } from './http/routes-contract.js';
 import { queryTimeoutProblem } from './http/statement-timeout.js';
+import { traceRequests } from './http/tracing.js';
 import { validationHook } from './http/validation.js';
 import { JobWatchHub } from './jobs/job-watch.js';
 import { registerDashboardRoutes } from './routes/dashboard.js';
@@ -73,6 +74,7 @@ function openApiDocument(app: OpenAPIHono<AppEnv>, kinds: KindDocument[]) {
 export function createApp(deps: AppDeps): App {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
   const metrics = createApiMetrics(deps.database.sql);
+  app.use('*', traceRequests());
   app.use('*', metrics.middleware);
   // Before anything reads a body (authentication included): over API_BODY_LIMIT_BYTES is 413.
   app.use('*', requestBodyLimit(deps.config.API_BODY_LIMIT_BYTES));

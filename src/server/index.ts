@@ -5,6 +5,7 @@ import { ConfigError, loadConfig } from '../config/env.js';
 import { purgeExpiredIdempotencyKeys } from '../db/idempotency-repo.js';
 import { migrateDatabase } from '../db/migrate.js';
 import { createLogger } from '../lib/logger.js';
+import { startTracing } from '../lib/tracing.js';
 import { createStorage } from '../storage/index.js';
 import { connectTemporal } from '../temporal/client.js';
 import { createApp } from './app.js';
@@ -14,6 +15,8 @@ async function main(): Promise<void> {
   const config = loadConfig();
   if (!config.DATABASE_URL) throw new ConfigError(['DATABASE_URL: required by the API']);
   const log = createLogger({ level: config.LOG_LEVEL, name: 'offload-api', format: config.LOG_FORMAT });
+  // Off unless the OTEL_* variables ask for traces (src/lib/tracing.ts).
+  const tracing = startTracing('offload-api');
   await migrateDatabase(config.DATABASE_URL);
   // Both with statement_timeout = API_STATEMENT_TIMEOUT_MS (the migration above runs without it).
   const { database, rateLimitDatabase } = createApiDatabases(config);
@@ -43,9 +46,12 @@ async function main(): Promise<void> {
     log.info({ signal }, 'shutting down');
     closeSockets();
     server.close(() => {
-      void Promise.allSettled([temporal.close(), database.close(), rateLimitDatabase.close()]).then(() =>
-        process.exit(0),
-      );
+      void Promise.allSettled([
+        temporal.close(),
+        database.close(),
+        rateLimitDatabase.close(),
+        tracing?.shutdown(),
+      ]).then(() => process.exit(0));
     });
     setTimeout(() => process.exit(0), 10_000).unref();
   };

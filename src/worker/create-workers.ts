@@ -6,16 +6,23 @@ import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import {
+  makeWorkflowExporter,
+  OpenTelemetryActivityInboundInterceptor,
+  OpenTelemetryActivityOutboundInterceptor,
+} from '@temporalio/interceptors-opentelemetry';
 import type { NativeConnection } from '@temporalio/worker';
 import { Worker, type WorkerOptions } from '@temporalio/worker';
 import { createJobRecordActivities, createNotifyActivities, type ActivityDeps } from '../activities/index.js';
 import { ConfigError, type Config } from '../config/env.js';
 import type { Database } from '../db/client.js';
 import type { Logger } from '../lib/logger.js';
+import { NO_TRACING, type Tracing } from '../lib/tracing.js';
 import { runsFromSource, siblingModule } from '../lib/module-file.js';
 import { jobKinds } from '../kinds/index.js';
 import { JOBS_QUEUE, prefixedQueue, type TaskQueue } from '../shared/temporal.js';
 import type { Storage } from '../storage/storage.js';
+import { WORKFLOW_INTERCEPTOR_MODULES } from './workflow-interceptors.js';
 
 /** The workflow sources a worker bundles at start when it has no prebuilt bundle. */
 export const WORKFLOWS_PATH = fileURLToPath(siblingModule(import.meta.url, '../workflows/index'));
@@ -29,13 +36,39 @@ export const BUILT_WORKFLOW_BUNDLE = runsFromSource(import.meta.url)
   : fileURLToPath(new URL('../workflow-bundle.js', import.meta.url));
 
 /** WORKFLOW_BUNDLE_PATH, else the built bundle when it exists, else the sources to bundle now. */
-function workflowCode(config: Config): Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath'> {
+function workflowCode(
+  config: Config,
+): Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath'> & { workflowModules?: string[] } {
   const codePath = config.WORKFLOW_BUNDLE_PATH
     ? path.resolve(config.WORKFLOW_BUNDLE_PATH)
     : BUILT_WORKFLOW_BUNDLE && existsSync(BUILT_WORKFLOW_BUNDLE)
       ? BUILT_WORKFLOW_BUNDLE
       : undefined;
-  return codePath ? { workflowBundle: { codePath } } : { workflowsPath: WORKFLOWS_PATH };
+  return codePath
+    ? { workflowBundle: { codePath } }
+    : { workflowsPath: WORKFLOWS_PATH, workflowModules: WORKFLOW_INTERCEPTOR_MODULES };
+}
+
+/**
+ * What traces a worker's work: spans of every workflow (through the sink the bundled interceptors call)
+ * and of every activity, in the trace the workflow's start carried.
+ */
+export function tracingOptions(
+  tracing: Pick<Tracing, 'processor' | 'resource'>,
+  workflowModules?: string[],
+): Pick<WorkerOptions, 'interceptors' | 'sinks'> {
+  return {
+    interceptors: {
+      activity: [
+        (ctx) => ({
+          inbound: new OpenTelemetryActivityInboundInterceptor(ctx),
+          outbound: new OpenTelemetryActivityOutboundInterceptor(ctx),
+        }),
+      ],
+      ...(workflowModules ? { workflowModules } : {}),
+    },
+    sinks: { exporter: makeWorkflowExporter(tracing.processor, tracing.resource) },
+  };
 }
 
 export interface WorkerSetOptions {
@@ -47,10 +80,13 @@ export interface WorkerSetOptions {
   storage: Storage;
   log: Logger;
   workerName?: string;
+  /** The process's tracing (src/lib/tracing.ts); none records nothing. */
+  tracing?: Pick<Tracing, 'processor' | 'resource'>;
 }
 
 export async function createWorkers(opts: WorkerSetOptions): Promise<Worker[]> {
   const { config, log } = opts;
+  const tracing = opts.tracing ?? NO_TRACING;
   const deps: ActivityDeps = {
     database: opts.database,
     storage: opts.storage,
@@ -78,10 +114,12 @@ export async function createWorkers(opts: WorkerSetOptions): Promise<Worker[]> {
   for (const queue of opts.queues) {
     const taskQueue = prefixedQueue(config.TASK_QUEUE_PREFIX, queue);
     if (queue === JOBS_QUEUE) {
+      const { workflowModules, ...code } = workflowCode(config);
       workers.push(
         await Worker.create({
           ...common,
-          ...workflowCode(config),
+          ...code,
+          ...tracingOptions(tracing, workflowModules),
           taskQueue,
           activities: { ...createJobRecordActivities(deps), ...createNotifyActivities(deps) },
           maxConcurrentActivityTaskExecutions: config.JOBS_CONCURRENCY,
@@ -105,6 +143,7 @@ export async function createWorkers(opts: WorkerSetOptions): Promise<Worker[]> {
     workers.push(
       await Worker.create({
         ...common,
+        ...tracingOptions(tracing),
         taskQueue,
         activities,
         maxConcurrentActivityTaskExecutions: concurrency,

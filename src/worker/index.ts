@@ -10,6 +10,7 @@ import { ConfigError, loadConfig } from '../config/env.js';
 import { createDatabase } from '../db/client.js';
 import { migrateDatabase } from '../db/migrate.js';
 import { createLogger } from '../lib/logger.js';
+import { startTracing } from '../lib/tracing.js';
 import { jobKinds } from '../kinds/index.js';
 import { startOutboxRelay, type OutboxRelay } from '../outbox/relay.js';
 import { createStorage } from '../storage/index.js';
@@ -24,6 +25,8 @@ async function main(): Promise<void> {
   const queues = parseQueues(values.queues, config.WORKER_QUEUES, jobKinds);
   if (!config.DATABASE_URL) throw new ConfigError(['DATABASE_URL: required by the worker']);
   const log = createLogger({ level: config.LOG_LEVEL, name: 'offload-worker', format: config.LOG_FORMAT });
+  // Off unless the OTEL_* variables ask for traces (src/lib/tracing.ts).
+  const tracing = startTracing('offload-worker');
   const missing = missingWorkerFlags();
   if (missing.length > 0)
     log.warn(
@@ -47,7 +50,7 @@ async function main(): Promise<void> {
   let relay: OutboxRelay | undefined;
   try {
     // One worker per queue: parseQueues (or WORKER_QUEUES) names at least one, every one of them known.
-    const workers = await createWorkers({ config, queues, connection, database, storage, log });
+    const workers = await createWorkers({ config, queues, connection, database, storage, log, tracing });
     if (queues.includes('jobs') && config.OUTBOX_RELAY) {
       temporal = await connectTemporal(config.temporal);
       relay = await startOutboxRelay({ config, database, temporal: temporal.client, log });
@@ -63,6 +66,7 @@ async function main(): Promise<void> {
     await temporal?.close();
     await connection.close();
     await database.close();
+    await tracing?.shutdown();
   }
 }
 

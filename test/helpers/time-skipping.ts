@@ -12,6 +12,8 @@ import { requireTestServer } from '../../tools/binaries.js';
 import { OFFLOAD_SEARCH_ATTRIBUTES } from '../../src/shared/search-attributes.js';
 import type { JobRecordActivities, NotifyActivities } from '../../src/activities/index.js';
 import { JOBS_QUEUE } from '../../src/shared/temporal.js';
+import { NO_TRACING } from '../../src/lib/tracing.js';
+import { tracingOptions } from '../../src/worker/create-workers.js';
 
 /** Record-keeping and notification activities that all succeed and ask for no notifications. */
 export function noopRecords(): JobRecordActivities & NotifyActivities {
@@ -63,6 +65,11 @@ export async function startTimeSkippingEnv(): Promise<TestWorkflowEnvironment> {
   return env;
 }
 
+/** Replay options of a workflow bundle: its tracing interceptors' sink, as a worker registers it. */
+export function replayOptions(codePath: string) {
+  return { workflowBundle: { codePath }, sinks: tracingOptions(NO_TRACING).sinks };
+}
+
 export interface JobWorkers {
   /** Shut both workers down and wait for them. */
   stop(): Promise<void>;
@@ -83,6 +90,8 @@ export async function startJobWorkers(
       taskQueue: JOBS_QUEUE,
       workflowBundle: { codePath: opts.workflowBundlePath },
       activities: opts.records,
+      // As in production: the bundled tracing interceptors' sink (recording nothing here).
+      ...tracingOptions(NO_TRACING),
     }),
     await Worker.create({
       connection: env.nativeConnection,

@@ -15,6 +15,7 @@ import { databaseUrlFor } from '../helpers/stack-database.js';
 import { startEmbeddedPostgres } from '../../tools/postgres.js';
 import { startTemporalDevServer } from '../../tools/temporal.js';
 import { WORKFLOWS_PATH } from '../../src/worker/create-workers.js';
+import { WORKFLOW_INTERCEPTOR_MODULES } from '../../src/worker/workflow-interceptors.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -54,6 +55,7 @@ async function startServices(project: TestProject, opts: { temporal: boolean }) 
     opts.temporal ? startTemporalDevServer({ uiPort: false }) : undefined,
     bundleWorkflowCode({
       workflowsPath: WORKFLOWS_PATH,
+      workflowInterceptorModules: WORKFLOW_INTERCEPTOR_MODULES,
       logger: { trace() {}, debug() {}, info() {}, warn() {}, error: console.error, log() {} },
     }),
   ]);

@@ -24,6 +24,7 @@ import { composeSpecPath } from '../../tools/binaries.js';
 import { OFFLOAD_SEARCH_ATTRIBUTES } from '../../src/shared/search-attributes.js';
 import { FAIRNESS_DYNAMIC_CONFIG } from '../../tools/temporal.js';
 import { missingWorkerFlags, WORKER_NODE_FLAGS } from '../../src/worker/node-flags.js';
+import { TRACING_ENV_VARS } from '../../src/lib/tracing.js';
 
 const read = (file: string) => fs.readFileSync(path.join(ROOT, file), 'utf8');
 
@@ -34,7 +35,11 @@ function envExampleKeys(): string[] {
     .map((line) => /^#?\s*([A-Z][A-Z0-9_]*)=/.exec(line)?.[1])
     .filter((key): key is string => key !== undefined);
 }
-const CONFIG_KEYS = new Set<string>([...Object.keys(envSchema.shape), ...TEMPORAL_ENV_VARS]);
+const CONFIG_KEYS = new Set<string>([
+  ...Object.keys(envSchema.shape),
+  ...TEMPORAL_ENV_VARS,
+  ...TRACING_ENV_VARS,
+]);
 
 describe('docker-compose.yml', () => {
   it('is valid against the Compose specification JSON schema', () => {

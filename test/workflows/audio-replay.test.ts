@@ -14,7 +14,7 @@ import type { AudioActivities, JobRecordActivities, NotifyActivities } from '../
 import type { AudioResult, AudioWorkflowInput } from '../../src/shared/jobs.js';
 import { AUDIO_QUEUE, WorkflowType } from '../../src/shared/temporal.js';
 import { progressQuery, progressSignal } from '../../src/workflows/definitions.js';
-import { recordHistory, startTimeSkippingEnv } from '../helpers/time-skipping.js';
+import { recordHistory, replayOptions, startTimeSkippingEnv } from '../helpers/time-skipping.js';
 
 let env: TestWorkflowEnvironment;
 let history: History;
@@ -102,22 +102,18 @@ describe('replaying the audio workflow', () => {
     expect(events[0]?.workflowExecutionStartedEventAttributes?.workflowType?.name).toBe(WorkflowType.audio);
     expect(events.some((e) => e.workflowExecutionSignaledEventAttributes != null)).toBe(true);
     await expect(
-      Worker.runReplayHistory({ workflowBundle: { codePath } }, history, workflowId),
+      Worker.runReplayHistory(replayOptions(codePath), history, workflowId),
     ).resolves.toBeUndefined();
     const restored = historyFromJSON(JSON.parse(historyToJSON(history)));
     await expect(
-      Worker.runReplayHistory({ workflowBundle: { codePath } }, restored, workflowId),
+      Worker.runReplayHistory(replayOptions(codePath), restored, workflowId),
     ).resolves.toBeUndefined();
   });
 
   it('detects a history that does not match the code', async () => {
     const json = historyToJSON(history).replaceAll('"synthesizeAudio"', '"exportDataset"');
     await expect(
-      Worker.runReplayHistory(
-        { workflowBundle: { codePath } },
-        historyFromJSON(JSON.parse(json)),
-        workflowId,
-      ),
+      Worker.runReplayHistory(replayOptions(codePath), historyFromJSON(JSON.parse(json)), workflowId),
     ).rejects.toBeInstanceOf(DeterminismViolationError);
   });
 });

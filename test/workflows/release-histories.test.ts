@@ -9,6 +9,7 @@ import path from 'node:path';
 import { historyFromJSON } from '@temporalio/common/lib/proto-utils.js';
 import { Worker } from '@temporalio/worker';
 import { describe, expect, inject, it } from 'vitest';
+import { replayOptions } from '../helpers/time-skipping.js';
 
 const DIR = path.join(import.meta.dirname, 'histories');
 const files = fs
@@ -30,11 +31,7 @@ describe('histories recorded by earlier releases', () => {
     const recorded = JSON.parse(fs.readFileSync(path.join(DIR, file), 'utf8')) as RecordedHistory;
     const history = historyFromJSON({ events: recorded.events });
     await expect(
-      Worker.runReplayHistory(
-        { workflowBundle: { codePath: inject('workflowBundlePath') } },
-        history,
-        recorded.workflowId,
-      ),
+      Worker.runReplayHistory(replayOptions(inject('workflowBundlePath')), history, recorded.workflowId),
     ).resolves.toBeUndefined();
   });
 });

@@ -11,7 +11,7 @@ import { historyFromJSON, historyToJSON, type History } from '@temporalio/common
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { DeterminismViolationError } from '@temporalio/workflow';
-import { noopRecords, recordHistory, startTimeSkippingEnv } from '../helpers/time-skipping.js';
+import { noopRecords, recordHistory, replayOptions, startTimeSkippingEnv } from '../helpers/time-skipping.js';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { ExportActivities } from '../../src/activities/index.js';
 import type { ExportResult, ExportWorkflowInput } from '../../src/shared/jobs.js';
@@ -107,7 +107,7 @@ describe('replaying the export workflow', () => {
 
   it('replays the fetched history against the workflow bundle', async () => {
     await expect(
-      Worker.runReplayHistory({ workflowBundle: { codePath } }, history, workflowId),
+      Worker.runReplayHistory(replayOptions(codePath), history, workflowId),
     ).resolves.toBeUndefined();
   });
 
@@ -124,7 +124,7 @@ describe('replaying the export workflow', () => {
     expect(restored.events).toHaveLength(history.events!.length);
     expect(historyToJSON(restored)).toBe(json);
     await expect(
-      Worker.runReplayHistory({ workflowBundle: { codePath } }, restored, workflowId),
+      Worker.runReplayHistory(replayOptions(codePath), restored, workflowId),
     ).resolves.toBeUndefined();
 
     // And from a file, as a history exported once would be checked in and replayed in CI.
@@ -132,7 +132,7 @@ describe('replaying the export workflow', () => {
     await fs.writeFile(file, json);
     const fromFile = historyFromJSON(JSON.parse(await fs.readFile(file, 'utf8')));
     await expect(
-      Worker.runReplayHistory({ workflowBundle: { codePath } }, fromFile, workflowId),
+      Worker.runReplayHistory(replayOptions(codePath), fromFile, workflowId),
     ).resolves.toBeUndefined();
   });
 
@@ -141,7 +141,7 @@ describe('replaying the export workflow', () => {
     const json = historyToJSON(history).replaceAll('"exportDataset"', '"renderAudio"');
     const tampered = historyFromJSON(JSON.parse(json));
     await expect(
-      Worker.runReplayHistory({ workflowBundle: { codePath } }, tampered, workflowId),
+      Worker.runReplayHistory(replayOptions(codePath), tampered, workflowId),
     ).rejects.toBeInstanceOf(DeterminismViolationError);
   });
 });

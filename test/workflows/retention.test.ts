@@ -29,6 +29,8 @@ import {
 } from '../../src/shared/temporal.js';
 import { LocalStorage } from '../../src/storage/local.js';
 import { startTimeSkippingEnv } from '../helpers/time-skipping.js';
+import { NO_TRACING } from '../../src/lib/tracing.js';
+import { tracingOptions } from '../../src/worker/create-workers.js';
 
 const DAY = 24 * 3_600_000;
 
@@ -79,6 +81,7 @@ beforeAll(async () => {
       taskQueue: JOBS_QUEUE,
       workflowBundle: { codePath: inject('workflowBundlePath') },
       activities: { ...createJobRecordActivities(deps), ...createNotifyActivities(deps) },
+      ...tracingOptions(NO_TRACING),
     }),
     await Worker.create({ connection: env.nativeConnection, taskQueue: EXPORTS_QUEUE, activities: heavy }),
   ];

@@ -24,6 +24,7 @@ import type { Db } from '../../db/client.js';
 import * as repo from '../../db/jobs-repo.js';
 import type { Logger } from '../../lib/logger.js';
 import { PhaseTimer } from '../../lib/phase-timer.js';
+import { inSpan } from '../../lib/tracing.js';
 import { ErrorType } from '../../shared/errors.js';
 import { TERMINAL_STATES, type JobState } from '../../shared/jobs.js';
 import type { ActivityDeps } from '../deps.js';
@@ -201,7 +202,10 @@ export async function runHeavyAttempt<I extends { jobId: string }, R>(
     };
     timing.lap('setup');
     try {
-      await planned.work(scope);
+      // A span of the work (an export's PostgreSQL reads, a synthesis), inside the activity's.
+      await inSpan(`${kind.name}.${kind.workPhase}`, { 'offload.resumed_from': planned.resumedFrom }, () =>
+        planned.work(scope),
+      );
     } catch (err) {
       await bookkeeping.catch(() => {}); // what the finished work queued (checkpoints) still lands
       throw err;

@@ -11,6 +11,7 @@ import { getJob, type JobRow } from '../../db/jobs-repo.js';
 import { limitsWithDefaults, userLimits } from '../../db/limits-repo.js';
 import type { Principal } from '../../db/users-repo.js';
 import { newJobId } from '../../lib/ids.js';
+import { currentTraceparent } from '../../lib/tracing.js';
 import { jobKinds } from '../../kinds/index.js';
 import type { JobKind, JobNotify, JobRequest } from '../../shared/jobs.js';
 import { workflowIdForJob } from '../../shared/temporal.js';
@@ -87,6 +88,8 @@ export async function createJob(
       retryOf: retryOf?.id ?? null,
       partsId: resume ? (resume.partsId ?? resume.id) : null,
       checkpoint: resume ? resume.checkpoint : null,
+      // The request's trace, continued by the relay when it starts the workflow.
+      traceContext: currentTraceparent() ?? null,
     });
     return { job };
   });
