@@ -1,6 +1,7 @@
 /**
  * The dashboard in a real headless Chromium (Debian's, driven by playwright-core): sign in, submit an
- * export and watch its bar move, cancel another, download a finished one and check the file.
+ * export and watch its bar move, cancel another, download a finished one and check the file and its
+ * size, play a finished audio job, and, as an admin, retry a dead letter from its row.
  * Screenshots of the main screens go to SCREENSHOT_DIR when set (docs/screenshots holds the committed ones).
  */
 import fs from 'node:fs/promises';
@@ -48,7 +49,10 @@ async function startExport(p: Page): Promise<string> {
 
 beforeAll(async () => {
   // Slow enough to watch the bar and to cancel before the end.
-  stack = await startStack({ env: { EXPORT_PART_ROWS: '1000', EXPORT_MAX_ROWS_PER_SEC: '4000' } });
+  stack = await startStack({
+    queues: ['jobs', 'exports', 'audio'],
+    env: { EXPORT_PART_ROWS: '1000', EXPORT_MAX_ROWS_PER_SEC: '4000', EXPORT_MAX_ATTEMPTS: '2' },
+  });
   tenant = await seedTenant(stack.database.sql, ROWS);
   key = (await stack.newUser(tenant)).key;
   browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
@@ -121,6 +125,11 @@ describe('dashboard', () => {
     await download.saveAs(file);
     const records = parseCsv(await fs.readFile(file, 'utf8'));
     expect(records.length).toBe(ROWS + 1);
+    // The row shows the file's size.
+    const size = (await fs.stat(file)).size;
+    expect(await page.locator(`#job-${jobId} .eta`).textContent()).toBe(
+      `done · ${(size / 1e6).toFixed(size < 1e7 ? 1 : 0)} MB`,
+    );
     expect(records.slice(1)).toEqual(await tenantRowsAsText(stack.database.sql, tenant));
   }, 90_000);
 
@@ -132,6 +141,63 @@ describe('dashboard', () => {
     await expect.poll(() => page.locator(`#job-${jobId} .badge`).textContent()).toBe('cancelled');
     await expect.poll(() => page.getByRole('button', { name: `Retry ${jobId}` }).count()).toBe(1);
   }, 60_000);
+
+  it('plays a finished audio job, labelled with the length of its text', async () => {
+    const text = 'The dashboard plays this sentence. And this one too.';
+    await page.getByLabel('Text').fill(text);
+    await page.getByRole('button', { name: 'Generate audio' }).click();
+    const message = page.locator('#audio-message');
+    await expect.poll(() => message.textContent(), { timeout: 10_000 }).toMatch(/Started job_/);
+    const jobId = /(job_\w+)/.exec((await message.textContent()) ?? '')![1]!;
+    await eventually(async () => ((await stateOf(page, jobId)) === 'succeeded' ? true : undefined), 60_000);
+    await expect
+      .poll(() => page.locator(`#job-${jobId} td[data-label=Job] div`).first().textContent())
+      .toContain(`${text.length} characters`);
+    await page.getByRole('button', { name: `Play ${jobId}` }).click();
+    await expect.poll(() => page.locator('#player-card').isVisible()).toBe(true);
+    // The browser decoded the file: it knows the audio's duration.
+    const duration = await eventually(async () => {
+      const d = await page.evaluate<number>("document.getElementById('player').duration");
+      return Number.isFinite(d) && d > 0 ? d : undefined;
+    }, 15_000);
+    expect(duration).toBeGreaterThan(1);
+    await shot(page, 'audio');
+  }, 90_000);
+
+  it('shows an admin the dead letters, and retries one from its row', async () => {
+    // Publishing needs <storage>/objects to be a directory: a file there fails every attempt.
+    const objects = path.join(stack.storageDir, 'objects');
+    const moved = `${objects}.away`;
+    await fs.rename(objects, moved).catch(() => undefined);
+    await fs.writeFile(objects, 'not a directory');
+    let jobId: string;
+    try {
+      jobId = await startExport(page);
+      await eventually(async () => ((await stateOf(page, jobId)) === 'failed' ? true : undefined), 60_000);
+    } finally {
+      await fs.rm(objects, { force: true });
+      await fs.rename(moved, objects).catch(() => fs.mkdir(objects, { recursive: true }));
+    }
+    const admin = await stack.newUser('ops', 'admin');
+    const adminPage = await page.context().newPage();
+    await adminPage.goto(stack.baseUrl);
+    await adminPage.getByLabel('API key').fill(admin.key);
+    await adminPage.keyboard.press('Enter');
+    const row = adminPage.locator('#dead tbody tr', { hasText: jobId });
+    await expect.poll(() => row.count(), { timeout: 10_000 }).toBe(1);
+    await shot(adminPage, 'dead-letters');
+    await row.getByRole('button', { name: `Retry ${jobId}` }).click();
+    // The redrive belongs to the job's owner: it shows in the owner's list and succeeds.
+    await page.getByRole('button', { name: 'Refresh' }).click();
+    const redrive = await eventually(async () => {
+      const ids = await page.evaluate<string[]>(
+        "[...document.querySelectorAll('#jobs tbody tr')].map((r) => r.id)",
+      );
+      return ids.find((id) => id !== `job-${jobId}` && id.startsWith('job-'))?.slice('job-'.length);
+    }, 30_000);
+    await eventually(async () => ((await stateOf(page, redrive)) === 'succeeded' ? true : undefined), 60_000);
+    await adminPage.close();
+  }, 120_000);
 
   it('fits a phone-sized screen without horizontal scrolling', async () => {
     await page.setViewportSize({ width: 390, height: 844 });

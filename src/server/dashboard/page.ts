@@ -143,6 +143,12 @@ export function dashboardPage(assetVersion: string, kinds: readonly DashboardKin
               </nav>
             </section>
 
+            <section aria-labelledby="player-title" class="card" id="player-card" hidden>
+              <h2 id="player-title">Listen</h2>
+              <audio id="player" controls aria-label="Audio player"></audio>
+              <p id="player-job" class="job-id"></p>
+            </section>
+
             <section aria-labelledby="dead-title" class="card" id="dead-letters" hidden>
               <h2 id="dead-title">Dead letters (all users)</h2>
               <table id="dead">

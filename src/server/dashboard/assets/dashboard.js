@@ -324,16 +324,43 @@ function genericBody(form) {
 function describe(job) {
   const r = job.request || {};
   if (job.kind === 'export') return `Export ${r.dataset} as ${String(r.format).toUpperCase()}`;
-  if (job.kind === 'audio')
-    return `Audio (${String(r.format || '').toUpperCase()}, ${String(r.text || '').length} chars)`;
+  if (job.kind === 'audio') {
+    // Jobs show the text by its length (`characters`), never the text itself.
+    const chars = r.characters ?? String(r.text || '').length;
+    return `Audio (${String(r.format || '').toUpperCase()}, ${chars.toLocaleString()} characters)`;
+  }
   return job.kind;
+}
+
+/** 1234567 -> "1.2 MB". */
+function sizeText(bytes) {
+  if (typeof bytes !== 'number') return '';
+  const units = ['B', 'KB', 'MB', 'GB', 'TB'];
+  let n = bytes;
+  let u = 0;
+  while (n >= 1000 && u < units.length - 1) {
+    n /= 1000;
+    u++;
+  }
+  return `${u === 0 ? n : n.toFixed(n < 10 ? 1 : 0)} ${units[u]}`;
+}
+
+/** 95 -> "1 min 35 s". */
+function durationText(seconds) {
+  const s = Math.max(0, Math.round(seconds));
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ${s % 60} s`;
+  return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
 }
 
 function progressText(job) {
   const p = job.progress || {};
-  if (job.state === 'succeeded') return 'done';
+  if (job.state === 'succeeded') {
+    const size = sizeText(job.result && job.result.bytes);
+    return size ? `done · ${size}` : 'done';
+  }
   if (TERMINAL.has(job.state)) return (job.error && job.error.message) || job.state;
-  const eta = p.etaSeconds == null ? '' : ` · ETA ${p.etaSeconds} s`;
+  const eta = p.etaSeconds == null ? '' : ` · ETA ${durationText(p.etaSeconds)}`;
   return `${p.percent ?? 0}%${eta}`;
 }
 
@@ -388,6 +415,7 @@ function renderRow(job) {
   if (!TERMINAL.has(job.state)) actions.append(button('Cancel', cancelJob, job));
   if (job.state === 'failed' || job.state === 'cancelled') actions.append(button('Retry', retryJob, job));
   if (job.state === 'succeeded') actions.append(button('Download', downloadJob, job));
+  if (job.state === 'succeeded' && job.kind === 'audio') actions.append(button('Play', playJob, job));
 
   tr.append(
     cell('Job', title, id),
@@ -532,6 +560,51 @@ async function downloadJob(job, btn) {
     a.click();
     a.remove();
     setTimeout(() => URL.revokeObjectURL(url), 10_000);
+  } finally {
+    btn.disabled = false;
+  }
+}
+
+/** A job's file (or another of its links) as a blob URL: media elements cannot send the API key. */
+async function blobUrl(path) {
+  const res = await call(path);
+  if (!res.ok) throw new Error(await problemText(res));
+  return URL.createObjectURL(await res.blob());
+}
+
+/** Captions of a finished audio job, when its result lists them: the link to the WebVTT file. */
+function captionsLink(job) {
+  const artifacts = (job.result && job.result.artifacts) || [];
+  const vtt = artifacts.find((a) => a.kind === 'captions' || a.contentType === 'text/vtt');
+  return vtt ? vtt.href || vtt.url || vtt.link : null;
+}
+
+async function playJob(job, btn) {
+  btn.disabled = true;
+  const player = $('player');
+  try {
+    for (const url of state.playerUrls || []) URL.revokeObjectURL(url);
+    state.playerUrls = [];
+    player.replaceChildren();
+    const audio = await blobUrl(`/v1/jobs/${job.id}/download`);
+    state.playerUrls.push(audio);
+    const captions = captionsLink(job);
+    if (captions) {
+      const track = document.createElement('track');
+      track.kind = 'captions';
+      track.label = 'Captions';
+      track.srclang = (job.request && job.request.language) || 'en';
+      track.default = true;
+      track.src = await blobUrl(captions);
+      state.playerUrls.push(track.src);
+      player.append(track);
+    }
+    player.src = audio;
+    $('player-job').textContent = `${describe(job)} · ${job.id}`;
+    $('player-card').hidden = false;
+    void player.play().catch(() => undefined); // autoplay may be refused; the controls are there
+  } catch (err) {
+    alert(err.message);
   } finally {
     btn.disabled = false;
   }
