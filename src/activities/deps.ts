@@ -12,4 +12,6 @@ export interface ActivityDeps {
   workerName: string;
   /** Webhook and e-mail settings. */
   notify: NotifyConfig;
+  /** How long a heavy attempt that lost the database waits for it before it ends (HEAVY_OUTAGE_WAIT_MS). */
+  outageWaitMs?: number;
 }

@@ -107,6 +107,12 @@ export const envSchema = z.object({
   EXPORT_READ_LANES: int(2, 1),
   EXPORT_MAX_ROWS_PER_SEC: int(0),
   AUDIO_MAX_TEXT_CHARS: int(200_000, 1),
+  /**
+   * How long a heavy attempt (export, audio) that lost the database waits for it, heartbeating, before it
+   * ends, in ms: its retry then starts once the database is back, so an outage costs one attempt, not
+   * all of them. 0: the attempt ends at once.
+   */
+  HEAVY_OUTAGE_WAIT_MS: int(600_000, 0),
   AUDIO_CHUNK_CHARS: int(2000, 50),
   AUDIO_SEGMENT_CHARS: int(20_000, 100),
   AUDIO_PARALLELISM: int(2, 1),

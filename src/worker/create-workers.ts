@@ -92,6 +92,7 @@ export async function createWorkers(opts: WorkerSetOptions): Promise<Worker[]> {
     storage: opts.storage,
     log,
     workerName: opts.workerName ?? `${os.hostname()}:${process.pid}`,
+    outageWaitMs: config.HEAVY_OUTAGE_WAIT_MS,
     notify: {
       publicUrl: config.PUBLIC_URL ?? `http://${config.HOST}:${config.PORT}`,
       linkTtlSeconds: config.DOWNLOAD_LINK_TTL_SECONDS,

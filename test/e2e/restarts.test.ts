@@ -19,7 +19,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { listAttempts } from '../../src/db/jobs-repo.js';
 import { migrateDatabase } from '../../src/db/migrate.js';
 import { jobs } from '../../src/db/schema.js';
-import { unreachableDependency } from '../../src/server/http/dependency-errors.js';
+import { unreachableDependency } from '../../src/lib/dependency-errors.js';
 import { freePort } from '../../tools/ports.js';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from '../../tools/postgres.js';
 import { startTemporalDevServer, type TemporalDevServer } from '../../tools/temporal.js';

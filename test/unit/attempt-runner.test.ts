@@ -164,7 +164,14 @@ function toyKind(o: KindOptions): HeavyKind<Input, Result> {
   };
 }
 
-function setup(opts: { state?: JobState | undefined; heartbeatDetails?: unknown; attempt?: number } = {}) {
+function setup(
+  opts: {
+    state?: JobState | undefined;
+    heartbeatDetails?: unknown;
+    attempt?: number;
+    outage?: AttemptDeps['outage'];
+  } = {},
+) {
   const { records, calls, state } = memoryRecords('state' in opts ? opts.state : 'queued');
   const { log, lines } = memoryLog();
   const signals: ProgressReport[] = [];
@@ -175,7 +182,13 @@ function setup(opts: { state?: JobState | undefined; heartbeatDetails?: unknown;
   );
   const beats: unknown[] = [];
   env.on('heartbeat', (d: unknown) => beats.push(d));
-  const deps: AttemptDeps = { log, workerName: 'test-worker', records, heartbeatEveryMs: 20 };
+  const deps: AttemptDeps = {
+    log,
+    workerName: 'test-worker',
+    records,
+    heartbeatEveryMs: 20,
+    ...(opts.outage ? { outage: opts.outage } : {}),
+  };
   const run = (kind: HeavyKind<Input, Result>, input: Input): Promise<Result> =>
     env.run<[Input], Result, (i: Input) => Promise<Result>>((i) => runHeavyAttempt(deps, kind, i), input);
   return { env, run, calls, state, lines, signals, beats };
@@ -402,6 +415,90 @@ describe('runHeavyAttempt', () => {
     await expect(u.run(kind, { jobId: 'job_i', pieces: 2 })).rejects.toMatchObject({
       type: ErrorType.EngineRejected,
       message: 'piece 0 failed',
+    });
+  });
+
+  describe('when the database cannot be reached', () => {
+    /** postgres.js's error for a backend a restart terminated. */
+    const adminShutdown = () =>
+      Object.assign(new Error('terminating connection due to administrator command'), {
+        name: 'PostgresError',
+        code: '57P01',
+      });
+    /** A kind whose piece `failAt` throws `error` instead of the toy's own error. */
+    const failingWith = (storage: MemoryStorage, error: () => Error) => {
+      const kind = toyKind({ storage, failAt: 2 });
+      return {
+        ...kind,
+        begin(input: Input, info: Parameters<HeavyKind<Input, Result>['begin']>[1]) {
+          const plan = kind.begin(input, info) as Awaited<ReturnType<HeavyKind<Input, Result>['begin']>>;
+          return {
+            ...plan,
+            work: (scope: Parameters<typeof plan.work>[0]) =>
+              plan.work(scope).catch((err: unknown) => {
+                throw /piece 2 failed/.test(String(err)) ? error() : err;
+              }),
+          };
+        },
+      };
+    };
+
+    it('waits for it, heartbeating the checkpoint, then fails so the retry starts once it is back', async () => {
+      let probes = 0;
+      const outage = {
+        waitMs: 10_000,
+        pollMs: 20,
+        databaseReachable: () => Promise.resolve(++probes >= 3),
+      };
+      const t = setup({ outage });
+      const storage = new MemoryStorage();
+      await expect(t.run(failingWith(storage, adminShutdown), { jobId: 'job_o', pieces: 5 })).rejects.toThrow(
+        /administrator command/,
+      );
+      expect(probes).toBe(3);
+      // The checkpoint of the pieces done before the failure, heartbeated during the wait.
+      expect(t.beats.at(-1)).toEqual({ partsDone: 2 });
+      expect(
+        t.lines.some((l) => l.msg === 'database unreachable: waiting for it before the attempt ends'),
+      ).toBe(true);
+    });
+
+    it('gives up waiting after waitMs', async () => {
+      let probes = 0;
+      const outage = { waitMs: 100, pollMs: 20, databaseReachable: () => Promise.resolve((probes++, false)) };
+      const t = setup({ outage });
+      await expect(
+        t.run(failingWith(new MemoryStorage(), adminShutdown), { jobId: 'job_p', pieces: 5 }),
+      ).rejects.toThrow(/administrator command/);
+      expect(probes).toBeGreaterThan(1);
+    });
+
+    it('does not wait for any other failure', async () => {
+      let probes = 0;
+      const outage = {
+        waitMs: 10_000,
+        pollMs: 20,
+        databaseReachable: () => Promise.resolve((probes++, false)),
+      };
+      const t = setup({ outage });
+      await expect(
+        t.run(toyKind({ storage: new MemoryStorage(), failAt: 1 }), { jobId: 'job_q', pieces: 5 }),
+      ).rejects.toThrow(/piece 1 failed/);
+      expect(probes).toBe(0);
+    });
+
+    it('ends the wait on cancellation and fails with the cancellation', async () => {
+      let probes = 0;
+      const outage = {
+        waitMs: 60_000,
+        pollMs: 20,
+        databaseReachable: () => Promise.resolve((probes++, false)),
+      };
+      const t = setup({ outage });
+      const running = t.run(failingWith(new MemoryStorage(), adminShutdown), { jobId: 'job_r', pieces: 5 });
+      while (probes === 0) await sleep(5);
+      t.env.cancel();
+      await expect(running).rejects.toBeInstanceOf(CancelledFailure);
     });
   });
 });

@@ -10,10 +10,10 @@ import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDatabase } from '../../src/db/client.js';
 import { users } from '../../src/db/schema.js';
+import { unreachableDependency } from '../../src/lib/dependency-errors.js';
 import {
   DEPENDENCY_RETRY_AFTER_SECONDS,
   dependencyUnavailable,
-  unreachableDependency,
 } from '../../src/server/http/dependency-errors.js';
 import { problemResponse } from '../../src/server/http/problem.js';
 

@@ -17,7 +17,10 @@
  *    cancellation aborts the attempt's signal, so lanes stop and engines and encoders are killed, and
  *    the attempt then fails with the cancellation itself whatever the work threw;
  * 6. the publish under the one storage key of the result's file name (storageKey), the attempt's end
- *    recorded with the work it did, and the `<kind> published` log line with the time per phase.
+ *    recorded with the work it did, and the `<kind> published` log line with the time per phase;
+ * 7. an attempt that failed because the database could not be reached waits for it, heartbeating its
+ *    checkpoint (up to HEAVY_OUTAGE_WAIT_MS), before it fails: its retry starts once the database is
+ *    back, so a PostgreSQL restart or failover costs one attempt, not the whole retry budget.
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { Db } from '../../db/client.js';
@@ -25,6 +28,7 @@ import * as repo from '../../db/jobs-repo.js';
 import type { Logger } from '../../lib/logger.js';
 import { PhaseTimer } from '../../lib/phase-timer.js';
 import { inSpan } from '../../lib/tracing.js';
+import { unreachableDependency } from '../../lib/dependency-errors.js';
 import { ErrorType } from '../../shared/errors.js';
 import { TERMINAL_STATES, type JobState } from '../../shared/jobs.js';
 import type { ActivityDeps } from '../deps.js';
@@ -72,11 +76,70 @@ export interface AttemptDeps {
   records: AttemptRecords;
   /** HEARTBEAT_EVERY_MS unless set (tests). */
   heartbeatEveryMs?: number;
+  /**
+   * After an attempt failed because the database could not be reached: how long it waits for the
+   * database, heartbeating, before it ends (0 or unset: it ends at once), and how to tell it is back.
+   */
+  outage?: { waitMs: number; databaseReachable(): Promise<boolean>; pollMs?: number };
+}
+
+/** Longest a probe of the database may take before it counts as unreachable. */
+const PROBE_TIMEOUT_MS = 2000;
+
+/** Whether the database answers `select 1` within PROBE_TIMEOUT_MS. */
+function databaseProbe(db: ActivityDeps['database']): () => Promise<boolean> {
+  return async () => {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<boolean>(
+      (resolve) => (timer = setTimeout(() => resolve(false), PROBE_TIMEOUT_MS)),
+    );
+    try {
+      return await Promise.race([db.sql`select 1`.then(() => true), late]);
+    } catch {
+      return false;
+    } finally {
+      clearTimeout(timer);
+    }
+  };
 }
 
 /** The attempt deps of an activity host: its logger and name, the records in its database. */
 export function attemptDeps(deps: ActivityDeps): AttemptDeps {
-  return { log: deps.log, workerName: deps.workerName, records: databaseAttemptRecords(deps.database.db) };
+  return {
+    log: deps.log,
+    workerName: deps.workerName,
+    records: databaseAttemptRecords(deps.database.db),
+    outage: { waitMs: deps.outageWaitMs ?? 0, databaseReachable: databaseProbe(deps.database) },
+  };
+}
+
+/**
+ * An attempt that lost the database waits for it, heartbeating `details`, up to `outage.waitMs`, so the
+ * retry starts once it is back: an outage costs the job one attempt instead of every attempt the
+ * retry policy's backoff fits into it. A cancellation ends the wait.
+ */
+async function waitForDatabase(
+  deps: AttemptDeps,
+  ctx: Context,
+  details: unknown,
+  log: Logger,
+): Promise<void> {
+  const outage = deps.outage;
+  if (!outage || outage.waitMs <= 0) return;
+  const until = Date.now() + outage.waitMs;
+  let warned = false;
+  while (!ctx.cancellationSignal.aborted && Date.now() < until) {
+    ctx.heartbeat(details);
+    if (await outage.databaseReachable()) {
+      if (warned) log.info('database reachable again: the attempt ends and its retry starts');
+      return;
+    }
+    if (!warned) {
+      log.warn({ waitMs: outage.waitMs }, 'database unreachable: waiting for it before the attempt ends');
+      warned = true;
+    }
+    await ctx.sleep(outage.pollMs ?? 1000).catch(() => undefined);
+  }
 }
 
 /** What every attempt has from its start. */
@@ -221,6 +284,10 @@ export async function runHeavyAttempt<I extends { jobId: string }, R>(
   } catch (err) {
     abort.abort(err);
     if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason;
+    if (unreachableDependency(err)?.dependency === 'database') {
+      await waitForDatabase(deps, ctx, plan ? plan.checkpoint() : ctx.info.heartbeatDetails, log);
+      if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason;
+    }
     throw kind.failure?.(err) ?? err;
   } finally {
     clearInterval(ticker);
