@@ -565,6 +565,8 @@ describe('job notifications on the time-skipping server', () => {
   });
 });
 
+// Kept last in the file: run before the webhook backoff test, its 3-day skip of the shared test server's
+// clock makes that test time out (reproduced; cause not found yet).
 describe('failed parts retention on the time-skipping server', () => {
   it("expires a failed job's kept parts after FAILED_PARTS_RETENTION_MS, in a timer that outlives the job", async () => {
     heavy.exportDataset.mockRejectedValue(ApplicationFailure.nonRetryable('no such column', 'Boom'));
