@@ -436,6 +436,17 @@ describe('cancellation racing the end of a job', () => {
     return { started: () => started };
   }
 
+  /** Start a job, cancel it once `ready` holds, expect it to end cancelled; its input. */
+  async function cancelledOnce(what: string, ready: () => boolean): Promise<ExportWorkflowInput> {
+    const input = makeInput();
+    const handle = await start(input);
+    await waitFor(what, ready);
+    await handle.cancel();
+    const err = await failureOf(handle);
+    expect(err.cause).toBeInstanceOf(CancelledFailure);
+    return input;
+  }
+
   // Every job here has a webhook: the events it is sent tell which ending the job announced.
   beforeEach(() => records.planNotifications.mockResolvedValue({ webhook: true, email: false }));
   const notified = (jobId: string) =>
@@ -443,12 +454,7 @@ describe('cancellation racing the end of a job', () => {
 
   it('ends cancelled when a cancel came while the result was published, and deletes that file', async () => {
     const held = heldActivity((input) => Promise.resolve(resultFor(input)));
-    const input = makeInput();
-    const handle = await start(input);
-    await waitFor('the activity to start', held.started);
-    await handle.cancel();
-    const err = await failureOf(handle);
-    expect(err.cause).toBeInstanceOf(CancelledFailure);
+    const input = await cancelledOnce('the activity to start', held.started);
     expect(records.completeJob).not.toHaveBeenCalled();
     expect(records.discardResult).toHaveBeenCalledWith(`results/${input.jobId}.csv`);
     expect(records.discardParts).toHaveBeenCalledWith(input.jobId);
@@ -460,12 +466,7 @@ describe('cancellation racing the end of a job', () => {
     const held = heldActivity(() =>
       Promise.reject(ApplicationFailure.nonRetryable('the worker lost its database', 'Boom')),
     );
-    const input = makeInput();
-    const handle = await start(input);
-    await waitFor('the activity to start', held.started);
-    await handle.cancel();
-    const err = await failureOf(handle);
-    expect(err.cause).toBeInstanceOf(CancelledFailure);
+    const input = await cancelledOnce('the activity to start', held.started);
     expect(records.failJob).not.toHaveBeenCalled();
     expect(records.cancelJob).toHaveBeenCalledWith(input.jobId);
     expect(records.discardParts).toHaveBeenCalledWith(input.jobId);
@@ -500,12 +501,7 @@ describe('cancellation racing the end of a job', () => {
       tries++;
       return Promise.reject(ApplicationFailure.retryable('all slots taken', 'HeavySlotBusy'));
     });
-    const input = makeInput();
-    const handle = await start(input);
-    await waitFor('the slot to be asked for', () => tries >= 1);
-    await handle.cancel();
-    const err = await failureOf(handle);
-    expect(err.cause).toBeInstanceOf(CancelledFailure);
+    const input = await cancelledOnce('the slot to be asked for', () => tries >= 1);
     expect(heavy.exportDataset).not.toHaveBeenCalled();
     expect(records.cancelJob).toHaveBeenCalledWith(input.jobId);
     expect(notified(input.jobId)).toEqual(['job.cancelled']);
