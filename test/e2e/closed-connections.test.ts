@@ -69,6 +69,19 @@ async function runNode(body: string): Promise<{ code: number | null; output: str
 }
 
 describe('postgres.js 3.4.9, as patched at install, with a connection the server closed', () => {
+  // The end of each script: the pool goes on (a query that met the closed connection fails, the next
+  // one is answered), and the process is still alive to say so.
+  const poolGoesOn = `
+    const pooled = () =>
+      Promise.race([
+        sql\`select 1\`.then(() => 'answered', (e) => e.code),
+        new Promise((r) => setTimeout(() => r('no answer'), 5000)),
+      ]);
+    const first = await pooled();
+    console.log('pool', first, first === 'answered' ? first : await pooled());
+    console.log('survived');
+    process.exit(0);
+  `;
   const reserved = (afterClose: string) => `
     const { default: postgres } = await import('postgres');
     let closed;
@@ -80,16 +93,7 @@ describe('postgres.js 3.4.9, as patched at install, with a connection the server
     await killer\`select pg_terminate_backend(\${pid})\`;
     await seen;
     ${afterClose}
-    // The pool goes on: a query that met the closed connection fails, the next one is answered.
-    const pooled = () =>
-      Promise.race([
-        sql\`select 1\`.then(() => 'answered', (e) => e.code),
-        new Promise((r) => setTimeout(() => r('no answer'), 5000)),
-      ]);
-    const first = await pooled();
-    console.log('pool', first, first === 'answered' ? first : await pooled());
-    console.log('survived');
-    process.exit(0);
+    ${poolGoesOn}
   `;
   // The server terminates the backend while a query of the transaction runs on it; the transaction
   // fails with CONNECTION_CLOSED, and postgres.js then sends its ROLLBACK on the closed connection.
@@ -109,16 +113,7 @@ describe('postgres.js 3.4.9, as patched at install, with a connection the server
       await sleeping;
     }).then(() => 'committed', (e) => e.code);
     console.log('transaction', outcome);
-    // The pool goes on: a query that met the closed connection fails, the next one is answered.
-    const pooled = () =>
-      Promise.race([
-        sql\`select 1\`.then(() => 'answered', (e) => e.code),
-        new Promise((r) => setTimeout(() => r('no answer'), 5000)),
-      ]);
-    const first = await pooled();
-    console.log('pool', first, first === 'answered' ? first : await pooled());
-    console.log('survived');
-    process.exit(0);
+    ${poolGoesOn}
   `;
 
   it.each([

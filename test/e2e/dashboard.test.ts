@@ -10,6 +10,7 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseCsv, seedTenant, tenantRowsAsText } from '../helpers/data.js';
 import { eventually, startStack, type Stack } from '../helpers/stack.js';
+import { withFailingPublish } from '../helpers/failing-publish.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ROWS = 20_000;
@@ -165,19 +166,11 @@ describe('dashboard', () => {
   }, 90_000);
 
   it('shows an admin the dead letters, and retries one from its row', async () => {
-    // Publishing needs <storage>/objects to be a directory: a file there fails every attempt.
-    const objects = path.join(stack.storageDir, 'objects');
-    const moved = `${objects}.away`;
-    await fs.rename(objects, moved).catch(() => undefined);
-    await fs.writeFile(objects, 'not a directory');
-    let jobId: string;
-    try {
-      jobId = await startExport(page);
-      await eventually(async () => ((await stateOf(page, jobId)) === 'failed' ? true : undefined), 60_000);
-    } finally {
-      await fs.rm(objects, { force: true });
-      await fs.rename(moved, objects).catch(() => fs.mkdir(objects, { recursive: true }));
-    }
+    const jobId = await withFailingPublish(stack.storageDir, async () => {
+      const id = await startExport(page);
+      await eventually(async () => ((await stateOf(page, id)) === 'failed' ? true : undefined), 60_000);
+      return id;
+    });
     const admin = await stack.newUser('ops', 'admin');
     const adminPage = await page.context().newPage();
     await adminPage.goto(stack.baseUrl);

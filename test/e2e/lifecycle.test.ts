@@ -14,6 +14,7 @@ import { DOWNLOAD_SECRET, signedDownloadPath } from '../../src/lib/signed-links.
 import { parseCsv, seedTenant, tenantRowsAsText } from '../helpers/data.js';
 import { readSse } from '../helpers/sse.js';
 import { api, eventually, startStack, type Stack } from '../helpers/stack.js';
+import { withFailingPublish } from '../helpers/failing-publish.js';
 
 interface Job {
   id: string;
@@ -300,20 +301,11 @@ describe('dead letters and redrive', () => {
     const tenant = await seedTenant(stack.database.sql, rows);
     const user = await stack.newUser(tenant);
     const call = api(stack, user.key);
-    // Publishing needs <storage>/objects to be a directory: a file there makes every attempt fail after
-    // all parts are written and checkpointed.
-    const objects = path.join(stack.storageDir, 'objects');
-    const moved = `${objects}.away`;
-    await fs.rename(objects, moved).catch(() => undefined);
-    await fs.writeFile(objects, 'not a directory');
-    let failedJob: JobDetail;
-    try {
+    // Every attempt fails after all parts are written and checkpointed.
+    const failedJob = await withFailingPublish(stack.storageDir, async () => {
       const { job } = await submit(user.key);
-      failedJob = await finished(user.key, job.id);
-    } finally {
-      await fs.rm(objects, { force: true });
-      await fs.rename(moved, objects).catch(() => fs.mkdir(objects, { recursive: true }));
-    }
+      return finished(user.key, job.id);
+    });
     expect(failedJob.state).toBe('failed');
     expect(failedJob.error?.attempts).toBe(2);
     expect(failedJob.error?.type).toBe('Error');
