@@ -1,0 +1,12 @@
+#!/usr/bin/env node
+/** The `offload` executable (the package's `bin`): runs the command line and exits with its code. */
+import { run } from './program.js';
+
+const code = await run(process.argv.slice(2), {
+  stdout: process.stdout,
+  stderr: process.stderr,
+  stdin: process.stdin,
+  env: process.env,
+});
+// Let stdout drain (a file piped to it) before the exit code is set.
+process.exitCode = code;
