@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Job } from '../../clients/typescript/src/index.js';
 import { freePort } from '../../tools/ports.js';
 import { parseCsv, seedTenant } from '../helpers/data.js';
+import { startFaultyProxy } from '../helpers/faulty-proxy.js';
 import { api, eventually, startStack, type Stack } from '../helpers/stack.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
@@ -34,13 +35,23 @@ interface Run {
 /** Runs the built `offload` with the stack's URL and key in its environment (unless `env` overrides them). */
 function offload(
   args: string[],
-  opts: { env?: Record<string, string | undefined>; input?: string; onStderr?: (text: string) => void } = {},
+  opts: {
+    env?: Record<string, string | undefined>;
+    input?: string;
+    onStderr?: (text: string) => void;
+    /** Run it on a pseudo-terminal (util-linux `script`), where it draws a progress bar. */
+    tty?: boolean;
+  } = {},
 ): Promise<Run> {
   const env: Record<string, string> = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '' };
   for (const [k, v] of Object.entries({ OFFLOAD_URL: stack.baseUrl, OFFLOAD_API_KEY: key, ...opts.env })) {
     if (v !== undefined) env[k] = v;
   }
-  const child = spawn(process.execPath, [BIN, ...args], { cwd: scratch, env, stdio: 'pipe' });
+  const argv = [process.execPath, BIN, ...args];
+  const [command, ...rest] = opts.tty
+    ? ['script', '-qec', argv.map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(' '), '/dev/null']
+    : argv;
+  const child = spawn(command!, rest, { cwd: scratch, env: { ...env, COLUMNS: '150' }, stdio: 'pipe' });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (c: Buffer) => (stdout += c.toString('utf8')));
@@ -149,6 +160,19 @@ describe('offload export', () => {
     expect(await fs.readFile(path.join(scratch, fileName), 'utf8')).toBe(await served.text());
   });
 
+  it('draws a progress bar with the rate and the ETA on a terminal', async () => {
+    const out = path.join(scratch, 'tty.csv');
+    const run = await offload(['export', 'orders', '--out', out], { tty: true });
+    expect(run.code).toBe(EXIT.ok);
+    // On a terminal stdout and stderr are the one pty: the bar is redrawn in place (cursor codes).
+    expect(run.stdout).toContain('\u001b[');
+    expect(run.stdout).toMatch(
+      /running \[[█░]+\] \d+% \| [\d.k]+\/6000 rows \| (-|[\d.k]+) rows\/s \| ETA \S+/,
+    );
+    expect(run.stdout).toMatch(/download \[[█░]+\] 100% \| /);
+    expect(run.stdout).toContain(`saved ${out}`);
+  });
+
   it('writes the file to stdout with --out -', async () => {
     const run = await offload(['export', 'orders', '--columns', 'id', '--out', '-']);
     expect(run.code).toBe(EXIT.ok);
@@ -235,6 +259,47 @@ describe('jobs, status, cancel and retry', () => {
     await expect(fs.access(path.join(scratch, 'never.csv'))).rejects.toThrow();
     const status = await offload(['status', jobIdOf(run.stdout)!]);
     expect(status.code).toBe(EXIT.failed);
+  });
+});
+
+describe('an interrupted download', () => {
+  it('exits 1 with one line and keeps the .part, never the file; the next download resumes it', async () => {
+    const first = await offload(['--json', 'export', 'orders', '--follow']);
+    const job = JSON.parse(first.stdout) as Job;
+    expect(job.state).toBe('succeeded');
+    const half = Math.floor(job.result!.bytes / 2);
+    // The first download answer is cut halfway; every later request is dropped before any answer.
+    const proxy = await startFaultyProxy(stack.baseUrl, (req, i) =>
+      !req.path.endsWith('/download')
+        ? { forward: true }
+        : i === 0
+          ? { forward: true, cutAfterBytes: half }
+          : { drop: true },
+    );
+    const out = path.join(scratch, 'interrupted.csv');
+    try {
+      const cut = await offload(['download', job.id, '--out', out, '--url', proxy.url]);
+      expect(cut.code).toBe(EXIT.error);
+      // Progress lines, then the one line that says what went wrong.
+      const lines = cut.stderr.trimEnd().split('\n');
+      expect(lines.filter((l) => l.startsWith('offload:')).length).toBe(1);
+      expect(lines.at(-1)).toMatch(/^offload: download of \S+ stopped at \d+ of \d+ bytes.*\.part is kept/);
+      expect(cut.stdout).toBe('');
+    } finally {
+      await proxy.close();
+    }
+    await expect(fs.access(out)).rejects.toThrow();
+    const kept = (await fs.stat(`${out}.part`)).size;
+    expect(kept).toBeGreaterThan(0);
+    expect(kept).toBeLessThanOrEqual(half);
+
+    const resumed = await offload(['--json', 'download', job.id, '--out', out]);
+    expect(resumed.code).toBe(EXIT.ok);
+    expect(JSON.parse(resumed.stdout)).toMatchObject({
+      file: { resumedFrom: kept, bytes: job.result!.bytes },
+    });
+    const served = await api(stack, key)(`/v1/jobs/${job.id}/download`);
+    expect(await fs.readFile(out, 'utf8')).toBe(await served.text());
   });
 });
 

@@ -2,6 +2,14 @@
 /** The `offload` executable (the package's `bin`): runs the command line and exits with its code. */
 import { run } from './program.js';
 
+// A reader that stops early (`offload jobs | head`) is not an error: stop quietly.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw err;
+  });
+}
+
 const code = await run(process.argv.slice(2), {
   stdout: process.stdout,
   stderr: process.stderr,
