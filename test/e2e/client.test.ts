@@ -21,6 +21,7 @@ import {
   NotFoundError,
   OffloadClient,
   RateLimitedError,
+  UnavailableError,
   UnreachableError,
   ValidationError,
   WaitTimeoutError,
@@ -361,6 +362,61 @@ describe('Retry-After', () => {
     expect(posts[1]!.headers['idempotency-key']).toBe(posts[0]!.headers['idempotency-key']);
     expect(job.replayed).toBe(false);
     await client.waitFor(job);
+  });
+
+  it("waits out the API's own rate limit (429 with Retry-After), or reports it with maxRetries: 0", async () => {
+    // An API of its own (no workers) that allows one request a second.
+    const limited = await startStack({ queues: [], env: { RATE_LIMIT_PER_SEC: '1', RATE_LIMIT_BURST: '1' } });
+    try {
+      const { key: limitedKey } = await limited.newUser('t-client-limited');
+      const impatient = new OffloadClient({ baseUrl: limited.baseUrl, apiKey: limitedKey, maxRetries: 0 });
+      let refused: unknown;
+      for (let i = 0; i < 20 && refused === undefined; i++) {
+        refused = await impatient.listJobs().then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+      }
+      expect(refused).toBeInstanceOf(RateLimitedError);
+      expect((refused as RateLimitedError).retryAfterSeconds).toBeGreaterThanOrEqual(1);
+
+      const p = await startFaultyProxy(limited.baseUrl, () => ({ forward: true }));
+      proxies.push(p);
+      const patient = new OffloadClient({ baseUrl: p.url, apiKey: limitedKey });
+      // Every call succeeds; the proxy sees more requests than calls once one was refused and sent again.
+      let calls = 0;
+      while (p.requests.length === calls && calls < 10) {
+        await patient.listJobs();
+        calls++;
+      }
+      expect(p.requests.length).toBeGreaterThan(calls);
+    } finally {
+      await limited.stop();
+    }
+  });
+
+  it('a 503 with Retry-After is waited out too, and one still there after maxRetries is an UnavailableError', async () => {
+    const unavailable = {
+      respond: {
+        status: 503,
+        headers: { 'content-type': 'application/problem+json', 'retry-after': '0' },
+        body: JSON.stringify({ type: '/problems/unavailable', title: 'Service Unavailable', status: 503 }),
+      },
+    };
+    const once = await proxy((req, i) =>
+      req.path.split('?')[0] === '/v1/jobs' && i === 0 ? unavailable : { forward: true },
+    );
+    const page = await new OffloadClient({ baseUrl: once.url, apiKey: key }).listJobs({ limit: 1 });
+    expect(Array.isArray(page.items)).toBe(true);
+    expect(once.requests.length).toBe(2);
+
+    const always = await proxy(() => unavailable);
+    const err = await new OffloadClient({ baseUrl: always.url, apiKey: key, maxRetries: 2 })
+      .listJobs()
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UnavailableError);
+    expect((err as UnavailableError).retryAfterSeconds).toBe(0);
+    expect(always.requests.length).toBe(3);
   });
 
   it('a 429 without Retry-After (a cap on your jobs) is a RateLimitedError at once', async () => {

@@ -10,6 +10,12 @@ for (const stream of [process.stdout, process.stderr]) {
   });
 }
 
+// Ctrl-C while a bar is drawn: give the terminal its cursor back (the bar hides it), then stop.
+process.once('SIGINT', () => {
+  if (process.stderr.isTTY) process.stderr.write('\u001b[?25h\n');
+  process.exit(130);
+});
+
 const code = await run(process.argv.slice(2), {
   stdout: process.stdout,
   stderr: process.stderr,
