@@ -112,14 +112,24 @@ describe('offload export', () => {
     expect(run.code).toBe(EXIT.ok);
     const id = jobIdOf(run.stdout)!;
     expect(run.stdout).toContain(`saved ${out}`);
+    const [paidOrShipped] = await stack.database.sql<{ count: string }[]>`
+      select count(*)::text as count from orders where tenant_id = ${tenant} and status in ('paid', 'shipped')`;
     // Plain lines, no terminal control codes: state changes and percentages.
-    expect(run.stderr).toMatch(new RegExp(`${id} running \\d+% \\d+/\\d+ rows`));
+    const lines = run.stderr.trimEnd().split('\n');
+    for (const line of lines) {
+      expect(line).toMatch(
+        new RegExp(
+          `^(${id} (queued|running|succeeded)( \\d+% \\d+(/\\d+)? rows( eta \\S+)?)?|download \\d+% \\d+/\\d+ bytes)$`,
+        ),
+      );
+    }
+    expect(lines).toContain(
+      `${id} succeeded 100% ${Number(paidOrShipped!.count)}/${Number(paidOrShipped!.count)} rows`,
+    );
     expect(run.stderr).not.toContain('\u001b[');
 
     const rows = parseCsv(await fs.readFile(out, 'utf8'));
     expect(rows[0]).toEqual(['id', 'status', 'amount']);
-    const [paidOrShipped] = await stack.database.sql<{ count: string }[]>`
-      select count(*)::text as count from orders where tenant_id = ${tenant} and status in ('paid', 'shipped')`;
     expect(rows.length - 1).toBe(Number(paidOrShipped!.count));
     expect(new Set(rows.slice(1).map((r) => r[1]))).toEqual(new Set(['paid', 'shipped']));
     const served = await api(stack, key)(`/v1/jobs/${id}/download`);

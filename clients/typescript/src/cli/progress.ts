@@ -68,16 +68,15 @@ function plainView(stream: NodeJS.WriteStream): ProgressView {
   let lastBytesTenth = -1;
   return {
     event(e) {
-      if (e.type === 'end') return;
-      const p = e.type === 'progress' ? e.data : undefined;
-      const state = e.data.state;
-      const of = p && p.total !== null ? `${p.done}/${p.total} ${p.unit}` : p ? `${p.done} ${p.unit}` : '';
-      const eta =
-        p && p.etaSeconds !== null && state === 'running' ? ` eta ${formatSeconds(p.etaSeconds)}` : '';
-      const key = `${state} ${p ? p.percent : ''}`;
+      // Each state change comes with a progress event too, which says more: print those only.
+      if (e.type !== 'progress') return;
+      const p = e.data;
+      const of = p.total !== null ? `${p.done}/${p.total} ${p.unit}` : `${p.done} ${p.unit}`;
+      const eta = p.etaSeconds !== null && p.state === 'running' ? ` eta ${formatSeconds(p.etaSeconds)}` : '';
+      const key = `${p.state} ${p.percent}`;
       if (key === last) return;
       last = key;
-      stream.write(`${e.data.jobId} ${state}${p ? ` ${p.percent}% ${of}${eta}` : ''}\n`);
+      stream.write(`${p.jobId} ${p.state} ${p.percent}% ${of}${eta}\n`);
     },
     bytes(received, total) {
       if (total === undefined || total === 0) return;
