@@ -282,6 +282,40 @@ describe('dropped connections', () => {
   });
 });
 
+describe('downloads that are not the file', () => {
+  it('a stream target resumes after a cut too', async () => {
+    const job = await client.waitFor(await client.createExport({ dataset: 'orders', format: 'csv' }));
+    const p = await proxy((req, i) =>
+      req.path.endsWith('/download') && i === 0
+        ? { forward: true, cutAfterBytes: Math.floor(job.result!.bytes / 3) }
+        : { forward: true },
+    );
+    const sink = new PassThrough();
+    const chunks: Buffer[] = [];
+    sink.on('data', (c: Buffer) => chunks.push(c));
+    const result = await new OffloadClient({ baseUrl: p.url, apiKey: key }).download(job, sink, {
+      retryDelayMs: 10,
+    });
+    expect(result.requests).toBe(2);
+    expect(Buffer.concat(chunks).equals(await served(job.id))).toBe(true);
+  });
+
+  it('a .part that is not the start of the file fails the sha256 check: removed, never renamed into place', async () => {
+    const job = await client.waitFor(await client.createExport({ dataset: 'orders', format: 'csv' }));
+    const file = path.join(scratch, 'foreign.csv');
+    await fs.writeFile(`${file}.part`, Buffer.alloc(100, 'x'));
+    const err = await client.download(job, file).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(IncompleteDownloadError);
+    expect((err as Error).message).toMatch(/is not the file: the sha256/);
+    await expect(fs.access(file)).rejects.toThrow();
+    await expect(fs.access(`${file}.part`)).rejects.toThrow();
+    // The next download starts over and succeeds.
+    const again = await client.download(job, file);
+    expect(again.resumedFrom).toBe(0);
+    expect((await fs.readFile(file)).equals(await served(job.id))).toBe(true);
+  });
+});
+
 describe('bad input: typed errors', () => {
   it('a wrong key is an AuthenticationError', async () => {
     const wrong = new OffloadClient({ baseUrl: stack.baseUrl, apiKey: 'ofk_wrong_key' });
