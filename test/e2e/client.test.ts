@@ -350,7 +350,7 @@ describe('bad input: typed errors', () => {
     }
   });
 
-  it('an unknown job is a NotFoundError for status, events, cancel and download', async () => {
+  it('an unknown job is a NotFoundError for status, events, cancel and download; an unfinished one a ConflictError', async () => {
     const missing = 'job_01jd3v7k8m9n0p1q2r3s4t5v6w';
     await expect(client.getJob(missing)).rejects.toBeInstanceOf(NotFoundError);
     await expect(client.follow(missing, () => undefined)).rejects.toBeInstanceOf(NotFoundError);
@@ -358,6 +358,13 @@ describe('bad input: typed errors', () => {
     await expect(client.download(missing, path.join(scratch, 'missing'))).rejects.toBeInstanceOf(
       NotFoundError,
     );
+
+    // A job that has not finished: 409, and no empty .part left behind.
+    const running = await client.createExport({ dataset: 'orders', format: 'csv' });
+    const target = path.join(scratch, 'not-yet.csv');
+    await expect(client.download(running, target)).rejects.toBeInstanceOf(ConflictError);
+    await expect(fs.access(`${target}.part`)).rejects.toThrow();
+    await client.waitFor(running);
   });
 
   it('an invalid request is a ValidationError naming the field; an invalid base URL a ConfigurationError', async () => {

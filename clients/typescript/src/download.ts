@@ -67,6 +67,7 @@ export async function downloadTo(
   let requests = 0;
   let attemptsLeft = maxAttempts;
   let lastDrop: unknown;
+  let finished = false;
   try {
     while (total === undefined || received < total) {
       if (attemptsLeft-- <= 0) {
@@ -145,6 +146,7 @@ export async function downloadTo(
     }
     await sink.close();
     if (typeof to === 'string') await fs.rename(`${to}.part`, to);
+    finished = true;
     return {
       bytes: received,
       sha256,
@@ -154,6 +156,14 @@ export async function downloadTo(
     };
   } finally {
     await sink.close();
+    // A refused download (409 not finished, 410 expired, …) leaves no empty `.part` behind.
+    if (!finished && typeof to === 'string') {
+      const size = await fs.stat(`${to}.part`).then(
+        (s) => s.size,
+        () => undefined,
+      );
+      if (size === 0) await fs.rm(`${to}.part`, { force: true });
+    }
   }
 }
 
