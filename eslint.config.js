@@ -18,7 +18,17 @@ const WORKER_SIDE = ['**/activities/**', '**/activities', '**/worker/**', '**/wo
 const WORKER_RUNTIME = ['@temporalio/worker', '@temporalio/activity'];
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', '.data/**', 'dist/**', 'drizzle/**', 'coverage/**'] },
+  {
+    ignores: [
+      'node_modules/**',
+      '.data/**',
+      'dist/**',
+      'clients/*/dist/**',
+      'clients/*/src/generated/**',
+      'drizzle/**',
+      'coverage/**',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
@@ -138,6 +148,23 @@ export default tseslint.config(
               message: 'A kind loads its activities lazily, in worker(): the API imports src/kinds.',
             },
             { group: WORKER_RUNTIME, message: 'The API imports src/kinds: no Temporal worker runtime here.' },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    // The typed client is its own package: nothing of the server, the tools or the tests.
+    files: ['clients/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: '^(\\.\\./)+(src|tools|scripts|test|bench)(/|$)',
+              message: 'clients/ is a package of its own: it never imports the repository’s code.',
+            },
           ],
         },
       ],
