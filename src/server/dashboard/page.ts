@@ -33,6 +33,7 @@ function exportCard(kind: DashboardKind) {
       </details>
       <label for="export-filename">File name (optional)</label>
       <input id="export-filename" name="fileName" maxlength="200" />
+      <p id="export-estimate" class="hint" aria-live="polite"></p>
       <button type="submit">${kind.submitLabel}</button>
       <p id="export-message" class="message" role="status"></p>
     </form>
