@@ -256,7 +256,10 @@ describe('events and cancel', () => {
     expect(w.events.at(-1)?.event).toBe('end');
     expect((JSON.parse(w.events.at(-1)!.data) as Job).state).toBe('cancelled');
     expect(w.events.some((e) => e.event === 'state' && e.data.includes('"cancelled"'))).toBe(true);
-    const description = await stack.temporal.client.workflow.getHandle(`offload-${job.id}`).describe();
+    // The row reads cancelled before the workflow's epilogue (the notifications) ends: wait for its end.
+    const handle = stack.temporal.client.workflow.getHandle(`offload-${job.id}`);
+    await handle.result().catch(() => undefined);
+    const description = await handle.describe();
     expect(description.status.name).toBe('CANCELLED');
     // The activity itself acknowledged the cancellation (it did not run to completion).
     const { events } = await stack.temporal.client.workflow.getHandle(`offload-${job.id}`).fetchHistory();
