@@ -4,10 +4,14 @@
  * heavy activity is src/activities/export (on the `exports` queue), the workflow src/workflows/export.ts.
  */
 import { z } from '@hono/zod-openapi';
+import type { Sql } from '../db/client.js';
 import { matchesMoreThan } from '../db/dataset-rows.js';
+import { readOnly } from '../db/sources.js';
+import { DEFAULT_SOURCE } from '../datasets/file.js';
 import { checkExportRequest, ExportQuery } from '../datasets/query.js';
-import { DATASETS, getDataset } from '../datasets/registry.js';
+import { datasets, getDataset } from '../datasets/registry.js';
 import { exportRequestSchema } from '../datasets/schema.js';
+import type { AppDeps } from '../server/deps.js';
 import {
   EXPORT_CONTENT_TYPES,
   EXPORT_FORMATS,
@@ -22,9 +26,8 @@ import { maxChars } from '../server/http/validation.js';
 import { safe, safeText } from '../server/http/safe-text.js';
 import { defineJobKind, heavyPolicy } from './kind.js';
 
-const datasetNames = Object.keys(DATASETS) as [string, ...string[]];
-
-const exportFields = {
+/** The body's fields; the dataset names are the active datasets file's, so this is built per app. */
+const exportFields = (datasetNames = Object.keys(datasets()) as [string, ...string[]]) => ({
   dataset: z
     .enum(datasetNames, { error: `unknown dataset; allowed: ${datasetNames.join(', ')}` })
     .openapi({ example: 'orders', description: 'GET /v1/datasets lists their columns and filters' }),
@@ -41,7 +44,8 @@ const exportFields = {
     .openapi({
       description:
         'Filters by name: `{"from": …, "to": …}` (from inclusive, to exclusive) for date and amount ranges, ' +
-        'or a list of values (e.g. `"status": ["paid"]`). Each dataset lists its filters. Dates are ' +
+        'a list of values (e.g. `"status": ["paid"]`), or one value (equality, or the prefix of a text). ' +
+        'Each dataset lists its filters (GET /v1/datasets). Dates are ' +
         '`YYYY-MM-DD` or `YYYY-MM-DDThh:mm[:ss[.ffffff]]` with an optional `Z` or offset up to ±15:59, ' +
         'on a real calendar day of years 0001-9999.',
       example: { created_at: { from: '2024-01-01', to: '2024-02-01' }, status: ['paid', 'shipped'] },
@@ -57,7 +61,7 @@ const exportFields = {
   title: safe(maxChars(z.string().min(1), 200))
     .optional()
     .openapi({ description: 'PDF only: title on every page.' }),
-};
+});
 
 type ExportBody = Omit<ExportRequest, 'filters'> & { filters?: Record<string, unknown> };
 
@@ -65,6 +69,13 @@ const asRequest = (body: ExportBody): ExportRequest => ({
   ...body,
   filters: body.filters as ExportFilters | undefined,
 });
+
+/** The connections of a dataset's source in the API process. */
+export function sourceSql(deps: AppDeps, source: string): Sql {
+  if (deps.datasets) return deps.datasets.sources.get(source).sql;
+  if (source === DEFAULT_SOURCE) return deps.database.sql;
+  throw new Error(`source ${source} has no connections in this process (AppDeps.datasets)`);
+}
 
 export const exportKind = defineJobKind<ExportBody, ExportRequest>({
   name: 'export',
@@ -76,8 +87,8 @@ export const exportKind = defineJobKind<ExportBody, ExportRequest>({
     tag: 'exports',
     summary: 'Start an export of a dataset to a file',
     schemaName: 'ExportRequest',
-    fields: () => exportFields,
-    refineSchema: exportRequestSchema(),
+    fields: () => exportFields(),
+    refineSchema: () => exportRequestSchema(),
     refine(body, ctx) {
       const ds = getDataset(body.dataset);
       if (!ds) return;
@@ -90,14 +101,27 @@ export const exportKind = defineJobKind<ExportBody, ExportRequest>({
     },
   },
   api: (deps) => ({
-    /** A request whose filters match more rows than EXPORT_MAX_ROWS is refused before any work starts. */
+    /**
+     * A global dataset is for admin keys only; a request whose filters match more rows than
+     * EXPORT_MAX_ROWS (or the dataset's maxRows) is refused before any work starts.
+     */
     async prepare(body, principal) {
       const request = asRequest(body);
-      const limit = deps.config.EXPORT_MAX_ROWS;
       const ds = getDataset(request.dataset);
-      if (limit > 0 && ds) {
+      if (ds && ds.tenantColumn === null && principal.scope !== 'admin')
+        throw problems.validation([
+          { field: 'dataset', in: 'body', reason: 'a global dataset; only admin keys may export it' },
+        ]);
+      const limit = Math.min(
+        deps.config.EXPORT_MAX_ROWS || Number.MAX_SAFE_INTEGER,
+        ds?.maxRows ?? Number.MAX_SAFE_INTEGER,
+      );
+      if (limit < Number.MAX_SAFE_INTEGER && ds) {
         const query = new ExportQuery(ds, principal.tenantId, request);
-        if (await matchesMoreThan(deps.database.sql, query, limit)) {
+        const over = await readOnly(sourceSql(deps, ds.source), 'offload-api', (tx) =>
+          matchesMoreThan(tx, query, limit),
+        );
+        if (over) {
           throw problems.validation([
             {
               field: 'filters',

@@ -28,8 +28,8 @@ export interface RangeFilter {
   to?: string | number;
 }
 
-/** Filters by name: a range, or a list of allowed values. */
-export type ExportFilters = Record<string, RangeFilter | string[]>;
+/** Filters by name: a range, a list of allowed values, or one value (equality, or a text prefix). */
+export type ExportFilters = Record<string, RangeFilter | string[] | string | number | boolean>;
 
 export interface ExportSort {
   column: string;

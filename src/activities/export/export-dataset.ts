@@ -12,6 +12,7 @@ import { getDataset, selectColumns, type ColumnDef, type DatasetDef } from '../.
 import * as repo from '../../db/jobs-repo.js';
 import type { Sql } from '../../db/client.js';
 import { reserveConnection } from '../../db/reserve.js';
+import { jobAppName, nameSession, readOnly, sourceSettings, type SourcePools } from '../../db/sources.js';
 import { ErrorType } from '../../shared/errors.js';
 import type { ExportActivityInput, ExportCheckpoint, ExportResult } from '../../shared/jobs.js';
 import type { ActivityDeps } from '../deps.js';
@@ -62,14 +63,16 @@ export interface ExportSettings {
   /** Rows per XLSX sheet, header included. */
   xlsxSheetRows: number;
   pdfRowsPerPage: number;
-  /** For the PDF render thread's own connection. */
-  databaseUrl: string;
+  /** The read-only pools of the datasets' sources (and their URLs, for the PDF thread's own connection). */
+  sources: SourcePools;
 }
 
 export function createExportActivities(deps: ActivityDeps, settings: ExportSettings) {
   const { database, storage } = deps;
 
-  function writerFor(spec: ExportSpec): FormatWriter {
+  const { sources } = settings;
+
+  function writerFor(spec: ExportSpec, appName: string): FormatWriter {
     switch (spec.request.format) {
       case 'csv':
         return csvWriter(spec);
@@ -80,7 +83,11 @@ export function createExportActivities(deps: ActivityDeps, settings: ExportSetti
       case 'pdf':
         return pdfWriter(spec, {
           rowsPerPage: settings.pdfRowsPerPage,
-          databaseUrl: settings.databaseUrl,
+          databaseUrl: sources.url(spec.ds.source),
+          connection: {
+            ...sourceSettings(sources.options.statementTimeoutMs),
+            application_name: appName,
+          },
         });
     }
   }
@@ -96,7 +103,10 @@ export function createExportActivities(deps: ActivityDeps, settings: ExportSetti
       const partsId = input.partsId ?? input.jobId;
       const startedAt = previous?.startedAt ?? new Date().toISOString();
       const spec: ExportSpec = { ds, cols, query, request: input.request, generatedAt: startedAt };
-      const writer = writerFor(spec);
+      // Every read of the source names the job (pg_stat_activity), in read-only transactions.
+      const appName = jobAppName('export', input.jobId);
+      const source = sources.get(ds.source).sql;
+      const writer = writerFor(spec, appName);
       let cp: ExportCheckpoint = previous ?? {
         partsDone: 0,
         cursor: null,
@@ -106,7 +116,7 @@ export function createExportActivities(deps: ActivityDeps, settings: ExportSetti
         render: writer.initialState(),
       };
       const planner = new PartPlanner(
-        database.sql,
+        (fn) => readOnly(source, appName, fn),
         query,
         (before) => writer.partRows(before, settings.partRows),
         { index: cp.partsDone, cursor: cp.cursor, rowsBefore: cp.rowsDone },
@@ -114,7 +124,9 @@ export function createExportActivities(deps: ActivityDeps, settings: ExportSetti
       // The count only feeds progress (percent, ETA): it runs beside the first part instead of before it.
       const counted = previous
         ? Promise.resolve(cp.total)
-        : countRows(database.sql, query).then((n) => (cp = { ...cp, total: Math.max(n, cp.total) }).total);
+        : readOnly(source, appName, (tx) => countRows(tx, query)).then(
+            (n) => (cp = { ...cp, total: Math.max(n, cp.total) }).total,
+          );
       counted.catch(() => {});
       let rowsRead = 0;
 
@@ -160,10 +172,22 @@ export function createExportActivities(deps: ActivityDeps, settings: ExportSetti
           // sql.reserve(): a connection the server closes (a restart) must fail the attempt, not the process.
           await attempt.lanes({
             count: writer.independentParts ? settings.readLanes : 1,
-            open: () => reserveConnection(database.sql),
-            close: (lane) => lane.release(),
+            open: async () => {
+              const lane = await reserveConnection(source);
+              try {
+                return { lane, restore: await nameSession(lane.sql, appName, sources.options.appName) };
+              } catch (err) {
+                lane.release();
+                throw err;
+              }
+            },
+            // A connection whose name cannot be restored (it closed) is not handed back named.
+            close: async ({ lane, restore }) => {
+              if (lane.isOpen()) await restore().catch(() => undefined);
+              lane.release();
+            },
             next: () => planner.next(),
-            run: async (plan, lane) => {
+            run: async (plan, { lane }) => {
               const part = await writer.part({ conn: lane.sql, ...plan, state: cp.render });
               await storage.writePart(partsId, plan.index, part.body);
               rowsRead += plan.rows;

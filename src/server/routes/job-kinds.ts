@@ -26,7 +26,10 @@ export function creationSchema(kind: JobKindDefinition, config: Config) {
       priority: priorityField,
     })
     .superRefine((body, ctx) => refine?.(body, ctx))
-    .openapi(kind.create.schemaName, kind.create.refineSchema ?? {});
+    .openapi(
+      kind.create.schemaName,
+      (typeof kind.create.refineSchema === 'function' ? kind.create.refineSchema() : kind.create.refineSchema) ?? {},
+    );
 }
 
 /** What /openapi.json adds at request time to a kind's creation body (KindApi.bodyProperties). */
