@@ -84,6 +84,12 @@ export function exportRequestSchema(): JsonSchema {
     allOf: [
       { anyOf: [{ properties: { format: { const: 'csv' } } }, { not: { required: ['bom'] } }] },
       { anyOf: [{ properties: { format: { const: 'pdf' } } }, { not: { required: ['title'] } }] },
+      {
+        anyOf: [
+          { properties: { format: { enum: ['csv', 'ndjson'] } } },
+          { not: { required: ['compression'], properties: { compression: { const: 'gzip' } } } },
+        ],
+      },
     ],
   };
 }

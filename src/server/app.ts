@@ -20,6 +20,7 @@ import { validationHook } from './http/validation.js';
 import { JobWatchHub } from './jobs/job-watch.js';
 import { registerDashboardRoutes } from './routes/dashboard.js';
 import { registerDownloadRoutes } from './routes/downloads.js';
+import { registerEstimateRoute } from './routes/export-estimate.js';
 import { registerJobActionRoutes } from './routes/job-actions.js';
 import { registerJobKindRoutes, type KindDocument } from './routes/job-kinds.js';
 import { registerJobRoutes } from './routes/jobs.js';
@@ -127,6 +128,7 @@ export function createApp(deps: AppDeps): App {
   app.use('/v1/*', rateLimit((deps.rateLimitDatabase ?? deps.database).db, deps.config));
   app.use('*', requireDeclaredBody(app));
   const kindDocuments = registerJobKindRoutes(app, deps);
+  registerEstimateRoute(app, deps);
   registerJobRoutes(app, deps, hub);
   registerJobActionRoutes(app, deps);
   registerDownloadRoutes(app, deps);

@@ -28,6 +28,7 @@ interface JobBody {
   links: { self: string; download: string };
 }
 
+const GZIP_MAGIC = Buffer.from([0x1f, 0x8b, 0x08]);
 const READER_PASSWORD = 'reader-secret';
 const ROWS_PER_TENANT = 230;
 
@@ -153,7 +154,8 @@ async function startStandby(primaryDir: string, standbyDir: string): Promise<Emb
     port,
     url: `postgres://postgres:postgres@127.0.0.1:${port}/offload`,
     stop: async () => {
-      await pgCtl(['-w', '-m', 'fast', 'stop']);
+      if (await fs.stat(path.join(standbyDir, 'postmaster.pid')).catch(() => undefined))
+        await pgCtl(['-w', '-m', 'fast', 'stop']);
     },
   };
 }
@@ -286,6 +288,47 @@ describe('a user-declared dataset on a source of its own', () => {
     expect(pdf.job.result?.rows).toBe(ROWS_PER_TENANT);
   }, 300_000);
 
+  it('gzips CSV and NDJSON as one gzip member per part, the same rows as the plain file', async () => {
+    const plain = await runExport(keyA, { dataset: 'shop_orders', format: 'csv' });
+    for (const format of ['csv', 'ndjson'] as const) {
+      const gz = await runExport(keyA, { dataset: 'shop_orders', format, compression: 'gzip' });
+      const bytes = await fs.readFile(gz.file);
+      // gzip members start with 1f 8b 08: the header's, and one per part of 40 rows (230 rows: 6 parts).
+      let members = 0;
+      for (let i = bytes.indexOf(GZIP_MAGIC); i >= 0; i = bytes.indexOf(GZIP_MAGIC, i + 1)) members++;
+      expect(members).toBeGreaterThanOrEqual(format === 'csv' ? 7 : 6);
+      // An independent reader: Python's gzip module reads the members as one stream.
+      const { stdout } = await execFileAsync(
+        'python3',
+        ['-c', 'import gzip,sys; sys.stdout.buffer.write(gzip.open(sys.argv[1]).read())', gz.file],
+        {
+          encoding: 'buffer',
+          maxBuffer: 64 * 1024 * 1024,
+        },
+      );
+      if (format === 'csv') expect(stdout.equals(await fs.readFile(plain.file))).toBe(true);
+      else expect(stdout.toString('utf8').trim().split('\n')).toHaveLength(ROWS_PER_TENANT);
+      const res = await api(stack, keyA)(gz.job.links.download);
+      expect(res.headers.get('content-type')).toBe('application/gzip');
+      expect(res.headers.get('content-encoding')).toBeNull();
+      expect(res.headers.get('content-disposition')).toContain(`.${format}.gz`);
+      await res.arrayBuffer();
+    }
+    const res = await api(stack, keyA)('/v1/exports', {
+      method: 'POST',
+      body: JSON.stringify({ dataset: 'shop_orders', format: 'xlsx', compression: 'gzip' }),
+    });
+    expect(res.status).toBe(422);
+    expect(((await res.json()) as { errors: { field: string }[] }).errors.map((e) => e.field)).toContain(
+      'compression',
+    );
+    const unknown = await api(stack, keyA)('/v1/exports', {
+      method: 'POST',
+      body: JSON.stringify({ dataset: 'shop_orders', format: 'csv', compression: 'zstd' }),
+    });
+    expect(unknown.status).toBe(422);
+  }, 180_000);
+
   it('applies equality, prefix and range filters and a sort on a column of the view', async () => {
     const ok = await runExport(keyA, {
       dataset: 'shop_orders',
@@ -354,6 +397,66 @@ describe('a user-declared dataset on a source of its own', () => {
     } finally {
       await source.end();
     }
+  });
+});
+
+interface Estimate {
+  rows: { value: number; method: string };
+  bytes: { value: number; method: string };
+  seconds: { value: number; method: string };
+}
+
+describe('estimates', () => {
+  const estimate = async (key: string, body: Record<string, unknown>) => {
+    const res = await api(stack, key)('/v1/exports/estimate', { method: 'POST', body: JSON.stringify(body) });
+    return { status: res.status, body: (await res.json()) as Estimate & { errors?: { field: string }[] } };
+  };
+
+  it('counts only the caller’s tenant and filters, and carries the same estimate in the 202', async () => {
+    const body = { dataset: 'shop_orders', format: 'csv', filters: { paid: true } };
+    const [expectedA] = await admin<
+      { n: number }[]
+    >`select count(*)::int as n from shop.order_lines where tenant = ${tenantA} and paid`;
+    const [expectedB] = await admin<
+      { n: number }[]
+    >`select count(*)::int as n from shop.order_lines where tenant = ${tenantB} and paid`;
+    expect(expectedA!.n).not.toBe(expectedB!.n);
+    const a = await estimate(keyA, body);
+    expect(a.status).toBe(200);
+    expect(a.body.rows).toEqual({ value: expectedA!.n, method: 'exact' });
+    const b = await estimate(keyB, body);
+    expect(b.body.rows).toEqual({ value: expectedB!.n, method: 'exact' });
+    // Exports of this dataset as CSV finished above: bytes and seconds come from what they wrote.
+    expect(a.body.bytes.method).toBe('observed');
+    expect(a.body.seconds.method).toBe('observed');
+    const res = await api(stack, keyA)('/v1/exports', { method: 'POST', body: JSON.stringify(body) });
+    expect(res.status).toBe(202);
+    const job = (await res.json()) as { request: { estimate?: Estimate } };
+    expect(job.request.estimate).toEqual(a.body);
+  });
+
+  it('guesses bytes and seconds for a format no export of the dataset used yet', async () => {
+    const { body } = await estimate(keyA, { dataset: 'shop_accounts', format: 'ndjson' });
+    expect(body.rows).toEqual({ value: 10, method: 'exact' });
+    expect(body.bytes.method).toBe('guess');
+    expect(body.bytes.value).toBeGreaterThan(0);
+    expect(body.seconds.method).toBe('guess');
+  });
+
+  it('answers 422 naming the field for a body POST /v1/exports refuses', async () => {
+    const { status, body } = await estimate(keyA, {
+      dataset: 'shop_orders',
+      format: 'csv',
+      sort: { column: 'nope' },
+    });
+    expect(status).toBe(422);
+    expect(body.errors?.map((e) => e.field)).toContain('sort.column');
+  });
+
+  it('answers 503 while the source is down', async () => {
+    await standby.stop();
+    const { status } = await estimate(keyA, { dataset: 'replica_orders', format: 'csv' });
+    expect(status).toBe(503);
   });
 });
 

@@ -17,14 +17,15 @@ import { ErrorType } from '../../shared/errors.js';
 import type { ExportActivityInput, ExportCheckpoint, ExportResult } from '../../shared/jobs.js';
 import type { ActivityDeps } from '../deps.js';
 import { attemptDeps, runHeavyAttempt, type HeavyKind } from '../heavy/attempt.js';
-import { csvWriter, ndjsonWriter } from './formats/copy-formats.js';
+import { csvWriter, gzipped, ndjsonWriter } from './formats/copy-formats.js';
 import type { ExportSpec, FormatWriter } from './formats/format.js';
 import { pdfWriter } from './formats/pdf.js';
 import { xlsxWriter } from './formats/xlsx.js';
 import { PartPlanner } from './part-planner.js';
 
 export function resultFileName(input: ExportActivityInput): string {
-  return input.request.fileName ?? `${input.request.dataset}-${input.jobId}.${input.request.format}`;
+  const gz = input.request.compression === 'gzip' ? '.gz' : '';
+  return input.request.fileName ?? `${input.request.dataset}-${input.jobId}.${input.request.format}${gz}`;
 }
 
 /** The dataset, columns and query of a request, or a non-retryable failure naming what is wrong. */
@@ -75,9 +76,9 @@ export function createExportActivities(deps: ActivityDeps, settings: ExportSetti
   function writerFor(spec: ExportSpec, appName: string): FormatWriter {
     switch (spec.request.format) {
       case 'csv':
-        return csvWriter(spec);
+        return spec.request.compression === 'gzip' ? gzipped(csvWriter(spec)) : csvWriter(spec);
       case 'ndjson':
-        return ndjsonWriter(spec);
+        return spec.request.compression === 'gzip' ? gzipped(ndjsonWriter(spec)) : ndjsonWriter(spec);
       case 'xlsx':
         return xlsxWriter(spec, settings.xlsxSheetRows);
       case 'pdf':
@@ -111,7 +112,8 @@ export function createExportActivities(deps: ActivityDeps, settings: ExportSetti
         partsDone: 0,
         cursor: null,
         rowsDone: 0,
-        total: 0,
+        // The API's estimate until the count is known.
+        total: input.request.estimate?.rows.value ?? 0,
         startedAt,
         render: writer.initialState(),
       };
@@ -125,7 +127,7 @@ export function createExportActivities(deps: ActivityDeps, settings: ExportSetti
       const counted = previous
         ? Promise.resolve(cp.total)
         : readOnly(source, appName, (tx) => countRows(tx, query)).then(
-            (n) => (cp = { ...cp, total: Math.max(n, cp.total) }).total,
+            (n) => (cp = { ...cp, total: Math.max(n, cp.rowsDone) }).total,
           );
       counted.catch(() => {});
       let rowsRead = 0;
