@@ -21,6 +21,7 @@ import { JobWatchHub } from './jobs/job-watch.js';
 import { registerDashboardRoutes } from './routes/dashboard.js';
 import { registerDownloadRoutes } from './routes/downloads.js';
 import { registerEstimateRoute } from './routes/export-estimate.js';
+import { registerPartRoutes } from './routes/parts.js';
 import { registerJobActionRoutes } from './routes/job-actions.js';
 import { registerJobKindRoutes, type KindDocument } from './routes/job-kinds.js';
 import { registerJobRoutes } from './routes/jobs.js';
@@ -132,6 +133,7 @@ export function createApp(deps: AppDeps): App {
   registerJobRoutes(app, deps, hub);
   registerJobActionRoutes(app, deps);
   registerDownloadRoutes(app, deps);
+  registerPartRoutes(app, deps);
   registerNotificationRoutes(app, deps);
   registerSocketRoute(app);
   registerMeRoutes(app);

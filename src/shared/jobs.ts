@@ -283,6 +283,20 @@ export interface ExportCheckpoint {
   /** When the first attempt started (ISO); printed as the generation time in PDFs. */
   startedAt?: string;
   render?: XlsxState | PdfState;
+  /**
+   * CSV and NDJSON (and gzip): each finished part in order, as `GET /v1/jobs/{id}/parts` lists it. Part 0
+   * counts the file's prefix (the header, as `partsPrefix` holds it, base64) so the parts concatenate to
+   * the file.
+   */
+  parts?: PartRecord[];
+  partsPrefix?: string;
+}
+
+/** One finished part of an export: its rows, and the bytes and sha256 it contributes to the file. */
+export interface PartRecord {
+  rows: number;
+  bytes: number;
+  sha256: string;
 }
 
 /** Live progress of a job, answered by the workflow's progress query. */

@@ -6,7 +6,7 @@
  * match its source's catalog stops the API at start-up with every problem listed.
  */
 import { execFile } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -19,6 +19,12 @@ import { pdfPages, readBack } from '../helpers/data.js';
 import { api, eventually, startStack, type Stack } from '../helpers/stack.js';
 
 const execFileAsync = promisify(execFile);
+
+interface PartsBody {
+  complete: boolean;
+  contentType: string;
+  items: { index: number; rows: number; bytes: number; sha256: string; links: { download: string } }[];
+}
 
 interface JobBody {
   id: string;
@@ -328,6 +334,54 @@ describe('a user-declared dataset on a source of its own', () => {
     });
     expect(unknown.status).toBe(422);
   }, 180_000);
+
+  it('lists finished parts while it runs and after; they concatenate to the file, each with its sha256', async () => {
+    for (const compression of ['none', 'gzip'] as const) {
+      const call = api(stack, keyA);
+      const res = await call('/v1/exports', {
+        method: 'POST',
+        body: JSON.stringify({ dataset: 'shop_orders', format: 'ndjson', compression }),
+      });
+      expect(res.status).toBe(202);
+      const created = (await res.json()) as JobBody;
+      // Parts seen while the job runs (however many the timing allows) must be the file's, byte for byte.
+      const seen = new Map<number, Buffer>();
+      const job = await eventually(
+        async () => {
+          const listed = (await (await call(`/v1/jobs/${created.id}/parts`)).json()) as PartsBody;
+          for (const p of listed.items)
+            if (!seen.has(p.index))
+              seen.set(p.index, Buffer.from(await (await call(p.links.download)).arrayBuffer()));
+          const b = (await (await call(created.links.self)).json()) as JobBody;
+          return b.state === 'succeeded' || b.state === 'failed' ? b : undefined;
+        },
+        120_000,
+        50,
+      );
+      expect(job.state).toBe('succeeded');
+      const file = Buffer.from(await (await call(job.links.download)).arrayBuffer());
+      const listed = (await (await call(`/v1/jobs/${job.id}/parts`)).json()) as PartsBody;
+      expect(listed.complete).toBe(true);
+      expect(listed.contentType).toBe(compression === 'gzip' ? 'application/gzip' : 'application/x-ndjson');
+      expect(listed.items.map((p) => p.index)).toEqual([...listed.items.keys()]);
+      expect(listed.items.length).toBe(Math.ceil(ROWS_PER_TENANT / 40));
+      expect(listed.items.reduce((n, p) => n + p.rows, 0)).toBe(ROWS_PER_TENANT);
+      const parts: Buffer[] = [];
+      for (const p of listed.items) {
+        const r = await call(p.links.download);
+        expect(r.status).toBe(200);
+        const bytes = Buffer.from(await r.arrayBuffer());
+        expect(createHash('sha256').update(bytes).digest('hex')).toBe(p.sha256);
+        expect(bytes.length).toBe(p.bytes);
+        parts.push(bytes);
+      }
+      expect(Buffer.concat(parts).equals(file)).toBe(true);
+      for (const [index, bytes] of seen) expect(bytes.equals(parts[index]!), `part ${index}`).toBe(true);
+    }
+    const xlsx = await runExport(keyA, { dataset: 'shop_orders', format: 'xlsx' });
+    expect((await api(stack, keyA)(`/v1/jobs/${xlsx.job.id}/parts`)).status).toBe(409);
+    expect((await api(stack, keyB)(`/v1/jobs/${xlsx.job.id}/parts`)).status).toBe(404);
+  }, 300_000);
 
   it('applies equality, prefix and range filters and a sort on a column of the view', async () => {
     const ok = await runExport(keyA, {

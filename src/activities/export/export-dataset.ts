@@ -6,6 +6,8 @@
  * uninterrupted run's (byte for byte for CSV, NDJSON and XLSX; PDF differs only in nothing visible).
  * The attempt around it (job records, heartbeats, progress, lanes, publish) is ../heavy/attempt.ts.
  */
+import { createHash } from 'node:crypto';
+import { Transform } from 'node:stream';
 import { ApplicationFailure } from '@temporalio/activity';
 import { checkExportRequest, ExportQuery } from '../../datasets/query.js';
 import { getDataset, selectColumns, type ColumnDef, type DatasetDef } from '../../datasets/registry.js';
@@ -14,7 +16,7 @@ import type { Sql } from '../../db/client.js';
 import { reserveConnection } from '../../db/reserve.js';
 import { jobAppName, nameSession, readOnly, sourceSettings, type SourcePools } from '../../db/sources.js';
 import { ErrorType } from '../../shared/errors.js';
-import type { ExportActivityInput, ExportCheckpoint, ExportResult } from '../../shared/jobs.js';
+import type { ExportActivityInput, ExportCheckpoint, ExportResult, PartRecord } from '../../shared/jobs.js';
 import type { ActivityDeps } from '../deps.js';
 import { attemptDeps, runHeavyAttempt, type HeavyKind } from '../heavy/attempt.js';
 import { csvWriter, gzipped, ndjsonWriter } from './formats/copy-formats.js';
@@ -116,7 +118,9 @@ export function createExportActivities(deps: ActivityDeps, settings: ExportSetti
         total: input.request.estimate?.rows.value ?? 0,
         startedAt,
         render: writer.initialState(),
+        ...(writer.independentParts ? { parts: [], partsPrefix: writer.prefix().toString('base64') } : {}),
       };
+      const prefix = writer.independentParts ? writer.prefix() : undefined;
       const planner = new PartPlanner(
         (fn) => readOnly(source, appName, fn),
         query,
@@ -136,7 +140,10 @@ export function createExportActivities(deps: ActivityDeps, settings: ExportSetti
         resumedFrom: cp.rowsDone,
         started: {
           message: previous ? 'export resuming from checkpoint' : 'export starting',
-          fields: { resumeFrom: { ...cp, render: undefined }, format: input.request.format },
+          fields: {
+            resumeFrom: { ...cp, render: undefined, parts: undefined, partsPrefix: undefined },
+            format: input.request.format,
+          },
         },
         checkpoint: () => cp,
         fileName: resultFileName(input),
@@ -148,7 +155,7 @@ export function createExportActivities(deps: ActivityDeps, settings: ExportSetti
           // Parts finished ahead of the checkpoint (another lane still reads an earlier one).
           const finished = new Map<
             number,
-            { rows: number; upper: string; render: ExportCheckpoint['render'] }
+            { rows: number; upper: string; render: ExportCheckpoint['render']; part?: PartRecord }
           >();
           const advance = () => {
             for (let next = finished.get(cp.partsDone); next; next = finished.get(cp.partsDone)) {
@@ -160,6 +167,7 @@ export function createExportActivities(deps: ActivityDeps, settings: ExportSetti
                 rowsDone: cp.rowsDone + next.rows,
                 total: Math.max(cp.total, cp.rowsDone + next.rows),
                 render: next.render,
+                ...(cp.parts && next.part ? { parts: [...cp.parts, next.part] } : {}),
               };
             }
             attempt.heartbeat();
@@ -191,9 +199,30 @@ export function createExportActivities(deps: ActivityDeps, settings: ExportSetti
             next: () => planner.next(),
             run: async (plan, { lane }) => {
               const part = await writer.part({ conn: lane.sql, ...plan, state: cp.render });
-              await storage.writePart(partsId, plan.index, part.body);
+              // The listed part's sha256 and size: part 0 counts the prefix (see ExportCheckpoint.parts).
+              const hash = createHash('sha256');
+              const lead = plan.index === 0 && prefix ? prefix : Buffer.alloc(0);
+              hash.update(lead);
+              const hashed = part.body.pipe(
+                new Transform({
+                  transform(chunk: Buffer, _enc, done) {
+                    hash.update(chunk);
+                    done(null, chunk);
+                  },
+                }),
+              );
+              part.body.once('error', (err) => hashed.destroy(err));
+              const written = await storage.writePart(partsId, plan.index, hashed);
+              const record = prefix
+                ? { rows: plan.rows, bytes: lead.length + written.bytes, sha256: hash.digest('hex') }
+                : undefined;
               rowsRead += plan.rows;
-              finished.set(plan.index, { rows: plan.rows, upper: plan.upper, render: part.after() });
+              finished.set(plan.index, {
+                rows: plan.rows,
+                upper: plan.upper,
+                render: part.after(),
+                part: record,
+              });
               advance();
               if (settings.maxRowsPerSec > 0) {
                 const due = attemptStartedAt + (rowsRead / settings.maxRowsPerSec) * 1000;
