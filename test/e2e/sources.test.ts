@@ -82,6 +82,12 @@ datasets:
     columns:
       - { name: id, type: integer }
       - { name: name, type: text }
+  all_accounts:
+    source: shop
+    table: shop.accounts
+    global: true
+    key: [id]
+    columns: [{ name: id, type: integer }, { name: tenant, type: text }]
   replica_orders:
     source: replica
     table: shop.order_lines
@@ -382,6 +388,28 @@ describe('a user-declared dataset on a source of its own', () => {
     expect((await api(stack, keyA)(`/v1/jobs/${xlsx.job.id}/parts`)).status).toBe(409);
     expect((await api(stack, keyB)(`/v1/jobs/${xlsx.job.id}/parts`)).status).toBe(404);
   }, 300_000);
+
+  it('offers a global dataset to admin keys only, with every tenant’s rows', async () => {
+    const admin = (await stack.newUser(tenantA, 'admin')).key;
+    const names = async (key: string) =>
+      ((await (await api(stack, key)('/v1/datasets')).json()) as { items: { name: string }[] }).items.map(
+        (d) => d.name,
+      );
+    expect(await names(admin)).toContain('all_accounts');
+    expect(await names(keyA)).not.toContain('all_accounts');
+    const refused = await api(stack, keyA)('/v1/exports', {
+      method: 'POST',
+      body: JSON.stringify({ dataset: 'all_accounts', format: 'csv' }),
+    });
+    expect(refused.status).toBe(422);
+    expect(((await refused.json()) as { errors: { field: string }[] }).errors.map((e) => e.field)).toEqual([
+      'dataset',
+    ]);
+    const { file } = await runExport(admin, { dataset: 'all_accounts', format: 'csv' });
+    const rows = ((await readBack('csv', file)) as { rows: string[][] }).rows.slice(1);
+    expect(rows).toHaveLength(20);
+    expect(new Set(rows.map((r) => r[1]))).toEqual(new Set([tenantA, tenantB]));
+  }, 120_000);
 
   it('applies equality, prefix and range filters and a sort on a column of the view', async () => {
     const ok = await runExport(keyA, {
