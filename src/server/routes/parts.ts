@@ -12,7 +12,6 @@ import type { JobRow } from '../../db/jobs-repo.js';
 import type { AppDeps } from '../deps.js';
 import type { AppEnv } from '../http/context.js';
 import { HttpProblem, problemResponses, problems } from '../http/problem.js';
-import { safe } from '../http/safe-text.js';
 import { visibleJob } from '../jobs/visible-job.js';
 import { JobIdParam } from './job-schemas.js';
 
@@ -39,10 +38,14 @@ const PartsSchema = z
   .openapi('ExportParts');
 
 const PartParams = JobIdParam.extend({
-  index: safe(z.string().regex(/^\d{1,9}$/, 'must be a part index (0, 1, …)')).openapi({
-    param: { name: 'index', in: 'path' },
-    example: '0',
-  }),
+  // Digits only (so no NUL): the pattern is the document's too, which safe() would replace with its own.
+  index: z
+    .string()
+    .regex(/^\d{1,9}$/, 'must be a part index (0, 1, …)')
+    .openapi({
+      param: { name: 'index', in: 'path' },
+      example: '0',
+    }),
 });
 
 const PART_TYPES = [EXPORT_CONTENT_TYPES.csv, EXPORT_CONTENT_TYPES.ndjson, GZIP_CONTENT_TYPE];
