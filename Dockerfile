@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # The offload image: the API, every worker and the migrations run from it, as compiled JavaScript on
 # plain node; the command picks which (see docker-compose.yml). The runtime stage holds production
-# dependencies, dist/ (compiled code, source maps and the prebuilt workflow bundle), drizzle/ and the
+# dependencies, dist/ (compiled code, source maps and the prebuilt workflow bundle), drizzle/, examples/ and the
 # Debian speech tools, nothing else; test/e2e/deploy.test.ts stages exactly that and runs it.
 #
 #   docker build -t offload .
@@ -52,6 +52,8 @@ COPY --from=prod-deps /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY package.json ./
 COPY drizzle ./drizzle
+# The demo datasets file, the DATASETS_FILE default (mount your own file and set DATASETS_FILE).
+COPY examples ./examples
 RUN mkdir -p /data/storage && chown node:node /data/storage
 # The `node` user of the official image, by number so that the host and Kubernetes' runAsNonRoot can
 # check it is not root.

@@ -3,7 +3,9 @@
  * every format against the baselines in the same run — `psql` COPY for CSV, the bare libraries
  * (bench/export-bare.ts) for XLSX, PDF and NDJSON — with the export worker's peak RSS and event-loop
  * delay; then the time a failover costs (the worker killed at 50 %).
- * Starts its own embedded PostgreSQL and Temporal dev server; results go to stdout as a Markdown table.
+ * Starts its own embedded PostgreSQL (the state database), a second one that is the source the rows are
+ * read from (SOURCE_DATABASE_URL, as a deployment reads its own database or replica; psql and the bare
+ * baselines read the same server) and a Temporal dev server; results go to stdout as a Markdown table.
  * Usage: tsx bench/export-engine.ts [--rows 1000000] [--formats csv,ndjson,xlsx,pdf] [--csv-runs 3] [--failover xlsx|none] [--worker-log FILE]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -17,6 +19,9 @@ import { pipeline } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
 import { listAttempts } from '../src/db/jobs-repo.js';
 import { seedOrders } from '../src/db/seed.js';
+import { createDatabase } from '../src/db/client.js';
+import { migrateDatabase } from '../src/db/migrate.js';
+import { startEmbeddedPostgres } from '../tools/postgres.js';
 import { createApiKey, ensureUser } from '../src/db/users-repo.js';
 import { which } from '../tools/binaries.js';
 import { WORKER_NODE_FLAGS } from '../src/worker/node-flags.js';
@@ -39,19 +44,30 @@ const COLS = 'id, customer, email, country, status, currency, amount, item_count
 
 const log = (s: string) => console.error(`[bench] ${s}`);
 
+log('starting the source PostgreSQL server');
+const sourceDir = await fs.mkdtemp(path.join(os.tmpdir(), 'offload-bench-source-'));
+await fs.chmod(sourceDir, 0o755);
+const sourcePg = await startEmbeddedPostgres({ dataDir: path.join(sourceDir, 'pg') });
+// The demo tables (orders, customers) on the source: the same schema the state database's migration makes.
+await migrateDatabase(sourcePg.url);
+const source = createDatabase(sourcePg.url, { max: 2 });
+log(`seeding ${ROWS} orders on the source`);
+await seedOrders(source.sql, ROWS, [TENANT]);
+await source.sql`vacuum analyze orders`;
+await source.close();
+const SOURCE_URL = sourcePg.url;
+
 log('starting PostgreSQL, Temporal and the API');
 const stack = await startBenchStack({
   name: 'export',
   env: {
+    SOURCE_DATABASE_URL: SOURCE_URL,
     EXPORT_MAX_ROWS: '0',
     // One user polls its jobs in a tight loop here: no per-user rate limit.
     RATE_LIMIT_PER_SEC: '0',
   },
 });
 const { scratch, env, config, database, base } = stack;
-log(`seeding ${ROWS} orders`);
-await seedOrders(database.sql, ROWS, [TENANT]);
-await database.sql`vacuum analyze orders`;
 const user = await ensureUser(database.db, 'bench', TENANT);
 const { key } = await createApiKey(database.db, user.id);
 const headers = { authorization: `Bearer ${key}`, 'content-type': 'application/json' };
@@ -160,7 +176,7 @@ async function psqlCopy(): Promise<{ ms: number; bytes: number }> {
   const child = spawn(
     psql,
     [
-      env.DATABASE_URL!,
+      SOURCE_URL,
       '-X',
       '-q',
       '-c',
@@ -189,7 +205,7 @@ async function bare(format: string): Promise<{ ms: number; rows: number; bytes: 
       'tsx',
       'bench/export-bare.ts',
       format,
-      env.DATABASE_URL!,
+      SOURCE_URL,
       TENANT,
       file,
     ],
@@ -289,3 +305,5 @@ if (failoverLine) console.log(`\n${failoverLine}`);
 
 await new Promise((r) => setTimeout(r, 1000));
 await stack.close();
+await sourcePg.stop();
+await fs.rm(sourceDir, { recursive: true, force: true });

@@ -19,6 +19,7 @@ import { startEmbeddedPostgres } from '../tools/postgres.js';
 import { startTemporalDevServer } from '../tools/temporal.js';
 import { createLogger } from '../src/lib/logger.js';
 import { createApp } from '../src/server/app.js';
+import { openDatasets } from '../src/datasets/load.js';
 import { createStorage } from '../src/storage/index.js';
 import { connectTemporal, type TemporalHandle } from '../src/temporal/client.js';
 import { WORKFLOWS_PATH } from '../src/worker/create-workers.js';
@@ -80,7 +81,14 @@ export async function startBenchStack(opts: BenchStackOptions): Promise<BenchSta
   const config = loadConfig({ ...env, PORT: '0' });
   const database = createDatabase(pg.url, { max: opts.databaseMax ?? 4 });
   const temporal = await connectTemporal(config.temporal);
+  // As the API does: DATASETS_FILE (or the demo) checked against SOURCE_DATABASE_URL (or the state database).
+  const datasets = await openDatasets(config, {
+    max: config.SOURCE_POOL_MAX,
+    appName: 'offload-api',
+    statementTimeoutMs: config.API_STATEMENT_TIMEOUT_MS,
+  });
   const { app } = createApp({
+    datasets,
     config,
     database,
     temporal: temporal.client,
@@ -103,6 +111,7 @@ export async function startBenchStack(opts: BenchStackOptions): Promise<BenchSta
         await new Promise((r) => server.close(r));
         await temporal.close();
         await database.close();
+        await datasets.close();
         await temporalServer.stop();
         await pg.stop();
         await fs.rm(scratch, { recursive: true, force: true });

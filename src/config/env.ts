@@ -44,6 +44,24 @@ export const envSchema = z.object({
     .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// connection URL')
     .optional(),
   DATABASE_POOL_MAX: int(10, 1),
+  /**
+   * The database exports read from (the `default` source of the datasets file), apart from offload's
+   * own DATABASE_URL; unset: the state database is the source (the demo datasets live there).
+   */
+  SOURCE_DATABASE_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// connection URL')
+    .optional()
+    .or(z.literal('').transform(() => undefined)),
+  /** Connections per source pool of a worker or API process (each source has its own pool). */
+  SOURCE_POOL_MAX: int(5, 1),
+  /** statement_timeout of a worker's reads from a source, in ms (a COPY of one part must fit); 0: off. */
+  SOURCE_STATEMENT_TIMEOUT_MS: int(300_000, 0),
+  /** The datasets file (YAML or JSON); unset: the shipped demo, examples/datasets.yaml. */
+  DATASETS_FILE: z
+    .string()
+    .optional()
+    .or(z.literal('').transform(() => undefined)),
   /** statement_timeout of the API's connections (not the workers'), in ms; 0 turns it off. */
   API_STATEMENT_TIMEOUT_MS: int(5000, 0),
   /**
@@ -174,6 +192,11 @@ export interface TemporalSettings {
 export interface Config extends Env {
   temporal: TemporalSettings;
   storageDir: string;
+  /**
+   * A variable of the same environment, by name: the datasets file names the variables that hold its
+   * sources' URLs (never the URL itself), and they are read here, so this stays the only env reader.
+   */
+  variable(name: string): string | undefined;
 }
 
 export class ConfigError extends Error {
@@ -255,7 +278,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   if (!parsed.success || !temporal || problems.length > 0) throw new ConfigError(problems);
   const data = parsed.data;
-  return { ...data, temporal, storageDir: path.resolve(data.STORAGE_DIR) };
+  const variable = (name: string): string | undefined => (Object.hasOwn(env, name) ? env[name] : undefined);
+  return { ...data, temporal, storageDir: path.resolve(data.STORAGE_DIR), variable };
 }
 
 /** Variables the config accepts, for documentation and for checking deployment files. */

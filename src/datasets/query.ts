@@ -8,17 +8,19 @@ import { keyLiteral, quoteIdent, quoteLiteral } from '../db/sql-text.js';
 import { parseTimestamp, textProblem } from '../shared/input.js';
 import type { ExportRequest, RangeFilter } from '../shared/jobs.js';
 import { DECIMAL_PATTERN, INTEGER_PATTERN, TIMESTAMP_PATTERN } from '../shared/patterns.js';
-import { getColumn, type ColumnDef, type ColumnType, type DatasetDef } from './registry.js';
+import { getColumn, type ColumnDef, type ColumnType, type DatasetDef, type FilterDef } from './registry.js';
 
 const SQL_TYPE: Record<ColumnType, string> = {
   text: 'text',
   integer: 'bigint',
   decimal: 'numeric',
   timestamp: 'timestamptz',
+  boolean: 'boolean',
 };
 
-export function typedLiteral(type: ColumnType, value: string | number): string {
+export function typedLiteral(type: ColumnType, value: string | number | boolean): string {
   if (type === 'integer') return keyLiteral(String(value));
+  if (type === 'boolean') return value === true || value === 'true' ? 'true' : 'false';
   return `${quoteLiteral(String(value))}::${SQL_TYPE[type]}`;
 }
 
@@ -45,6 +47,25 @@ export function isRangeBound(type: ColumnType, v: unknown): boolean {
     );
   }
   return typeof v === 'string' && (type === 'integer' ? INTEGER_PATTERN : DECIMAL_PATTERN).test(v);
+}
+
+/** Why `value` is not what an `eq` or `prefix` filter `def` takes, or undefined. */
+function valueProblem(def: FilterDef, value: unknown): string | undefined {
+  if (def.type === 'boolean') return typeof value === 'boolean' ? undefined : 'must be true or false';
+  if (def.type === 'text') {
+    if (typeof value !== 'string') return 'must be a string';
+    if (def.kind === 'prefix' && value.length === 0) return 'must not be empty';
+    return (
+      textProblem(value) ??
+      (value.length > MAX_IN_VALUE_CHARS ? `must be at most ${MAX_IN_VALUE_CHARS} characters` : undefined) ??
+      (def.values && !def.values.includes(value)
+        ? `unknown value; allowed: ${def.values.join(', ')}`
+        : undefined)
+    );
+  }
+  if (!isRangeBound(def.type, value))
+    return `must be a ${def.type === 'timestamp' ? 'ISO 8601 date or time' : def.type === 'integer' ? 'integer' : 'number'}`;
+  return undefined;
 }
 
 /** Everything wrong with an export request's columns, filters and sort for its dataset. */
@@ -84,6 +105,11 @@ export function checkExportRequest(ds: DatasetDef, req: Omit<ExportRequest, 'for
           if (bad) issues.push({ path: [...path, i], message: bad });
         });
       }
+      continue;
+    }
+    if (def.kind === 'eq' || def.kind === 'prefix') {
+      const bad = valueProblem(def, value);
+      if (bad) issues.push({ path, message: bad });
       continue;
     }
     const shape = def.type === 'timestamp' ? 'ISO 8601 date or time' : 'number';
@@ -128,31 +154,45 @@ export class ExportQuery {
     readonly tenantId: string,
     readonly request: Pick<ExportRequest, 'filters' | 'sort'>,
   ) {
-    const key = { expr: quoteIdent(ds.keyColumn), type: 'integer' as ColumnType };
-    const sortCol = request.sort ? getColumn(ds, request.sort.column) : undefined;
+    const keyCols = ds.key.map((name) => {
+      const col = getColumn(ds, name);
+      if (!col) throw new Error(`key column ${name} is not a column of ${ds.name}`);
+      return { expr: quoteIdent(col.column), type: col.type };
+    });
+    const sort = request.sort ?? ds.defaultSort;
+    const sortCol = sort ? getColumn(ds, sort.column) : undefined;
     this.keys =
-      sortCol && sortCol.column !== ds.keyColumn
-        ? [{ expr: quoteIdent(sortCol.column), type: sortCol.type }, key]
-        : [key];
-    this.desc = request.sort?.direction === 'desc';
+      sortCol && sortCol.name !== ds.key[0]
+        ? [{ expr: quoteIdent(sortCol.column), type: sortCol.type }, ...keyCols]
+        : keyCols;
+    this.desc = sort?.direction === 'desc';
   }
 
+  /** The schema-qualified table or view. */
   get from(): string {
-    return quoteIdent(this.ds.table);
+    return `${quoteIdent(this.ds.schema)}.${quoteIdent(this.ds.table)}`;
   }
 
-  /** Tenant and filters (no cursor). */
+  /** Tenant (unless the dataset is global) and filters (no cursor). */
   get where(): string {
-    const parts = [`${quoteIdent(this.ds.tenantColumn)} = ${quoteLiteral(this.tenantId)}`];
+    const parts =
+      this.ds.tenantColumn === null
+        ? ['true']
+        : [`${quoteIdent(this.ds.tenantColumn)} = ${quoteLiteral(this.tenantId)}`];
     for (const [name, value] of Object.entries(this.request.filters ?? {})) {
       const def = this.ds.filters.find((f) => f.name === name);
       if (!def) throw new Error(`unknown filter ${name}`);
       const col = quoteIdent(def.column);
-      if (Array.isArray(value)) {
+      if (def.kind === 'eq') {
+        parts.push(`${col} = ${typedLiteral(def.type, value as string | number)}`);
+      } else if (def.kind === 'prefix') {
+        parts.push(`starts_with(${col}, ${quoteLiteral(value as string)})`);
+      } else if (Array.isArray(value)) {
         parts.push(`${col} in (${value.map((v) => typedLiteral(def.type, v)).join(', ')})`);
       } else {
-        if (value.from !== undefined) parts.push(`${col} >= ${typedLiteral(def.type, value.from)}`);
-        if (value.to !== undefined) parts.push(`${col} < ${typedLiteral(def.type, value.to)}`);
+        const range = value as RangeFilter;
+        if (range.from !== undefined) parts.push(`${col} >= ${typedLiteral(def.type, range.from)}`);
+        if (range.to !== undefined) parts.push(`${col} < ${typedLiteral(def.type, range.to)}`);
       }
     }
     return parts.join(' and ');
@@ -199,12 +239,7 @@ export function cursorOf(row: Record<string, string>): string {
 
 export type { ColumnDef };
 
-/** The columns an export of `ds` may be sorted by: the key, then the dataset's sorts. */
+/** The columns an export of `ds` may be sorted by: the key's, then the dataset's sorts. */
 export function sortableColumns(ds: DatasetDef): string[] {
-  return [...new Set([keyName(ds), ...ds.sorts])].filter((name) => getColumn(ds, name) !== undefined);
-}
-
-/** The API name of the key column. */
-function keyName(ds: DatasetDef): string {
-  return ds.columns.find((c) => c.column === ds.keyColumn)?.name ?? ds.keyColumn;
+  return [...new Set([...ds.key, ...ds.sorts])].filter((name) => getColumn(ds, name) !== undefined);
 }

@@ -1,14 +1,17 @@
 /**
- * The exportable datasets. Each is one declarative entry: its table, the column that scopes it to a
- * tenant, the key it is read in order of, its columns (labels, types, formatting), and the filters and
- * sorts a request may use. Adding a dataset touches this file only.
+ * The exportable datasets of this process: what the datasets file (DATASETS_FILE, see ./file.ts)
+ * declares, once validated. The API and the workers load the file at start-up (./load.ts) and make it
+ * the active catalog here; a process that never does (unit tests, tools) gets the shipped demo file,
+ * examples/datasets.yaml, parsed and validated the same way (without the check against a database).
  */
-export type ColumnType = 'text' | 'integer' | 'decimal' | 'timestamp';
+import { demoDatasetsFile, readDatasetsFile } from './file.js';
+
+export type ColumnType = 'text' | 'integer' | 'decimal' | 'timestamp' | 'boolean';
 
 export interface ColumnDef {
   /** Name in the API and in CSV/NDJSON headers. */
   name: string;
-  /** SQL column. */
+  /** SQL column (an identifier of the file, quoted wherever it is used). */
   column: string;
   /** Header in XLSX and PDF. */
   label: string;
@@ -17,100 +20,92 @@ export interface ColumnDef {
   decimals?: number;
   /** Relative width in PDF and XLSX layouts (default 1). */
   width?: number;
-  /** May be null (only non-null columns can be sorted on). */
+  /** May be null (only non-null columns can be sorted on or be part of the key). */
   nullable?: boolean;
 }
 
-/** `range`: `{from?, to?}` on a number or timestamp column; `in`: a list of values of a text column. */
+/**
+ * `range`: `{from?, to?}` on a number or timestamp column; `in`: a list of values of a text column;
+ * `eq`: one value of the column's type; `prefix`: text that a text column starts with.
+ */
+export type FilterKind = 'range' | 'in' | 'eq' | 'prefix';
+
 export interface FilterDef {
   name: string;
+  /** SQL column. */
   column: string;
-  kind: 'range' | 'in';
+  kind: FilterKind;
   type: ColumnType;
-  /** For `in` filters: the values that exist, if the set is closed. */
+  /** For `in` and text `eq` filters: the values that exist, if the set is closed. */
   values?: readonly string[];
+}
+
+/** A named database that datasets read from; `default` is SOURCE_DATABASE_URL (or the state database). */
+export interface SourceDef {
+  name: string;
+  /** The environment variable that holds the URL; undefined for `default`. */
+  urlVariable?: string;
 }
 
 export interface DatasetDef {
   name: string;
   /** Default PDF title. */
   title: string;
+  /** Name of the source it is read from. */
+  source: string;
+  /** Schema and name of the table or view. */
+  schema: string;
   table: string;
-  tenantColumn: string;
-  /** A unique, ascending integer key: rows are read in keyset ranges of it (it breaks sort ties). */
-  keyColumn: string;
+  /**
+   * The column API keys are scoped by (an API key reads only rows whose value is its tenant); null for a
+   * dataset declared global, which only admin keys may export.
+   */
+  tenantColumn: string | null;
+  /**
+   * The key: columns (API names of `columns`) that together are unique and not null, so that (sort
+   * column, key) is a total order rows are read in keyset ranges of.
+   */
+  key: string[];
+  /** For a view: the key is taken as unique without an index proving it (the file said so). */
+  trustKey: boolean;
   columns: ColumnDef[];
   filters: FilterDef[];
-  /** Column names a request may sort by; the key column is always allowed. */
+  /** Column names a request may sort by; the key columns are always allowed. */
   sorts: string[];
+  /** The order of a request that names none (default: by key, ascending). */
+  defaultSort?: { column: string; direction: 'asc' | 'desc' };
+  /** Most rows one export of it may hold (beside EXPORT_MAX_ROWS); undefined: no own cap. */
+  maxRows?: number;
 }
 
-const orders: DatasetDef = {
-  name: 'orders',
-  title: 'Orders',
-  table: 'orders',
-  tenantColumn: 'tenant_id',
-  keyColumn: 'id',
-  columns: [
-    { name: 'id', column: 'id', label: 'Order ID', type: 'integer', width: 0.8 },
-    { name: 'customer', column: 'customer', label: 'Customer', type: 'text', width: 1.6 },
-    { name: 'email', column: 'email', label: 'E-mail', type: 'text', width: 2 },
-    { name: 'country', column: 'country', label: 'Country', type: 'text', width: 0.6 },
-    { name: 'status', column: 'status', label: 'Status', type: 'text', width: 0.8 },
-    { name: 'currency', column: 'currency', label: 'Currency', type: 'text', width: 0.6 },
-    { name: 'amount', column: 'amount', label: 'Amount', type: 'decimal', decimals: 2, width: 0.8 },
-    { name: 'item_count', column: 'item_count', label: 'Items', type: 'integer', width: 0.5 },
-    { name: 'created_at', column: 'created_at', label: 'Created at', type: 'timestamp', width: 1.5 },
-  ],
-  filters: [
-    { name: 'created_at', column: 'created_at', kind: 'range', type: 'timestamp' },
-    { name: 'amount', column: 'amount', kind: 'range', type: 'decimal' },
-    {
-      name: 'status',
-      column: 'status',
-      kind: 'in',
-      type: 'text',
-      values: ['pending', 'paid', 'shipped', 'delivered', 'refunded'],
-    },
-    { name: 'country', column: 'country', kind: 'in', type: 'text' },
-  ],
-  sorts: ['id', 'created_at', 'amount', 'customer', 'country', 'status'],
-};
+export interface Catalog {
+  sources: Record<string, SourceDef>;
+  datasets: Record<string, DatasetDef>;
+  /** Where it was read from. */
+  file: string;
+}
 
-const customers: DatasetDef = {
-  name: 'customers',
-  title: 'Customers',
-  table: 'customers',
-  tenantColumn: 'tenant_id',
-  keyColumn: 'id',
-  columns: [
-    { name: 'id', column: 'id', label: 'Customer ID', type: 'integer', width: 0.8 },
-    { name: 'name', column: 'name', label: 'Name', type: 'text', width: 1.6 },
-    { name: 'email', column: 'email', label: 'E-mail', type: 'text', width: 2 },
-    { name: 'country', column: 'country', label: 'Country', type: 'text', width: 0.6 },
-    { name: 'signed_up_at', column: 'signed_up_at', label: 'Signed up', type: 'timestamp', width: 1.5 },
-    {
-      name: 'lifetime_value',
-      column: 'lifetime_value',
-      label: 'Lifetime value',
-      type: 'decimal',
-      decimals: 2,
-      width: 1,
-    },
-    { name: 'note', column: 'note', label: 'Note', type: 'text', width: 1.5, nullable: true },
-  ],
-  filters: [
-    { name: 'signed_up_at', column: 'signed_up_at', kind: 'range', type: 'timestamp' },
-    { name: 'lifetime_value', column: 'lifetime_value', kind: 'range', type: 'decimal' },
-    { name: 'country', column: 'country', kind: 'in', type: 'text' },
-  ],
-  sorts: ['id', 'name', 'signed_up_at', 'lifetime_value'],
-};
+let active: Catalog | undefined;
 
-export const DATASETS: Record<string, DatasetDef> = { orders, customers };
+/** Make `catalog` the datasets of this process (after ./load.ts has checked it against its sources). */
+export function useCatalog(catalog: Catalog): void {
+  active = catalog;
+}
+
+/** The active catalog: the one `useCatalog` set, else the shipped demo file. */
+export function activeCatalog(): Catalog {
+  active ??= readDatasetsFile(demoDatasetsFile());
+  return active;
+}
+
+/** Every dataset, by name. */
+export function datasets(): Record<string, DatasetDef> {
+  return activeCatalog().datasets;
+}
 
 export function getDataset(name: string): DatasetDef | undefined {
-  return Object.hasOwn(DATASETS, name) ? DATASETS[name] : undefined;
+  const all = datasets();
+  return Object.hasOwn(all, name) ? all[name] : undefined;
 }
 
 /** The columns an export writes, in order: the requested ones, or all of them. */

@@ -5,7 +5,7 @@
  */
 import { DECIMAL_PATTERN, INTEGER_PATTERN, TIMESTAMP_PATTERN } from '../shared/patterns.js';
 import { RANGE_BOUND_LIMIT, sortableColumns } from './query.js';
-import { DATASETS, type ColumnType, type DatasetDef, type FilterDef } from './registry.js';
+import { datasets, type ColumnType, type DatasetDef, type FilterDef } from './registry.js';
 
 type JsonSchema = Record<string, unknown>;
 
@@ -13,6 +13,7 @@ type JsonSchema = Record<string, unknown>;
 function boundSchema(type: ColumnType): JsonSchema {
   if (type === 'timestamp') return { type: 'string', pattern: TIMESTAMP_PATTERN.source };
   if (type === 'text') return { type: 'string' };
+  if (type === 'boolean') return { type: 'boolean' };
   const limits = { exclusiveMinimum: -RANGE_BOUND_LIMIT, exclusiveMaximum: RANGE_BOUND_LIMIT };
   return type === 'integer'
     ? {
@@ -30,6 +31,16 @@ function boundSchema(type: ColumnType): JsonSchema {
 }
 
 function filterSchema(f: FilterDef): JsonSchema {
+  if (f.kind === 'eq' || f.kind === 'prefix') {
+    if (f.type !== 'text') return { ...boundSchema(f.type), description: 'Rows whose value equals this' };
+    return {
+      type: 'string',
+      ...(f.kind === 'prefix' ? { minLength: 1 } : {}),
+      maxLength: 200,
+      ...(f.values ? { enum: [...f.values] } : {}),
+      description: f.kind === 'prefix' ? 'Rows whose value starts with this' : 'Rows whose value equals this',
+    };
+  }
   if (f.kind === 'in') {
     return {
       type: 'array',
@@ -69,10 +80,16 @@ function datasetSchema(ds: DatasetDef): JsonSchema {
 /** JSON Schema keywords that, beside the body's own properties, say what checkExportRequest checks. */
 export function exportRequestSchema(): JsonSchema {
   return {
-    oneOf: Object.values(DATASETS).map(datasetSchema),
+    oneOf: Object.values(datasets()).map(datasetSchema),
     allOf: [
       { anyOf: [{ properties: { format: { const: 'csv' } } }, { not: { required: ['bom'] } }] },
       { anyOf: [{ properties: { format: { const: 'pdf' } } }, { not: { required: ['title'] } }] },
+      {
+        anyOf: [
+          { properties: { format: { enum: ['csv', 'ndjson'] } } },
+          { not: { required: ['compression'], properties: { compression: { const: 'gzip' } } } },
+        ],
+      },
     ],
   };
 }

@@ -4,12 +4,22 @@
  * heavy activity is src/activities/export (on the `exports` queue), the workflow src/workflows/export.ts.
  */
 import { z } from '@hono/zod-openapi';
+import type { Sql } from '../db/client.js';
 import { matchesMoreThan } from '../db/dataset-rows.js';
+import { countUpTo, exportHistory, plannedRows } from '../db/export-estimates.js';
+import { EXACT_COUNT_CAP, estimateExport } from '../datasets/estimate.js';
+import { readOnly } from '../db/sources.js';
+import { DEFAULT_SOURCE } from '../datasets/file.js';
 import { checkExportRequest, ExportQuery } from '../datasets/query.js';
-import { DATASETS, getDataset } from '../datasets/registry.js';
+import { datasets, getDataset, selectColumns } from '../datasets/registry.js';
 import { exportRequestSchema } from '../datasets/schema.js';
+import type { AppDeps } from '../server/deps.js';
+import type { Principal } from '../db/users-repo.js';
 import {
+  EXPORT_COMPRESSIONS,
   EXPORT_CONTENT_TYPES,
+  GZIP_CONTENT_TYPE,
+  type ExportEstimate,
   EXPORT_FORMATS,
   type ExportFilters,
   type ExportRequest,
@@ -20,11 +30,11 @@ import { EXPORTS_QUEUE, WorkflowType } from '../shared/temporal.js';
 import { problems } from '../server/http/problem.js';
 import { maxChars } from '../server/http/validation.js';
 import { safe, safeText } from '../server/http/safe-text.js';
+import { EstimateSchema } from '../server/routes/estimate-schema.js';
 import { defineJobKind, heavyPolicy } from './kind.js';
 
-const datasetNames = Object.keys(DATASETS) as [string, ...string[]];
-
-const exportFields = {
+/** The body's fields; the dataset names are the active datasets file's, so this is built per app. */
+const exportFields = (datasetNames = Object.keys(datasets()) as [string, ...string[]]) => ({
   dataset: z
     .enum(datasetNames, { error: `unknown dataset; allowed: ${datasetNames.join(', ')}` })
     .openapi({ example: 'orders', description: 'GET /v1/datasets lists their columns and filters' }),
@@ -41,7 +51,8 @@ const exportFields = {
     .openapi({
       description:
         'Filters by name: `{"from": …, "to": …}` (from inclusive, to exclusive) for date and amount ranges, ' +
-        'or a list of values (e.g. `"status": ["paid"]`). Each dataset lists its filters. Dates are ' +
+        'a list of values (e.g. `"status": ["paid"]`), or one value (equality, or the prefix of a text). ' +
+        'Each dataset lists its filters (GET /v1/datasets). Dates are ' +
         '`YYYY-MM-DD` or `YYYY-MM-DDThh:mm[:ss[.ffffff]]` with an optional `Z` or offset up to ±15:59, ' +
         'on a real calendar day of years 0001-9999.',
       example: { created_at: { from: '2024-01-01', to: '2024-02-01' }, status: ['paid', 'shipped'] },
@@ -54,10 +65,17 @@ const exportFields = {
     .optional()
     .openapi({ description: 'Sort column and direction; the key breaks ties. Default: by key, ascending.' }),
   bom: z.boolean().optional().openapi({ description: 'CSV only: start with a UTF-8 BOM (for Excel).' }),
+  compression: z
+    .enum(EXPORT_COMPRESSIONS, { error: `must be one of: ${EXPORT_COMPRESSIONS.join(', ')}` })
+    .optional()
+    .openapi({
+      description:
+        'CSV and NDJSON: `gzip` makes the file a .gz (`application/gzip`, one gzip member per part), compressed as it is written.',
+    }),
   title: safe(maxChars(z.string().min(1), 200))
     .optional()
     .openapi({ description: 'PDF only: title on every page.' }),
-};
+});
 
 type ExportBody = Omit<ExportRequest, 'filters'> & { filters?: Record<string, unknown> };
 
@@ -65,6 +83,47 @@ const asRequest = (body: ExportBody): ExportRequest => ({
   ...body,
   filters: body.filters as ExportFilters | undefined,
 });
+
+/** The connections of a dataset's source in the API process. */
+export function sourceSql(deps: AppDeps, source: string): Sql {
+  if (deps.datasets) return deps.datasets.sources.get(source).sql;
+  if (source === DEFAULT_SOURCE) return deps.database.sql;
+  throw new Error(`source ${source} has no connections in this process (AppDeps.datasets)`);
+}
+
+/** The dataset of a valid request, refused (422 naming `dataset`) for a key that may not export it. */
+export function datasetFor(request: ExportRequest, principal: Principal) {
+  const ds = getDataset(request.dataset);
+  if (!ds) throw problems.validation([{ field: 'dataset', in: 'body', reason: 'unknown dataset' }]);
+  if (ds.tenantColumn === null && principal.scope !== 'admin')
+    throw problems.validation([
+      { field: 'dataset', in: 'body', reason: 'a global dataset; only admin keys may export it' },
+    ]);
+  return ds;
+}
+
+/**
+ * Rows, bytes and seconds a valid request is expected to take (POST /v1/exports/estimate, and the
+ * 202's `request.estimate`): rows on the source in a read-only transaction, the history from the state
+ * database. A source that is down throws a connection error, which the API answers with 503.
+ */
+export async function estimateRequest(
+  deps: AppDeps,
+  request: ExportRequest,
+  principal: Principal,
+): Promise<ExportEstimate> {
+  const ds = datasetFor(request, principal);
+  const query = new ExportQuery(ds, principal.tenantId, request);
+  const rows = await readOnly(sourceSql(deps, ds.source), 'offload-api estimate', async (tx) => {
+    const exact = await countUpTo(tx, query, EXACT_COUNT_CAP);
+    return exact !== undefined
+      ? { value: exact, method: 'exact' as const }
+      : { value: await plannedRows(tx, query), method: 'planner' as const };
+  });
+  const compression = request.compression === 'gzip' ? 'gzip' : null;
+  const history = await exportHistory(deps.database.sql, ds.name, request.format, compression);
+  return estimateExport({ format: request.format, cols: selectColumns(ds, request.columns), rows, history });
+}
 
 export const exportKind = defineJobKind<ExportBody, ExportRequest>({
   name: 'export',
@@ -76,8 +135,8 @@ export const exportKind = defineJobKind<ExportBody, ExportRequest>({
     tag: 'exports',
     summary: 'Start an export of a dataset to a file',
     schemaName: 'ExportRequest',
-    fields: () => exportFields,
-    refineSchema: exportRequestSchema(),
+    fields: () => exportFields(),
+    refineSchema: () => exportRequestSchema(),
     refine(body, ctx) {
       const ds = getDataset(body.dataset);
       if (!ds) return;
@@ -85,19 +144,34 @@ export const exportKind = defineJobKind<ExportBody, ExportRequest>({
         ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });
       if (body.bom !== undefined && body.format !== 'csv')
         ctx.addIssue({ code: 'custom', path: ['bom'], message: 'only for format csv' });
+      if (body.compression === 'gzip' && body.format !== 'csv' && body.format !== 'ndjson')
+        ctx.addIssue({
+          code: 'custom',
+          path: ['compression'],
+          message: 'gzip only for format csv or ndjson',
+        });
       if (body.title !== undefined && body.format !== 'pdf')
         ctx.addIssue({ code: 'custom', path: ['title'], message: 'only for format pdf' });
     },
   },
   api: (deps) => ({
-    /** A request whose filters match more rows than EXPORT_MAX_ROWS is refused before any work starts. */
+    /**
+     * A global dataset is for admin keys only; a request whose filters match more rows than
+     * EXPORT_MAX_ROWS (or the dataset's maxRows) is refused before any work starts.
+     */
     async prepare(body, principal) {
       const request = asRequest(body);
-      const limit = deps.config.EXPORT_MAX_ROWS;
-      const ds = getDataset(request.dataset);
-      if (limit > 0 && ds) {
+      const ds = datasetFor(request, principal);
+      const limit = Math.min(
+        deps.config.EXPORT_MAX_ROWS || Number.MAX_SAFE_INTEGER,
+        ds?.maxRows ?? Number.MAX_SAFE_INTEGER,
+      );
+      if (limit < Number.MAX_SAFE_INTEGER) {
         const query = new ExportQuery(ds, principal.tenantId, request);
-        if (await matchesMoreThan(deps.database.sql, query, limit)) {
+        const over = await readOnly(sourceSql(deps, ds.source), 'offload-api', (tx) =>
+          matchesMoreThan(tx, query, limit),
+        );
+        if (over) {
           throw problems.validation([
             {
               field: 'filters',
@@ -107,7 +181,12 @@ export const exportKind = defineJobKind<ExportBody, ExportRequest>({
           ]);
         }
       }
-      return request;
+      // The estimate is a courtesy: when it cannot be made the export is still accepted, without one.
+      const estimate = await estimateRequest(deps, request, principal).catch((err: unknown) => {
+        deps.log.warn({ err, dataset: ds.name }, 'export accepted without an estimate');
+        return undefined;
+      });
+      return estimate ? { ...request, estimate } : request;
     },
   }),
   workflow(job, start) {
@@ -138,13 +217,15 @@ export const exportKind = defineJobKind<ExportBody, ExportRequest>({
       filters: z.record(z.string(), z.unknown()).optional(),
       sort: z.object({ column: z.string(), direction: z.enum(['asc', 'desc']) }).optional(),
       bom: z.boolean().optional(),
+      compression: z.enum(EXPORT_COMPRESSIONS).optional(),
       title: z.string().optional(),
       fileName: z.string().optional(),
+      estimate: EstimateSchema.optional(),
     }),
     resultFields: {
       rows: z.number().optional().openapi({ description: 'Exports: rows in the file.' }),
     },
-    contentTypes: Object.values(EXPORT_CONTENT_TYPES),
+    contentTypes: [...Object.values(EXPORT_CONTENT_TYPES), GZIP_CONTENT_TYPE],
     done: (result) => (result as ExportResult).rows,
   },
   dashboard: { title: 'New export', submitLabel: 'Start export', form: 'export' },

@@ -62,9 +62,14 @@ export interface KindWorkerContext {
   log: Logger;
 }
 
-/** The worker half of a kind: the activities its heavy queue serves and how many run at once. */
+/**
+ * The worker half of a kind: the activities its heavy queue serves, how many run at once, and what to
+ * release once the worker has stopped (connections it opened).
+ */
 export interface KindWorker {
-  create(ctx: KindWorkerContext): Promise<{ activities: object; concurrency: number }>;
+  create(
+    ctx: KindWorkerContext,
+  ): Promise<{ activities: object; concurrency: number; close?: () => Promise<void> }>;
 }
 
 /** How the dashboard offers the kind: its card title and button, and which form renders it. */
@@ -99,9 +104,10 @@ export interface JobKindDefinition<Body extends object = object, Request extends
     refine?: (body: Body, ctx: z.RefinementCtx) => void;
     /**
      * The same checks as `refine`, as JSON Schema keywords of the body (`oneOf`, `not`, …) in the
-     * OpenAPI document, so that a body valid by the document is one `refine` accepts.
+     * OpenAPI document, so that a body valid by the document is one `refine` accepts. A function is
+     * asked when the app is built (e.g. after the datasets file is loaded).
      */
-    refineSchema?: Record<string, unknown>;
+    refineSchema?: Record<string, unknown> | (() => Record<string, unknown>);
   };
   api: (deps: AppDeps) => KindApi<Body, Request>;
   /** The workflow that runs a recorded job of this kind (the request is the one `prepare` returned). */

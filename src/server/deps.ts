@@ -2,6 +2,7 @@
 import type { Client } from '@temporalio/client';
 import type { Config } from '../config/env.js';
 import type { Database } from '../db/client.js';
+import type { DatasetsHandle } from '../datasets/load.js';
 import type { Logger } from '../lib/logger.js';
 import type { Storage } from '../storage/storage.js';
 
@@ -17,5 +18,10 @@ export interface AppDeps {
   rateLimitDatabase?: Database;
   temporal: Client;
   storage: Storage;
+  /**
+   * The datasets file, checked against its sources, and the API's read-only source pools (row caps and
+   * estimates count there). Without it the demo datasets are read from `database`.
+   */
+  datasets?: DatasetsHandle;
   log: Logger;
 }

@@ -4,6 +4,8 @@ import { serve } from '@hono/node-server';
 import { ConfigError, loadConfig } from '../config/env.js';
 import { purgeExpiredIdempotencyKeys } from '../db/idempotency-repo.js';
 import { migrateDatabase } from '../db/migrate.js';
+import { DatasetsFileError } from '../datasets/file.js';
+import { openDatasets } from '../datasets/load.js';
 import { createLogger } from '../lib/logger.js';
 import { startTracing } from '../lib/tracing.js';
 import { createStorage } from '../storage/index.js';
@@ -20,8 +22,15 @@ async function main(): Promise<void> {
   await migrateDatabase(config.DATABASE_URL);
   // Both with statement_timeout = API_STATEMENT_TIMEOUT_MS (the migration above runs without it).
   const { database, rateLimitDatabase } = createApiDatabases(config);
+  // The datasets file, checked against every source before anything is served (problems: exit 1).
+  const datasets = await openDatasets(config, {
+    max: config.SOURCE_POOL_MAX,
+    appName: 'offload-api',
+    statementTimeoutMs: config.API_STATEMENT_TIMEOUT_MS,
+  });
   const temporal = await connectTemporal(config.temporal);
   const { app, attachServer } = createApp({
+    datasets,
     config,
     database,
     rateLimitDatabase,
@@ -51,6 +60,7 @@ async function main(): Promise<void> {
         database.close(),
         rateLimitDatabase.close(),
         tracing?.shutdown(),
+        datasets.close(),
       ]).then(() => process.exit(0));
     });
     setTimeout(() => process.exit(0), 10_000).unref();
@@ -60,6 +70,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  console.error(err instanceof ConfigError ? err.message : err);
+  console.error(err instanceof ConfigError || err instanceof DatasetsFileError ? err.message : err);
   process.exit(1);
 });

@@ -22,18 +22,34 @@ export const EXPORT_CONTENT_TYPES: Record<ExportFormat, string> = {
   pdf: 'application/pdf',
 };
 
+/** Compressions a CSV or NDJSON export may ask for; the file is then `application/gzip`. */
+export const EXPORT_COMPRESSIONS = ['none', 'gzip'] as const;
+export type ExportCompression = (typeof EXPORT_COMPRESSIONS)[number];
+/** Content-Type of a compressed export (the file is a .gz; no Content-Encoding is claimed). */
+export const GZIP_CONTENT_TYPE = 'application/gzip';
+
 /** A half-open range filter: `from` <= value < `to`; either end may be left open. */
 export interface RangeFilter {
   from?: string | number;
   to?: string | number;
 }
 
-/** Filters by name: a range, or a list of allowed values. */
-export type ExportFilters = Record<string, RangeFilter | string[]>;
+/** Filters by name: a range, a list of allowed values, or one value (equality, or a text prefix). */
+export type ExportFilters = Record<string, RangeFilter | string[] | string | number | boolean>;
 
 export interface ExportSort {
   column: string;
   direction: 'asc' | 'desc';
+}
+
+/** How big and how long an export is expected to be, and what each number is based on. */
+export interface ExportEstimate {
+  /** `exact`: counted; `planner`: PostgreSQL's estimate (too many rows to count cheaply). */
+  rows: { value: number; method: 'exact' | 'planner' };
+  /** `observed`: bytes per row of recent exports of this dataset and format; `guess`: from column types. */
+  bytes: { value: number; method: 'observed' | 'guess' };
+  /** `observed`: rows per second of recent exports of this dataset and format; `guess`: a typical rate. */
+  seconds: { value: number; method: 'observed' | 'guess' };
 }
 
 /** What a user asked for when creating an export. */
@@ -45,9 +61,13 @@ export interface ExportRequest {
   sort?: ExportSort;
   /** CSV only: start the file with a UTF-8 byte-order mark, for Excel. */
   bom?: boolean;
+  /** CSV and NDJSON: `gzip` writes one gzip member per part (their concatenation is one .gz file). */
+  compression?: ExportCompression;
   /** PDF only: the title on every page; the dataset's title when omitted. */
   title?: string;
   fileName?: string;
+  /** Set by the API when it accepts the export (not a body field): progress uses its rows until counted. */
+  estimate?: ExportEstimate;
 }
 
 export const AUDIO_FORMATS = ['wav', 'mp3', 'ogg'] as const;
@@ -263,6 +283,20 @@ export interface ExportCheckpoint {
   /** When the first attempt started (ISO); printed as the generation time in PDFs. */
   startedAt?: string;
   render?: XlsxState | PdfState;
+  /**
+   * CSV and NDJSON (and gzip): each finished part in order, as `GET /v1/jobs/{id}/parts` lists it. Part 0
+   * counts the file's prefix (the header, as `partsPrefix` holds it, base64) so the parts concatenate to
+   * the file.
+   */
+  parts?: PartRecord[];
+  partsPrefix?: string;
+}
+
+/** One finished part of an export: its rows, and the bytes and sha256 it contributes to the file. */
+export interface PartRecord {
+  rows: number;
+  bytes: number;
+  sha256: string;
 }
 
 /** Live progress of a job, answered by the workflow's progress query. */

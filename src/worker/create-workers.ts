@@ -82,6 +82,8 @@ export interface WorkerSetOptions {
   workerName?: string;
   /** The process's tracing (src/lib/tracing.ts); none records nothing. */
   tracing?: Pick<Tracing, 'processor' | 'resource'>;
+  /** Where the kinds' `close` functions go (e.g. the export kind's source pools), to call once the workers stopped. */
+  closers?: (() => Promise<void>)[];
 }
 
 export async function createWorkers(opts: WorkerSetOptions): Promise<Worker[]> {
@@ -139,6 +141,7 @@ export async function createWorkers(opts: WorkerSetOptions): Promise<Worker[]> {
     for (const kind of onQueue) {
       const half = await (await kind.worker()).create({ config, database: opts.database, deps, log });
       activities = { ...activities, ...half.activities };
+      if (half.close) opts.closers?.push(half.close);
       concurrency = Math.max(concurrency, half.concurrency);
     }
     workers.push(

@@ -9,6 +9,7 @@ import { NativeConnection, Runtime, type NativeConnectionOptions } from '@tempor
 import { ConfigError, loadConfig } from '../config/env.js';
 import { createDatabase } from '../db/client.js';
 import { migrateDatabase } from '../db/migrate.js';
+import { DatasetsFileError } from '../datasets/file.js';
 import { createLogger } from '../lib/logger.js';
 import { startTracing } from '../lib/tracing.js';
 import { jobKinds } from '../kinds/index.js';
@@ -48,9 +49,19 @@ async function main(): Promise<void> {
   const storage = createStorage(config);
   let temporal: TemporalHandle | undefined;
   let relay: OutboxRelay | undefined;
+  const closers: (() => Promise<void>)[] = [];
   try {
     // One worker per queue: parseQueues (or WORKER_QUEUES) names at least one, every one of them known.
-    const workers = await createWorkers({ config, queues, connection, database, storage, log, tracing });
+    const workers = await createWorkers({
+      config,
+      queues,
+      connection,
+      database,
+      storage,
+      log,
+      closers,
+      tracing,
+    });
     if (queues.includes('jobs') && config.OUTBOX_RELAY) {
       temporal = await connectTemporal(config.temporal);
       relay = await startOutboxRelay({ config, database, temporal: temporal.client, log });
@@ -65,13 +76,14 @@ async function main(): Promise<void> {
     await relay?.stop();
     await temporal?.close();
     await connection.close();
+    await Promise.allSettled(closers.map((close) => close()));
     await database.close();
     await tracing?.shutdown();
   }
 }
 
 main().catch((err: unknown) => {
-  if (err instanceof ConfigError) console.error(err.message);
+  if (err instanceof ConfigError || err instanceof DatasetsFileError) console.error(err.message);
   else console.error(err);
   process.exit(1);
 });

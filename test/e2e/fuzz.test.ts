@@ -899,7 +899,20 @@ beforeAll(async () => {
   const db = stack.database.db;
   await db
     .update(jobs)
-    .set({ state: 'succeeded', result, finishedAt: new Date() })
+    .set({
+      state: 'succeeded',
+      result,
+      finishedAt: new Date(),
+      // Its one listed part is the whole file, as GET /v1/jobs/{id}/parts/{index} serves it.
+      checkpoint: {
+        partsDone: 1,
+        cursor: null,
+        rowsDone: 1,
+        total: 1,
+        parts: [{ rows: 1, bytes: file.bytes, sha256: file.sha256 }],
+        partsPrefix: '',
+      },
+    })
     .where(eq(jobs.id, succeeded!));
   await db
     .update(jobs)
@@ -927,6 +940,7 @@ beforeAll(async () => {
   const filterNames = datasets.flatMap((d) => d.filters.map((f) => f.name));
   const inValues = datasets.flatMap((d) => d.filters.flatMap((f) => f.values ?? []));
   known.set('id', jobIds);
+  known.set('index', ['0', '1']);
   known.set('expires', [link.searchParams.get('expires')!]);
   known.set('signature', [link.searchParams.get('signature')!]);
   known.set('cursor', [String(page.nextCursor)]);
@@ -980,6 +994,8 @@ beforeAll(async () => {
       })),
     ),
   );
+  // The estimate takes the body of POST /v1/exports.
+  known.set('body POST /v1/exports/estimate', known.get('body POST /v1/exports')!);
   known.set('body POST /v1/audio', [
     { text: 'Hello. This is offload speaking.', voice: voices[0], fileName: 'hello.mp3' },
     { text: 'Bonjour.', language: 'fr', format: 'wav', rate: 1.5, pitch: 40 },

@@ -12,6 +12,7 @@ import type { Client } from '@temporalio/client';
 import { inject } from 'vitest';
 import { loadConfig, type Config } from '../../src/config/env.js';
 import { createDatabase, type Database } from '../../src/db/client.js';
+import { openDatasets } from '../../src/datasets/load.js';
 import { and, inArray, isNotNull } from 'drizzle-orm';
 import { jobs } from '../../src/db/schema.js';
 import { createApiKey, ensureUser } from '../../src/db/users-repo.js';
@@ -97,7 +98,21 @@ export async function startStack(
   });
   const temporal = await connectTemporal(config.temporal);
   const storage = createStorage(config);
-  const app = createApp({ config, database, rateLimitDatabase, temporal: temporal.client, storage, log });
+  // As in src/server/index.ts: DATASETS_FILE (or the demo) checked against its sources.
+  const datasets = await openDatasets(config, {
+    max: 2,
+    appName: 'offload-api',
+    statementTimeoutMs: config.API_STATEMENT_TIMEOUT_MS,
+  });
+  const app = createApp({
+    config,
+    database,
+    rateLimitDatabase,
+    temporal: temporal.client,
+    storage,
+    log,
+    datasets,
+  });
   const server: ServerType = await new Promise((resolve) => {
     const s = serve({ fetch: app.app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(s));
   });
@@ -175,6 +190,7 @@ export async function startStack(
       await temporal.close();
       await database.close();
       await rateLimitDatabase.close();
+      await datasets.close();
       await ownDatabase?.drop();
     },
   };

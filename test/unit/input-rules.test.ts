@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { storageKey } from '../../src/activities/heavy/attempt.js';
 import { loadConfig } from '../../src/config/env.js';
 import { checkExportRequest } from '../../src/datasets/query.js';
-import { DATASETS } from '../../src/datasets/registry.js';
+import { datasets } from '../../src/datasets/registry.js';
 import { audioKind } from '../../src/kinds/audio.js';
 import { exportKind } from '../../src/kinds/export.js';
 import {
@@ -35,7 +35,7 @@ const config = loadConfig({});
 const ListQuery = listQuery();
 const ExportRequest = creationSchema(exportKind, config);
 const AudioRequest = creationSchema(audioKind, config);
-const orders = DATASETS.orders!;
+const orders = datasets().orders!;
 
 /** Any string, with NUL and lone surrogates much more likely than fc.string() makes them. */
 const hostileText = fc.oneof(

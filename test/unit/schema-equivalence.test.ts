@@ -9,7 +9,7 @@ import { Ajv2020 } from 'ajv/dist/2020.js';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/env.js';
-import { DATASETS } from '../../src/datasets/registry.js';
+import { datasets } from '../../src/datasets/registry.js';
 import { voiceForLanguage, type Voice } from '../../src/audio/engine.js';
 import { anyCaseOf, audioKind, LANGUAGE_TAG, spokenLanguages } from '../../src/kinds/audio.js';
 import { exportKind } from '../../src/kinds/export.js';
@@ -51,8 +51,8 @@ function sameVerdict(kind: JobKindDefinition, body: fc.Arbitrary<Record<string, 
   expect(accepted).toBeLessThan(runs - runs / 20);
 }
 
-const allColumns = [...new Set(Object.values(DATASETS).flatMap((d) => d.columns.map((c) => c.name)))];
-const allFilters = [...new Set(Object.values(DATASETS).flatMap((d) => d.filters.map((f) => f.name)))];
+const allColumns = [...new Set(Object.values(datasets()).flatMap((d) => d.columns.map((c) => c.name)))];
+const allFilters = [...new Set(Object.values(datasets()).flatMap((d) => d.filters.map((f) => f.name)))];
 
 const timestampish = fc.oneof(
   fc.constantFrom(
@@ -121,7 +121,7 @@ const validBound = (type: string) =>
     : fc.constantFrom(0, 10, -5.5, '12.50', '-3', 1e-7);
 
 const exportBody = fc
-  .constantFrom(...Object.values(DATASETS))
+  .constantFrom(...Object.values(datasets()))
   .chain((ds) =>
     fc.record(
       {
@@ -157,7 +157,7 @@ const exportBody = fc
         sort: fc.record(
           {
             column: mostly(
-              fc.constantFrom(ds.keyColumn, ...ds.sorts),
+              fc.constantFrom(...ds.key, ...ds.sorts),
               fc.constantFrom(...allColumns, 'nope'),
             ),
             direction: mostly(fc.constantFrom('asc', 'desc'), fc.constant('up')),

@@ -1,6 +1,6 @@
 /** The export request schema as the API reports it (fieldErrors), and the Content-Disposition header. */
 import { describe, expect, it } from 'vitest';
-import { DATASETS } from '../../src/datasets/registry.js';
+import { datasets } from '../../src/datasets/registry.js';
 import { contentDisposition } from '../../src/server/http/content-disposition.js';
 import type { FieldError } from '../../src/server/http/problem.js';
 import { loadConfig } from '../../src/config/env.js';
@@ -10,7 +10,7 @@ import { fieldErrors } from '../../src/server/http/validation.js';
 
 const ExportRequestSchema = creationSchema(exportKind, loadConfig({}));
 
-const ORDER_COLUMNS = DATASETS.orders!.columns.map((c) => c.name);
+const ORDER_COLUMNS = datasets().orders!.columns.map((c) => c.name);
 
 /** The field errors the API would answer for `body`; fails the test when the body is accepted. */
 function errorsFor(body: unknown): FieldError[] {

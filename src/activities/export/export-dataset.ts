@@ -6,24 +6,29 @@
  * uninterrupted run's (byte for byte for CSV, NDJSON and XLSX; PDF differs only in nothing visible).
  * The attempt around it (job records, heartbeats, progress, lanes, publish) is ../heavy/attempt.ts.
  */
+import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
 import { ApplicationFailure } from '@temporalio/activity';
 import { checkExportRequest, ExportQuery } from '../../datasets/query.js';
 import { getDataset, selectColumns, type ColumnDef, type DatasetDef } from '../../datasets/registry.js';
 import * as repo from '../../db/jobs-repo.js';
 import type { Sql } from '../../db/client.js';
 import { reserveConnection } from '../../db/reserve.js';
+import { jobAppName, nameSession, readOnly, sourceSettings, type SourcePools } from '../../db/sources.js';
 import { ErrorType } from '../../shared/errors.js';
-import type { ExportActivityInput, ExportCheckpoint, ExportResult } from '../../shared/jobs.js';
+import type { ExportActivityInput, ExportCheckpoint, ExportResult, PartRecord } from '../../shared/jobs.js';
+import { coalesce } from '../../storage/coalesce.js';
 import type { ActivityDeps } from '../deps.js';
 import { attemptDeps, runHeavyAttempt, type HeavyKind } from '../heavy/attempt.js';
-import { csvWriter, ndjsonWriter } from './formats/copy-formats.js';
+import { csvWriter, gzipped, ndjsonWriter } from './formats/copy-formats.js';
 import type { ExportSpec, FormatWriter } from './formats/format.js';
 import { pdfWriter } from './formats/pdf.js';
 import { xlsxWriter } from './formats/xlsx.js';
 import { PartPlanner } from './part-planner.js';
 
 export function resultFileName(input: ExportActivityInput): string {
-  return input.request.fileName ?? `${input.request.dataset}-${input.jobId}.${input.request.format}`;
+  const gz = input.request.compression === 'gzip' ? '.gz' : '';
+  return input.request.fileName ?? `${input.request.dataset}-${input.jobId}.${input.request.format}${gz}`;
 }
 
 /** The dataset, columns and query of a request, or a non-retryable failure naming what is wrong. */
@@ -62,25 +67,31 @@ export interface ExportSettings {
   /** Rows per XLSX sheet, header included. */
   xlsxSheetRows: number;
   pdfRowsPerPage: number;
-  /** For the PDF render thread's own connection. */
-  databaseUrl: string;
+  /** The read-only pools of the datasets' sources (and their URLs, for the PDF thread's own connection). */
+  sources: SourcePools;
 }
 
 export function createExportActivities(deps: ActivityDeps, settings: ExportSettings) {
   const { database, storage } = deps;
 
-  function writerFor(spec: ExportSpec): FormatWriter {
+  const { sources } = settings;
+
+  function writerFor(spec: ExportSpec, appName: string): FormatWriter {
     switch (spec.request.format) {
       case 'csv':
-        return csvWriter(spec);
+        return spec.request.compression === 'gzip' ? gzipped(csvWriter(spec)) : csvWriter(spec);
       case 'ndjson':
-        return ndjsonWriter(spec);
+        return spec.request.compression === 'gzip' ? gzipped(ndjsonWriter(spec)) : ndjsonWriter(spec);
       case 'xlsx':
         return xlsxWriter(spec, settings.xlsxSheetRows);
       case 'pdf':
         return pdfWriter(spec, {
           rowsPerPage: settings.pdfRowsPerPage,
-          databaseUrl: settings.databaseUrl,
+          databaseUrl: sources.url(spec.ds.source),
+          connection: {
+            ...sourceSettings(sources.options.statementTimeoutMs),
+            application_name: appName,
+          },
         });
     }
   }
@@ -96,17 +107,23 @@ export function createExportActivities(deps: ActivityDeps, settings: ExportSetti
       const partsId = input.partsId ?? input.jobId;
       const startedAt = previous?.startedAt ?? new Date().toISOString();
       const spec: ExportSpec = { ds, cols, query, request: input.request, generatedAt: startedAt };
-      const writer = writerFor(spec);
+      // Every read of the source names the job (pg_stat_activity), in read-only transactions.
+      const appName = jobAppName('export', input.jobId);
+      const source = sources.get(ds.source).sql;
+      const writer = writerFor(spec, appName);
       let cp: ExportCheckpoint = previous ?? {
         partsDone: 0,
         cursor: null,
         rowsDone: 0,
-        total: 0,
+        // The API's estimate until the count is known.
+        total: input.request.estimate?.rows.value ?? 0,
         startedAt,
         render: writer.initialState(),
+        ...(writer.independentParts ? { parts: [], partsPrefix: writer.prefix().toString('base64') } : {}),
       };
+      const prefix = writer.independentParts ? writer.prefix() : undefined;
       const planner = new PartPlanner(
-        database.sql,
+        (fn) => readOnly(source, appName, fn),
         query,
         (before) => writer.partRows(before, settings.partRows),
         { index: cp.partsDone, cursor: cp.cursor, rowsBefore: cp.rowsDone },
@@ -114,7 +131,9 @@ export function createExportActivities(deps: ActivityDeps, settings: ExportSetti
       // The count only feeds progress (percent, ETA): it runs beside the first part instead of before it.
       const counted = previous
         ? Promise.resolve(cp.total)
-        : countRows(database.sql, query).then((n) => (cp = { ...cp, total: Math.max(n, cp.total) }).total);
+        : readOnly(source, appName, (tx) => countRows(tx, query)).then(
+            (n) => (cp = { ...cp, total: Math.max(n, cp.rowsDone) }).total,
+          );
       counted.catch(() => {});
       let rowsRead = 0;
 
@@ -122,7 +141,10 @@ export function createExportActivities(deps: ActivityDeps, settings: ExportSetti
         resumedFrom: cp.rowsDone,
         started: {
           message: previous ? 'export resuming from checkpoint' : 'export starting',
-          fields: { resumeFrom: { ...cp, render: undefined }, format: input.request.format },
+          fields: {
+            resumeFrom: { ...cp, render: undefined, parts: undefined, partsPrefix: undefined },
+            format: input.request.format,
+          },
         },
         checkpoint: () => cp,
         fileName: resultFileName(input),
@@ -134,7 +156,7 @@ export function createExportActivities(deps: ActivityDeps, settings: ExportSetti
           // Parts finished ahead of the checkpoint (another lane still reads an earlier one).
           const finished = new Map<
             number,
-            { rows: number; upper: string; render: ExportCheckpoint['render'] }
+            { rows: number; upper: string; render: ExportCheckpoint['render']; part?: PartRecord }
           >();
           const advance = () => {
             for (let next = finished.get(cp.partsDone); next; next = finished.get(cp.partsDone)) {
@@ -146,6 +168,7 @@ export function createExportActivities(deps: ActivityDeps, settings: ExportSetti
                 rowsDone: cp.rowsDone + next.rows,
                 total: Math.max(cp.total, cp.rowsDone + next.rows),
                 render: next.render,
+                ...(cp.parts && next.part ? { parts: [...cp.parts, next.part] } : {}),
               };
             }
             attempt.heartbeat();
@@ -160,14 +183,51 @@ export function createExportActivities(deps: ActivityDeps, settings: ExportSetti
           // sql.reserve(): a connection the server closes (a restart) must fail the attempt, not the process.
           await attempt.lanes({
             count: writer.independentParts ? settings.readLanes : 1,
-            open: () => reserveConnection(database.sql),
-            close: (lane) => lane.release(),
+            open: async () => {
+              const lane = await reserveConnection(source);
+              try {
+                return { lane, restore: await nameSession(lane.sql, appName, sources.options.appName) };
+              } catch (err) {
+                lane.release();
+                throw err;
+              }
+            },
+            // A connection whose name cannot be restored (it closed) is not handed back named.
+            close: async ({ lane, restore }) => {
+              if (lane.isOpen()) await restore().catch(() => undefined);
+              lane.release();
+            },
             next: () => planner.next(),
-            run: async (plan, lane) => {
+            run: async (plan, { lane }) => {
               const part = await writer.part({ conn: lane.sql, ...plan, state: cp.render });
-              await storage.writePart(partsId, plan.index, part.body);
+              // The listed part's sha256 and size: part 0 counts the prefix (see ExportCheckpoint.parts).
+              const hash = createHash('sha256');
+              const lead = plan.index === 0 && prefix ? prefix : Buffer.alloc(0);
+              hash.update(lead);
+              // Hashed a slab at a time (coalesce), not per COPY row: a Transform per row costs more CPU than the read.
+              const hashed = prefix
+                ? Readable.from(
+                    (async function* () {
+                      for await (const batch of coalesce(part.body))
+                        for (const slab of batch) {
+                          hash.update(slab);
+                          yield slab;
+                        }
+                    })(),
+                    { objectMode: false },
+                  )
+                : part.body;
+              const written = await storage.writePart(partsId, plan.index, hashed);
+              const record = prefix
+                ? { rows: plan.rows, bytes: lead.length + written.bytes, sha256: hash.digest('hex') }
+                : undefined;
               rowsRead += plan.rows;
-              finished.set(plan.index, { rows: plan.rows, upper: plan.upper, render: part.after() });
+              finished.set(plan.index, {
+                rows: plan.rows,
+                upper: plan.upper,
+                render: part.after(),
+                part: record,
+              });
               advance();
               if (settings.maxRowsPerSec > 0) {
                 const due = attemptStartedAt + (rowsRead / settings.maxRowsPerSec) * 1000;

@@ -23,8 +23,11 @@ export interface PlanStart {
 }
 
 /** The range of the part after `cursor`: at most `partRows` rows, or undefined when none remain. */
+/** Runs queries of the source in one read-only transaction (src/db/sources.ts readOnly). */
+export type SourceRead = <T>(fn: (tx: Sql) => Promise<T>) => Promise<T>;
+
 async function planPart(
-  sql: Sql,
+  read: SourceRead,
   q: ExportQuery,
   from: PlanStart,
   partRows: number,
@@ -34,22 +37,24 @@ async function planPart(
     upper && rows > 0
       ? { index: from.index, lower: from.cursor, upper: cursorOf(upper), rowsBefore: from.rowsBefore, rows }
       : undefined;
-  const [full] = await sql.unsafe<Record<string, string>[]>(`${base} offset $1 limit 1`, [partRows - 1]);
-  if (full) return part(full, partRows);
-  const [rest] = await sql.unsafe<{ n: number }[]>(
-    `select count(*)::int as n from ${q.from} where ${q.where}${q.after(from.cursor)}`,
-  );
-  const rows = rest?.n ?? 0;
-  if (rows === 0) return undefined;
-  const [last] = await sql.unsafe<Record<string, string>[]>(`${base} offset $1 limit 1`, [rows - 1]);
-  return part(last, rows);
+  return read(async (sql) => {
+    const [full] = await sql.unsafe<Record<string, string>[]>(`${base} offset $1 limit 1`, [partRows - 1]);
+    if (full) return part(full, partRows);
+    const [rest] = await sql.unsafe<{ n: number }[]>(
+      `select count(*)::int as n from ${q.from} where ${q.where}${q.after(from.cursor)}`,
+    );
+    const rows = rest?.n ?? 0;
+    if (rows === 0) return undefined;
+    const [last] = await sql.unsafe<Record<string, string>[]>(`${base} offset $1 limit 1`, [rows - 1]);
+    return part(last, rows);
+  });
 }
 
 export class PartPlanner {
   #ahead: Promise<PlannedPart | undefined>;
 
   constructor(
-    private readonly sql: Sql,
+    private readonly read: SourceRead,
     private readonly query: ExportQuery,
     /** At most how many rows the part starting after `rowsBefore` rows may hold. */
     private readonly partRows: (rowsBefore: number) => number,
@@ -59,7 +64,7 @@ export class PartPlanner {
   }
 
   #plan(from: PlanStart): Promise<PlannedPart | undefined> {
-    const planned = planPart(this.sql, this.query, from, this.partRows(from.rowsBefore));
+    const planned = planPart(this.read, this.query, from, this.partRows(from.rowsBefore));
     // A failed plan is reported to whoever takes it next; it must not also surface as unhandled.
     planned.catch(() => {});
     return planned;

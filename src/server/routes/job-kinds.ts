@@ -15,8 +15,18 @@ import { jobView, progressFromRow } from '../jobs/job-view.js';
 import { notifyFields, splitNotify } from '../jobs/notify-fields.js';
 import { fileNameField, jobCreation, priorityField } from './job-schemas.js';
 
-/** The body of a kind's creation route. */
+const schemas = new WeakMap<JobKindDefinition, WeakMap<Config, ReturnType<typeof buildCreationSchema>>>();
+
+/** The body of a kind's creation route (one object per kind and config: other routes may take it too). */
 export function creationSchema(kind: JobKindDefinition, config: Config) {
+  let byConfig = schemas.get(kind);
+  if (!byConfig) schemas.set(kind, (byConfig = new WeakMap()));
+  let schema = byConfig.get(config);
+  if (!schema) byConfig.set(config, (schema = buildCreationSchema(kind, config)));
+  return schema;
+}
+
+function buildCreationSchema(kind: JobKindDefinition, config: Config) {
   const { refine } = kind.create;
   return z
     .strictObject({
@@ -26,7 +36,12 @@ export function creationSchema(kind: JobKindDefinition, config: Config) {
       priority: priorityField,
     })
     .superRefine((body, ctx) => refine?.(body, ctx))
-    .openapi(kind.create.schemaName, kind.create.refineSchema ?? {});
+    .openapi(
+      kind.create.schemaName,
+      (typeof kind.create.refineSchema === 'function'
+        ? kind.create.refineSchema()
+        : kind.create.refineSchema) ?? {},
+    );
 }
 
 /** What /openapi.json adds at request time to a kind's creation body (KindApi.bodyProperties). */

@@ -6,7 +6,9 @@
 import { copyOut } from '../../../db/copy-out.js';
 import { quoteIdent, quoteLiteral } from '../../../db/sql-text.js';
 import type { ExportSpec, FormatWriter } from './format.js';
-import { EXPORT_CONTENT_TYPES } from '../../../shared/jobs.js';
+import { pipeline } from 'node:stream';
+import { createGzip, gzipSync } from 'node:zlib';
+import { EXPORT_CONTENT_TYPES, GZIP_CONTENT_TYPE } from '../../../shared/jobs.js';
 
 const BOM = Buffer.from([0xef, 0xbb, 0xbf]);
 
@@ -59,5 +61,36 @@ export function ndjsonWriter(spec: ExportSpec): FormatWriter {
       return { body, after: () => undefined };
     },
     suffix: () => Buffer.alloc(0),
+  };
+}
+
+/** A gzip member of `bytes`, or nothing for no bytes. */
+function gzipMember(bytes: Buffer): Buffer {
+  return bytes.length === 0 ? bytes : gzipSync(bytes, { level: GZIP_LEVEL });
+}
+
+const GZIP_LEVEL = 6;
+
+/**
+ * `inner` gzip-compressed as it is written: the prefix, each part and the suffix are each one gzip
+ * member (RFC 1952 allows members one after another; readers decompress them as one stream), so parts
+ * stay independent, a retried part is rewritten whole, and the same rows give the same bytes (the
+ * member header carries no time or name).
+ */
+export function gzipped(inner: FormatWriter): FormatWriter {
+  return {
+    ...inner,
+    contentType: GZIP_CONTENT_TYPE,
+    extension: `${inner.extension}.gz`,
+    prefix: () => gzipMember(inner.prefix()),
+    suffix: (state, rows) => gzipMember(inner.suffix(state, rows)),
+    async part(input) {
+      const out = await inner.part(input);
+      const gz = createGzip({ level: GZIP_LEVEL });
+      pipeline(out.body, gz, () => {
+        // An error is the gzip stream's own (pipeline destroys it with the error): whoever reads it sees it.
+      });
+      return { body: gz, after: () => out.after() };
+    },
   };
 }

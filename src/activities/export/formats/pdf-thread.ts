@@ -9,6 +9,8 @@ import { geometry, pageObject, renderPage, streamObject, xrefSection, type PdfLa
 
 export interface PdfThreadTask {
   databaseUrl: string;
+  /** Connection settings (the source's read-only settings and the job's application_name). */
+  connection: Record<string, string>;
   /** Selects the part's rows, every cell as text (c0, c1...), in order. */
   query: string;
   layout: PdfLayout;
@@ -75,7 +77,11 @@ async function run(task: PdfThreadTask): Promise<void> {
   );
 
   const g = geometry(task.layout);
-  const sql = postgres(task.databaseUrl, { max: 1, onnotice: () => {}, connection: { TimeZone: 'UTC' } });
+  const sql = postgres(task.databaseUrl, {
+    max: 1,
+    onnotice: () => {},
+    connection: { ...task.connection, TimeZone: 'UTC' },
+  });
   let page = 0;
   let rows: string[][] = [];
   const width = task.layout.columns.length;

@@ -44,7 +44,7 @@ function cellSql(c: ColumnDef, i: number): string {
     case 'timestamp':
       return `to_char(${col} at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS') as c${i}`;
     case 'decimal':
-      return `${c.decimals === undefined ? col : `round(${col}, ${c.decimals})`}::text as c${i}`;
+      return `${c.decimals === undefined ? col : `round(${col}::numeric, ${c.decimals})`}::text as c${i}`;
     default:
       return `${col}::text as c${i}`;
   }
@@ -126,7 +126,7 @@ function runThread(task: PdfThreadTask): {
 
 export function pdfWriter(
   spec: ExportSpec,
-  opts: { rowsPerPage: number; databaseUrl: string },
+  opts: { rowsPerPage: number; databaseUrl: string; connection: Record<string, string> },
 ): FormatWriter {
   const layout: PdfLayout = {
     title: spec.request.title ?? spec.ds.title,
@@ -160,6 +160,7 @@ export function pdfWriter(
       const pages = Math.ceil(rows / opts.rowsPerPage);
       const { body, done } = runThread({
         databaseUrl: opts.databaseUrl,
+        connection: opts.connection,
         query: spec.query.range(select, lower, upper),
         layout,
         firstPage: state.pages + 1,

@@ -65,6 +65,8 @@ function cellSql(c: ColumnDef): string {
     case 'timestamp':
       // Excel's serial date: days since 1899-12-30, UTC.
       return `coalesce('<c s="2"><v>' || round(extract(epoch from ${col}) / 86400 + 25569, 10)::text || '</v></c>', '<c/>')`;
+    case 'boolean':
+      return `coalesce('<c t="b"><v>' || case when ${col} then '1' else '0' end || '</v></c>', '<c/>')`;
   }
 }
 

@@ -109,9 +109,10 @@ function renderDatasetFields() {
       label.htmlFor = id;
       label.textContent = `${f.label || f.name}${bound ? ` ${bound}` : ''}`;
       let input;
-      if (f.values) {
+      if (f.values || f.type === 'boolean') {
+        const values = f.values || ['true', 'false'];
         input = document.createElement('select');
-        input.append(new Option('(any)', ''), ...f.values.map((v) => new Option(v, v)));
+        input.append(new Option('(any)', ''), ...values.map((v) => new Option(v, v)));
       } else {
         input = document.createElement('input');
         input.type =
@@ -119,6 +120,8 @@ function renderDatasetFields() {
       }
       input.id = id;
       input.dataset.filter = f.name;
+      input.dataset.kind = f.kind;
+      input.dataset.type = f.type;
       if (bound) input.dataset.bound = bound;
       filters.append(label, input);
     }
@@ -138,6 +141,9 @@ function exportBody() {
     if (!input.value) continue;
     const value = input.type === 'number' ? Number(input.value) : input.value;
     if (input.dataset.bound) (filters[input.dataset.filter] ||= {})[input.dataset.bound] = value;
+    // An `eq` or `prefix` filter takes one value (a boolean as true or false).
+    else if (input.dataset.kind === 'eq' || input.dataset.kind === 'prefix')
+      filters[input.dataset.filter] = input.dataset.type === 'boolean' ? value === 'true' : value;
     // An `in` filter takes a list: one chosen value, or comma-separated values typed in.
     else
       filters[input.dataset.filter] = String(value)
