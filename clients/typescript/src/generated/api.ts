@@ -55,7 +55,7 @@ export interface paths {
       };
       requestBody?: never;
       responses: {
-        /** @description Every dataset of the registry */
+        /** @description Every dataset of the datasets file this key may export (global ones: admin keys only) */
         200: {
           headers: {
             /** @description Requests left in the window and seconds until the bucket is full: `"per-user";r=41;t=1` */
@@ -149,6 +149,23 @@ export interface paths {
     put?: never;
     /** Start an export of a dataset to a file */
     post: operations['exports.create'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/exports/estimate': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** How many rows, bytes and seconds an export would take (nothing is started) */
+    post: operations['exports.estimate'];
     delete?: never;
     options?: never;
     head?: never;
@@ -269,6 +286,40 @@ export interface paths {
      * @description Each event carries an id; reconnect with `Last-Event-ID` to skip what was seen. A `: keep-alive` comment is sent when idle. The stream closes after `end`, and within a few seconds of its API key being revoked. An API key may hold a limited number of open streams (SSE and WebSocket together); beyond it, 429.
      */
     get: operations['jobs.events'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/jobs/{id}/parts': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** The finished parts of a CSV or NDJSON export, in order, while it runs and after */
+    get: operations['jobs.parts'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/jobs/{id}/parts/{index}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** One finished part of a CSV or NDJSON export */
+    get: operations['jobs.part'];
     put?: never;
     post?: never;
     delete?: never;
@@ -477,15 +528,23 @@ export interface components {
         name: string;
         type: string;
       }[];
+      defaultSort?: {
+        column: string;
+        /** @enum {string} */
+        direction: 'asc' | 'desc';
+      };
       filters: {
         /** @enum {string} */
-        kind: 'range' | 'in';
+        kind: 'range' | 'in' | 'eq' | 'prefix';
         label: string;
         name: string;
         type: string;
         values?: string[];
       }[];
       formats: string[];
+      global: boolean;
+      key: string[];
+      maxRows?: number;
       name: string;
       sorts: string[];
       title: string;
@@ -514,6 +573,48 @@ export interface components {
       expiresAt: string;
       url: string;
     };
+    ExportEstimate: {
+      bytes: {
+        /**
+         * @description `observed`: bytes per row of recent exports of this dataset and format
+         * @enum {string}
+         */
+        method: 'observed' | 'guess';
+        value: number;
+      };
+      rows: {
+        /**
+         * @description `exact`: counted; `planner`: PostgreSQL’s estimate
+         * @enum {string}
+         */
+        method: 'exact' | 'planner';
+        value: number;
+      };
+      seconds: {
+        /**
+         * @description `observed`: rows per second of recent exports of this dataset and format
+         * @enum {string}
+         */
+        method: 'observed' | 'guess';
+        value: number;
+      };
+    };
+    ExportPart: {
+      bytes: number;
+      index: number;
+      links: {
+        download: string;
+      };
+      offset: number;
+      rows: number;
+      sha256: string;
+    };
+    ExportParts: {
+      complete: boolean;
+      contentType: string;
+      items: components['schemas']['ExportPart'][];
+      state: string;
+    };
     ExportRequest: ({
       /** @description CSV only: start with a UTF-8 BOM (for Excel). */
       bom?: boolean;
@@ -525,6 +626,11 @@ export interface components {
       /** @description Columns in output order; all columns when omitted. */
       columns?: string[];
       /**
+       * @description CSV and NDJSON: `gzip` makes the file a .gz (`application/gzip`, one gzip member per part), compressed as it is written.
+       * @enum {string}
+       */
+      compression?: 'none' | 'gzip';
+      /**
        * @description GET /v1/datasets lists their columns and filters
        * @example orders
        * @enum {string}
@@ -533,7 +639,7 @@ export interface components {
       /** @description Name of the result file (at most 200 characters; not . or .., no / \ or control characters) */
       fileName?: string;
       /**
-       * @description Filters by name: `{"from": …, "to": …}` (from inclusive, to exclusive) for date and amount ranges, or a list of values (e.g. `"status": ["paid"]`). Each dataset lists its filters. Dates are `YYYY-MM-DD` or `YYYY-MM-DDThh:mm[:ss[.ffffff]]` with an optional `Z` or offset up to ±15:59, on a real calendar day of years 0001-9999.
+       * @description Filters by name: `{"from": …, "to": …}` (from inclusive, to exclusive) for date and amount ranges, a list of values (e.g. `"status": ["paid"]`), or one value (equality, or the prefix of a text). Each dataset lists its filters (GET /v1/datasets). Dates are `YYYY-MM-DD` or `YYYY-MM-DDThh:mm[:ss[.ffffff]]` with an optional `Z` or offset up to ±15:59, on a real calendar day of years 0001-9999.
        * @example {
        *       "created_at": {
        *         "from": "2024-01-01",
@@ -576,6 +682,13 @@ export interface components {
         | {
             /** @constant */
             format?: 'pdf';
+          }
+        | unknown
+      ) &
+      (
+        | {
+            /** @enum {unknown} */
+            format?: 'csv' | 'ndjson';
           }
         | unknown
       ))) &
@@ -661,7 +774,10 @@ export interface components {
         | {
             bom?: boolean;
             columns?: string[];
+            /** @enum {string} */
+            compression?: 'none' | 'gzip';
             dataset: string;
+            estimate?: components['schemas']['ExportEstimate'];
             fileName?: string;
             filters?: {
               [key: string]: unknown;
@@ -855,6 +971,7 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          'application/gzip': string;
           'application/pdf': string;
           'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet': string;
           'application/x-ndjson': string;
@@ -880,6 +997,7 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          'application/gzip': string;
           'application/pdf': string;
           'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet': string;
           'application/x-ndjson': string;
@@ -1372,6 +1490,127 @@ export interface operations {
       };
     };
   };
+  'exports.estimate': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': components['schemas']['ExportRequest'];
+      };
+    };
+    responses: {
+      /** @description The estimate */
+      200: {
+        headers: {
+          /** @description Requests left in the window and seconds until the bucket is full: `"per-user";r=41;t=1` */
+          RateLimit?: string;
+          /** @description The quota: `"per-user";q=60;w=3` (q requests per w seconds) */
+          'RateLimit-Policy'?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ExportEstimate'];
+        };
+      };
+      /** @description Malformed request: a body that is not JSON, or no body where one is required */
+      400: {
+        headers: {
+          /** @description Requests left in the window and seconds until the bucket is full: `"per-user";r=41;t=1` */
+          RateLimit?: string;
+          /** @description The quota: `"per-user";q=60;w=3` (q requests per w seconds) */
+          'RateLimit-Policy'?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Missing or invalid API key */
+      401: {
+        headers: {
+          /** @description `Bearer realm="offload"` */
+          'WWW-Authenticate': string;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description The request body is too large */
+      413: {
+        headers: {
+          /** @description Requests left in the window and seconds until the bucket is full: `"per-user";r=41;t=1` */
+          RateLimit?: string;
+          /** @description The quota: `"per-user";q=60;w=3` (q requests per w seconds) */
+          'RateLimit-Policy'?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description The request body is not `application/json` */
+      415: {
+        headers: {
+          /** @description Requests left in the window and seconds until the bucket is full: `"per-user";r=41;t=1` */
+          RateLimit?: string;
+          /** @description The quota: `"per-user";q=60;w=3` (q requests per w seconds) */
+          'RateLimit-Policy'?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Validation failed; `errors` names each field */
+      422: {
+        headers: {
+          /** @description Requests left in the window and seconds until the bucket is full: `"per-user";r=41;t=1` */
+          RateLimit?: string;
+          /** @description The quota: `"per-user";q=60;w=3` (q requests per w seconds) */
+          'RateLimit-Policy'?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Too many requests (see `Retry-After` and `RateLimit`), or too many of your jobs queued or running, or too many open streams */
+      429: {
+        headers: {
+          /** @description Requests left in the window and seconds until the bucket is full: `"per-user";r=41;t=1` */
+          RateLimit?: string;
+          /** @description The quota: `"per-user";q=60;w=3` (q requests per w seconds) */
+          'RateLimit-Policy'?: string;
+          /** @description Seconds to wait before trying again */
+          'Retry-After'?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Too many heavy jobs waiting overall, or a service the request needs is down or too slow; see `Retry-After` */
+      503: {
+        headers: {
+          /** @description Requests left in the window and seconds until the bucket is full: `"per-user";r=41;t=1` */
+          RateLimit?: string;
+          /** @description The quota: `"per-user";q=60;w=3` (q requests per w seconds) */
+          'RateLimit-Policy'?: string;
+          /** @description Seconds to wait before trying again */
+          'Retry-After'?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
   'jobs.list': {
     parameters: {
       query?: {
@@ -1787,6 +2026,7 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          'application/gzip': string;
           'application/pdf': string;
           'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet': string;
           'application/x-ndjson': string;
@@ -1816,6 +2056,7 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          'application/gzip': string;
           'application/pdf': string;
           'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet': string;
           'application/x-ndjson': string;
@@ -2099,6 +2340,236 @@ export interface operations {
       };
       /** @description No such job (or not yours) */
       404: {
+        headers: {
+          /** @description Requests left in the window and seconds until the bucket is full: `"per-user";r=41;t=1` */
+          RateLimit?: string;
+          /** @description The quota: `"per-user";q=60;w=3` (q requests per w seconds) */
+          'RateLimit-Policy'?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Validation failed; `errors` names each field */
+      422: {
+        headers: {
+          /** @description Requests left in the window and seconds until the bucket is full: `"per-user";r=41;t=1` */
+          RateLimit?: string;
+          /** @description The quota: `"per-user";q=60;w=3` (q requests per w seconds) */
+          'RateLimit-Policy'?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Too many requests (see `Retry-After` and `RateLimit`), or too many of your jobs queued or running, or too many open streams */
+      429: {
+        headers: {
+          /** @description Requests left in the window and seconds until the bucket is full: `"per-user";r=41;t=1` */
+          RateLimit?: string;
+          /** @description The quota: `"per-user";q=60;w=3` (q requests per w seconds) */
+          'RateLimit-Policy'?: string;
+          /** @description Seconds to wait before trying again */
+          'Retry-After'?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Too many heavy jobs waiting overall, or a service the request needs is down or too slow; see `Retry-After` */
+      503: {
+        headers: {
+          /** @description Requests left in the window and seconds until the bucket is full: `"per-user";r=41;t=1` */
+          RateLimit?: string;
+          /** @description The quota: `"per-user";q=60;w=3` (q requests per w seconds) */
+          'RateLimit-Policy'?: string;
+          /** @description Seconds to wait before trying again */
+          'Retry-After'?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  'jobs.parts': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Finished parts in file order */
+      200: {
+        headers: {
+          /** @description Requests left in the window and seconds until the bucket is full: `"per-user";r=41;t=1` */
+          RateLimit?: string;
+          /** @description The quota: `"per-user";q=60;w=3` (q requests per w seconds) */
+          'RateLimit-Policy'?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ExportParts'];
+        };
+      };
+      /** @description Missing or invalid API key */
+      401: {
+        headers: {
+          /** @description `Bearer realm="offload"` */
+          'WWW-Authenticate': string;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description No such job (or not yours) */
+      404: {
+        headers: {
+          /** @description Requests left in the window and seconds until the bucket is full: `"per-user";r=41;t=1` */
+          RateLimit?: string;
+          /** @description The quota: `"per-user";q=60;w=3` (q requests per w seconds) */
+          'RateLimit-Policy'?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description The job is not in a state that allows this */
+      409: {
+        headers: {
+          /** @description Requests left in the window and seconds until the bucket is full: `"per-user";r=41;t=1` */
+          RateLimit?: string;
+          /** @description The quota: `"per-user";q=60;w=3` (q requests per w seconds) */
+          'RateLimit-Policy'?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Validation failed; `errors` names each field */
+      422: {
+        headers: {
+          /** @description Requests left in the window and seconds until the bucket is full: `"per-user";r=41;t=1` */
+          RateLimit?: string;
+          /** @description The quota: `"per-user";q=60;w=3` (q requests per w seconds) */
+          'RateLimit-Policy'?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Too many requests (see `Retry-After` and `RateLimit`), or too many of your jobs queued or running, or too many open streams */
+      429: {
+        headers: {
+          /** @description Requests left in the window and seconds until the bucket is full: `"per-user";r=41;t=1` */
+          RateLimit?: string;
+          /** @description The quota: `"per-user";q=60;w=3` (q requests per w seconds) */
+          'RateLimit-Policy'?: string;
+          /** @description Seconds to wait before trying again */
+          'Retry-After'?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Too many heavy jobs waiting overall, or a service the request needs is down or too slow; see `Retry-After` */
+      503: {
+        headers: {
+          /** @description Requests left in the window and seconds until the bucket is full: `"per-user";r=41;t=1` */
+          RateLimit?: string;
+          /** @description The quota: `"per-user";q=60;w=3` (q requests per w seconds) */
+          'RateLimit-Policy'?: string;
+          /** @description Seconds to wait before trying again */
+          'Retry-After'?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  'jobs.part': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: string;
+        index: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The part’s bytes (part 0 starts with the header) */
+      200: {
+        headers: {
+          /** @description The part’s sha256, quoted */
+          ETag?: string;
+          /** @description Requests left in the window and seconds until the bucket is full: `"per-user";r=41;t=1` */
+          RateLimit?: string;
+          /** @description The quota: `"per-user";q=60;w=3` (q requests per w seconds) */
+          'RateLimit-Policy'?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/gzip': string;
+          'application/x-ndjson': string;
+          'text/csv; charset=utf-8': string;
+        };
+      };
+      /** @description Missing or invalid API key */
+      401: {
+        headers: {
+          /** @description `Bearer realm="offload"` */
+          'WWW-Authenticate': string;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description No such job (or not yours) */
+      404: {
+        headers: {
+          /** @description Requests left in the window and seconds until the bucket is full: `"per-user";r=41;t=1` */
+          RateLimit?: string;
+          /** @description The quota: `"per-user";q=60;w=3` (q requests per w seconds) */
+          'RateLimit-Policy'?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description The job is not in a state that allows this */
+      409: {
+        headers: {
+          /** @description Requests left in the window and seconds until the bucket is full: `"per-user";r=41;t=1` */
+          RateLimit?: string;
+          /** @description The quota: `"per-user";q=60;w=3` (q requests per w seconds) */
+          'RateLimit-Policy'?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description The result file has expired */
+      410: {
         headers: {
           /** @description Requests left in the window and seconds until the bucket is full: `"per-user";r=41;t=1` */
           RateLimit?: string;
