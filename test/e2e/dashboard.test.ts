@@ -99,9 +99,13 @@ describe('dashboard', () => {
     expect(unnamed).toEqual([]);
   });
 
-  it('submits an export and shows its bar rising to done, then downloads the file', async () => {
+  it('estimates an export, submits it and shows its bar rising to done, then downloads the file', async () => {
     await page.getByLabel('Dataset').selectOption('orders');
     await page.getByLabel('Format').first().selectOption('csv');
+    // Before submitting: the estimate of the tenant's rows, counted.
+    await expect
+      .poll(() => page.locator('#export-estimate').textContent(), { timeout: 10_000 })
+      .toContain(`Estimate: ${ROWS.toLocaleString('en-US')} rows (counted)`);
     const jobId = await startExport(page);
 
     const seen: number[] = [];
