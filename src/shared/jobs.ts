@@ -217,6 +217,10 @@ export interface AudioResult extends HeavyResult {
   chunks: number;
   /** Engine name and version that produced the samples, e.g. `espeak-ng 1.51`. */
   engine: string;
+  /** The voice that spoke it. */
+  voice?: string;
+  /** sha256 of the voice's model file (Piper), null for engines without one. */
+  modelSha256?: string | null;
 }
 
 /** What a job produced: the common fields; its kind adds its own (rows, duration, …). */

@@ -14,7 +14,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Readable, type Writable } from 'node:stream';
 import { ApplicationFailure } from '@temporalio/activity';
 import { chunkText, localeOfVoice, type TextChunk } from '../../audio/chunks.js';
-import { EngineRejectedError, type SpeechEngine } from '../../audio/engine.js';
+import { EngineRejectedError, type SpeechEngine, type VoiceIdentity } from '../../audio/engine.js';
 import { FORMATS, startEncoder, type EncoderProcess } from '../../audio/formats.js';
 import { segmentChunks, type Segment } from '../../audio/segments.js';
 import { MAX_WAV_DATA_BYTES, wavHeader } from '../../audio/wav.js';
@@ -109,6 +109,7 @@ export function createAudioActivities(deps: ActivityDeps, audio: AudioDeps) {
       });
       const loopDelay = monitorEventLoopDelay({ resolution: 10 });
       let rate = 0;
+      let identity: VoiceIdentity | undefined;
       let synthesized = 0;
       let charsSynthesized = 0;
 
@@ -165,6 +166,7 @@ export function createAudioActivities(deps: ActivityDeps, audio: AudioDeps) {
           const report = () => scope.background(() => scope.report(doneChars, total));
           loopDelay.enable();
           rate = await audio.engine.sampleRate(request.voice);
+          identity = await audio.engine.identify(request.voice);
 
           async function runSegment(segment: Segment): Promise<void> {
             if (spec.encoder && segmentEncoded(segment)) return;
@@ -253,7 +255,9 @@ export function createAudioActivities(deps: ActivityDeps, audio: AudioDeps) {
             sampleRate: rate,
             characters: total,
             chunks: chunks.length,
-            engine: audio.engine.id,
+            engine: identity?.engine ?? audio.engine.id,
+            voice: request.voice,
+            modelSha256: identity?.modelSha256 ?? null,
           };
           loopDelay.disable();
           return {
