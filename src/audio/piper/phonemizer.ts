@@ -76,6 +76,8 @@ export class PiperPhonemizer {
     });
     this.child = child;
     this.stderr = '';
+    // Held while it loads, then only while requests wait.
+    this.hold(true);
     child.stderr.on('data', (c: Buffer) => (this.stderr = (this.stderr + c.toString()).slice(-2000)));
     child.stdin.on('error', () => {});
     let onReady: (() => void) | undefined;
@@ -93,10 +95,12 @@ export class PiperPhonemizer {
         return;
       }
       if (msg.ready) {
+        if (this.queue.length === 0) this.hold(false);
         onReady?.();
         return;
       }
       const next = this.queue.shift();
+      if (this.queue.length === 0) this.hold(false);
       if (!next) return;
       if (msg.error !== undefined)
         next.reject(new EngineRejectedError(`the phonemizer refused: ${msg.error}`));
@@ -131,8 +135,23 @@ export class PiperPhonemizer {
     if (!child) throw new Error('the Piper phonemizer is not running');
     return new Promise<Clause[]>((resolve, reject) => {
       this.queue.push({ resolve, reject });
+      this.hold(true);
       child.stdin.write(`${JSON.stringify({ voice, text })}\n`);
     });
+  }
+
+  /** An idle phonemizer must not keep the process alive (a worker exits once its Temporal workers stop). */
+  private hold(busy: boolean): void {
+    const child = this.child;
+    if (!child) return;
+    const pipes = [child.stdin, child.stdout, child.stderr] as unknown as { ref?: () => void; unref?: () => void }[];
+    if (busy) {
+      child.ref();
+      for (const p of pipes) p.ref?.();
+    } else {
+      child.unref();
+      for (const p of pipes) p.unref?.();
+    }
   }
 
   close(): void {
