@@ -179,7 +179,14 @@ async function succeeded(route: '/v1/exports' | '/v1/audio', body: object): Prom
 describe('the deployable artifact', () => {
   it('holds no TypeScript sources, no tsx and no embedded PostgreSQL', async () => {
     const entries = await fs.readdir(image.dir);
-    expect(entries.sort()).toEqual(['dist', 'drizzle', 'node_modules', 'package.json']);
+    expect(entries.sort()).toEqual([
+      'dist',
+      'drizzle',
+      'node_modules',
+      'package.json',
+      'piper-phonemizer',
+      'voices',
+    ]);
     const modules = await fs.readdir(path.join(image.dir, 'node_modules'));
     expect(modules).not.toContain('tsx');
     expect(modules).not.toContain('typescript');
