@@ -32,6 +32,12 @@ export interface VoiceIdentity {
   voice: string;
   /** sha256 of the voice's model file (Piper); null for engines without one. */
   modelSha256: string | null;
+  /**
+   * Whether a job with this voice is cut one sentence per chunk (Piper: one inference per sentence anyway,
+   * so captions and the sentence cache get one entry per sentence) rather than packing sentences
+   * (espeak-ng: one process per chunk, which per sentence would cost more than the speech).
+   */
+  sentenceChunks: boolean;
 }
 
 export interface SynthesisOptions {

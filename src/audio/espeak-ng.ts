@@ -140,7 +140,7 @@ export class EspeakNgEngine implements SpeechEngine {
   }
 
   identify(voice: string): Promise<VoiceIdentity> {
-    return Promise.resolve({ engine: this.id, voice, modelSha256: null });
+    return Promise.resolve({ engine: this.id, voice, modelSha256: null, sentenceChunks: false });
   }
 
   async synthesize(text: string, opts: SynthesisOptions): Promise<Pcm> {

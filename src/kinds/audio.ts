@@ -20,6 +20,7 @@ import { AUDIO_QUEUE, WorkflowType } from '../shared/temporal.js';
 import { problems } from '../server/http/problem.js';
 import { maxChars } from '../server/http/validation.js';
 import { safe } from '../server/http/safe-text.js';
+import { registerCaptionsRoute } from '../server/routes/captions.js';
 import { engineUnavailable, engineVoices, registerVoiceRoutes } from '../server/routes/voices.js';
 import { defineJobKind, heavyPolicy } from './kind.js';
 
@@ -117,7 +118,8 @@ export const audioKind = defineJobKind<AudioBody, AudioRequest>({
         ctx.addIssue({ code: 'custom', path: ['language'], message: 'give voice or language, not both' });
     },
   },
-  api({ config }) {
+  api(deps) {
+    const { config } = deps;
     const engine = speechEngines(config).all;
     return {
       async prepare(body) {
@@ -140,7 +142,10 @@ export const audioKind = defineJobKind<AudioBody, AudioRequest>({
           ...(body.fileName ? { fileName: body.fileName } : {}),
         };
       },
-      routes: (app) => registerVoiceRoutes(app, engine),
+      routes: (app) => {
+        registerVoiceRoutes(app, engine);
+        registerCaptionsRoute(app, deps);
+      },
       // The voices and languages chooseVoice accepts, from the engine's catalogue.
       async bodyProperties(): Promise<Record<string, Record<string, unknown>>> {
         const catalog = await engine.voices().catch(() => undefined);
@@ -198,6 +203,18 @@ export const audioKind = defineJobKind<AudioBody, AudioRequest>({
         .nullable()
         .optional()
         .openapi({ description: "Audio: sha256 of the voice's model file (Piper voices), else null." }),
+      artifacts: z
+        .array(
+          z.object({
+            name: z.string().openapi({ example: 'captions' }),
+            fileName: z.string(),
+            contentType: z.string(),
+            bytes: z.number().int(),
+            href: z.string().openapi({ example: '/v1/jobs/job_01.../captions' }),
+          }),
+        )
+        .optional()
+        .openapi({ description: 'Audio: the files the job made (the audio and its WebVTT captions).' }),
     },
     contentTypes: Object.values(FORMATS).map((f) => f.contentType),
     done: (result) => (result as AudioResult).characters,

@@ -106,6 +106,40 @@ describe('POST /v1/audio with Piper', () => {
     expect(job.result.durationSeconds).toBeLessThan(20);
   });
 
+  it('makes WebVTT captions beside the audio, one cue per sentence, ending with the audio', async () => {
+    const text = 'First sentence here. The second one is longer, with a comma! Is this the third? Yes.';
+    const job = await finished(await submit({ text, format: 'wav' }));
+    expect(job.state, JSON.stringify(job.error)).toBe('succeeded');
+    const artifacts = job.result.artifacts as { name: string; href: string; contentType: string }[];
+    expect(artifacts.map((a) => a.name)).toEqual(['audio', 'captions']);
+    const captions = artifacts.find((a) => a.name === 'captions')!;
+    expect(captions.href).toBe(`/v1/jobs/${job.id}/captions`);
+    const res = await call(captions.href);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^text\/vtt/);
+    const vtt = await res.text();
+    expect(vtt.startsWith('WEBVTT\n')).toBe(true);
+    const times = [
+      ...vtt.matchAll(/^(\d\d):(\d\d):(\d\d)\.(\d{3}) --> (\d\d):(\d\d):(\d\d)\.(\d{3})$/gm),
+    ].map((m) => {
+      const t = m.slice(1).map(Number);
+      return [
+        t[0]! * 3600 + t[1]! * 60 + t[2]! + t[3]! / 1000,
+        t[4]! * 3600 + t[5]! * 60 + t[6]! + t[7]! / 1000,
+      ];
+    });
+    expect(times).toHaveLength(4);
+    expect(vtt).toContain('The second one is longer, with a comma!');
+    expect(times[0]![0]).toBe(0);
+    for (let i = 1; i < times.length; i++) expect(times[i]![0]).toBeCloseTo(times[i - 1]![1]!, 3);
+    // The last cue ends with the audio (WAV: exactly its samples), within 50 ms.
+    const wav = parseWav(Buffer.from(await (await call(job.links.download)).arrayBuffer()));
+    expect(Math.abs(times.at(-1)![1]! - wav.data.length / 2 / 22_050)).toBeLessThan(0.05);
+    expect(job.result.chunks).toBe(4);
+    const other = await call(`/v1/jobs/${job.id.slice(0, -1)}X/captions`);
+    expect([404, 422]).toContain(other.status);
+  });
+
   it('makes an MP3 that ffprobe reads to the recorded duration', async () => {
     const job = await finished(
       await submit({ text: 'The neural voice also speaks MP3. It works.', language: 'en' }),

@@ -3,6 +3,8 @@
  * rate as length scale, refusals, the start-up check, and the combined engine's routing and choices.
  */
 import { afterAll, describe, expect, it } from 'vitest';
+import { captionCues, vttTime, webVtt } from '../../src/audio/captions.js';
+import { chunkText } from '../../src/audio/chunks.js';
 import { EngineRejectedError, type Voice } from '../../src/audio/engine.js';
 import { preferredVoiceForLanguage, SpeechEngines } from '../../src/audio/engines.js';
 import { EspeakNgEngine } from '../../src/audio/espeak-ng.js';
@@ -137,5 +139,27 @@ describe('SpeechEngines', () => {
     expect(preferredVoiceForLanguage(catalog, 'en')?.id).toBe(JOE);
     expect(preferredVoiceForLanguage(catalog, 'en-gb')?.id).toBe('en-gb');
     expect(preferredVoiceForLanguage(catalog, 'vi')?.id).toBe('vi');
+  });
+});
+
+describe('WebVTT captions', () => {
+  it('times one cue per chunk from the chunk lengths, escaping markup, skipping chunks without words', () => {
+    const chunks = chunkText('Hello there. A < B & C --> D?  \n', 100, 'en', false);
+    expect(chunks.map((c) => c.text)).toEqual(['Hello there. ', 'A < B & C --> D?  \n']);
+    const cues = captionCues([...chunks, { index: 2, start: 0, text: '  ' }], [22_050, 33_075, 1000], 22_050);
+    expect(cues).toEqual([
+      { start: 0, end: 1, text: 'Hello there.' },
+      { start: 1, end: 2.5, text: 'A &lt; B &amp; C --&gt; D?' },
+    ]);
+    expect(webVtt(cues)).toBe(
+      'WEBVTT\n\n1\n00:00:00.000 --> 00:00:01.000\nHello there.\n\n2\n00:00:01.000 --> 00:00:02.500\nA &lt; B &amp; C --&gt; D?\n',
+    );
+    expect(vttTime(3723.4567)).toBe('01:02:03.457');
+  });
+
+  it('cuts one sentence per chunk when asked, still packing by default', () => {
+    const text = 'One. Two. Three.';
+    expect(chunkText(text, 100).map((c) => c.text)).toEqual([text]);
+    expect(chunkText(text, 100, 'en', false).map((c) => c.text)).toEqual(['One. ', 'Two. ', 'Three.']);
   });
 });

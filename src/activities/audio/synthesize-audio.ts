@@ -13,6 +13,7 @@ import { once } from 'node:events';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Readable, type Writable } from 'node:stream';
 import { ApplicationFailure } from '@temporalio/activity';
+import { captionCues, webVtt } from '../../audio/captions.js';
 import { chunkText, localeOfVoice, type TextChunk } from '../../audio/chunks.js';
 import { EngineRejectedError, type SpeechEngine, type VoiceIdentity } from '../../audio/engine.js';
 import { FORMATS, startEncoder, type EncoderProcess } from '../../audio/formats.js';
@@ -20,7 +21,7 @@ import { segmentChunks, type Segment } from '../../audio/segments.js';
 import { MAX_WAV_DATA_BYTES, wavHeader } from '../../audio/wav.js';
 import * as repo from '../../db/jobs-repo.js';
 import { ErrorType } from '../../shared/errors.js';
-import type { AudioActivityInput, AudioResult } from '../../shared/jobs.js';
+import { CAPTIONS_CONTENT_TYPE, type AudioActivityInput, type AudioResult } from '../../shared/jobs.js';
 import type { ActivityDeps } from '../deps.js';
 import { attemptDeps, runHeavyAttempt, type HeavyKind } from '../heavy/attempt.js';
 
@@ -85,7 +86,20 @@ export function createAudioActivities(deps: ActivityDeps, audio: AudioDeps) {
     async begin(input, { attempt, signal }) {
       const { request } = input;
       const spec = FORMATS[request.format];
-      const chunks = chunkText(request.text, input.chunkChars, localeOfVoice(request.voice));
+      let identity: VoiceIdentity;
+      try {
+        identity = await audio.engine.identify(request.voice);
+      } catch (err) {
+        throw err instanceof EngineRejectedError
+          ? ApplicationFailure.nonRetryable(err.message, ErrorType.EngineRejected)
+          : err;
+      }
+      const chunks = chunkText(
+        request.text,
+        input.chunkChars,
+        localeOfVoice(request.voice),
+        !identity.sentenceChunks,
+      );
       if (chunks.length === 0)
         throw ApplicationFailure.nonRetryable('the text is empty', ErrorType.InvalidInput);
       const segments = segmentChunks(chunks, spec.segmentable ? input.segmentChars : Infinity);
@@ -109,7 +123,6 @@ export function createAudioActivities(deps: ActivityDeps, audio: AudioDeps) {
       });
       const loopDelay = monitorEventLoopDelay({ resolution: 10 });
       let rate = 0;
-      let identity: VoiceIdentity | undefined;
       let synthesized = 0;
       let charsSynthesized = 0;
 
@@ -166,7 +179,6 @@ export function createAudioActivities(deps: ActivityDeps, audio: AudioDeps) {
           const report = () => scope.background(() => scope.report(doneChars, total));
           loopDelay.enable();
           rate = await audio.engine.sampleRate(request.voice);
-          identity = await audio.engine.identify(request.voice);
 
           async function runSegment(segment: Segment): Promise<void> {
             if (spec.encoder && segmentEncoded(segment)) return;
@@ -228,6 +240,17 @@ export function createAudioActivities(deps: ActivityDeps, audio: AudioDeps) {
 
         async publish(key) {
           const pcmBytes = chunks.reduce((n, c) => n + parts.get(c.index)!, 0);
+          // The captions first (from the chunks' lengths, known before the parts are published).
+          const captionsKey = `${key}.vtt`;
+          const vtt = webVtt(
+            captionCues(
+              chunks,
+              chunks.map((c) => parts.get(c.index)! / 2),
+              rate,
+            ),
+          );
+          const captions = await storage.writeObject(captionsKey, Readable.from([Buffer.from(vtt)]));
+          const captionsName = `${audioFileName(input).replace(/\.[^.]*$/, '')}.vtt`;
           let published: { bytes: number; sha256: string };
           if (spec.encoder) {
             const encodedParts = async function* () {
@@ -255,9 +278,26 @@ export function createAudioActivities(deps: ActivityDeps, audio: AudioDeps) {
             sampleRate: rate,
             characters: total,
             chunks: chunks.length,
-            engine: identity?.engine ?? audio.engine.id,
+            engine: identity.engine,
             voice: request.voice,
-            modelSha256: identity?.modelSha256 ?? null,
+            modelSha256: identity.modelSha256,
+            captionsKey,
+            artifacts: [
+              {
+                name: 'audio',
+                fileName: audioFileName(input),
+                contentType: spec.contentType,
+                bytes: published.bytes,
+                href: `/v1/jobs/${input.jobId}/download`,
+              },
+              {
+                name: 'captions',
+                fileName: captionsName,
+                contentType: CAPTIONS_CONTENT_TYPE,
+                bytes: captions.bytes,
+                href: `/v1/jobs/${input.jobId}/captions`,
+              },
+            ],
           };
           loopDelay.disable();
           return {

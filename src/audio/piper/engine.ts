@@ -113,7 +113,12 @@ export class PiperEngine implements SpeechEngine {
 
   async identify(voice: string): Promise<VoiceIdentity> {
     const file = await this.file(voice);
-    return { engine: this.id, voice: file.id, modelSha256: await modelSha256(file.modelPath) };
+    return {
+      engine: this.id,
+      voice: file.id,
+      modelSha256: await modelSha256(file.modelPath),
+      sentenceChunks: true,
+    };
   }
 
   /** Phoneme ids per sentence of `text`, and the phonemes the voice's map lacks. */

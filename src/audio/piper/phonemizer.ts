@@ -144,7 +144,10 @@ export class PiperPhonemizer {
   private hold(busy: boolean): void {
     const child = this.child;
     if (!child) return;
-    const pipes = [child.stdin, child.stdout, child.stderr] as unknown as { ref?: () => void; unref?: () => void }[];
+    const pipes = [child.stdin, child.stdout, child.stderr] as unknown as {
+      ref?: () => void;
+      unref?: () => void;
+    }[];
     if (busy) {
       child.ref();
       for (const p of pipes) p.ref?.();
