@@ -118,6 +118,8 @@ export const envSchema = z.object({
   PIPER_PYTHON: z.string().min(1).default('python3'),
   /** Piper inference threads per audio worker process (one ONNX session and one core each). */
   PIPER_THREADS: int(2, 1),
+  /** How long a synthesised sentence is reused by the same tenant's later jobs (same voice, model, settings); 0: off. */
+  AUDIO_SENTENCE_CACHE_TTL_MS: int(7 * 24 * 60 * 60 * 1000, 0),
   EXPORT_MAX_ROWS: int(10_000_000),
   EXPORT_RETENTION_MS: int(7 * 24 * 60 * 60 * 1000, 1000),
   /** How long a failed job keeps its parts (and its checkpoint) for a redrive to resume from, in ms. */

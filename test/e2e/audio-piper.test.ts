@@ -12,6 +12,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseWav } from '../../src/audio/wav.js';
+import { listAudioChunks } from '../../src/db/jobs-repo.js';
 import { api, eventually, startStack, type Stack } from '../helpers/stack.js';
 import { startWorkerProcess, type WorkerProcess } from '../helpers/worker-process.js';
 import { JOE_VOICE_FILES } from '../../tools/piper.js';
@@ -178,6 +179,51 @@ describe('POST /v1/audio with Piper', () => {
     const error = problem.errors.find((e) => e.field === field);
     expect(error, JSON.stringify(problem.errors)).toBeDefined();
     expect(error!.reason).toContain(reason);
+  });
+});
+
+describe('the sentence cache', () => {
+  const sentences = Array.from(
+    { length: 12 },
+    (_, i) =>
+      `Sentence number ${i + 1} of the cached document talks about item ${String.fromCharCode(65 + i)}.`,
+  );
+
+  it('re-synthesises only the changed sentences of an edited document, never across tenants', async () => {
+    const first = await finished(await submit({ text: sentences.join(' '), format: 'wav' }));
+    expect(first.state, JSON.stringify(first.error)).toBe('succeeded');
+    expect(first.result.chunks).toBe(12);
+    expect(await listAudioChunks(stack.database.db, first.id)).toHaveLength(12);
+
+    const edited = [...sentences];
+    edited[4] = 'This fifth sentence was rewritten after the first job.';
+    const second = await finished(await submit({ text: edited.join(' '), format: 'wav' }));
+    expect(second.state, JSON.stringify(second.error)).toBe('succeeded');
+    expect(second.result.chunks).toBe(12);
+    // Only the changed sentence was synthesised; the other eleven came from the cache.
+    const made = await listAudioChunks(stack.database.db, second.id);
+    expect(made.map((c) => c.chunkIndex)).toEqual([4]);
+    // The file is the cached sentences' samples plus the new one, and still speech of the full length.
+    expect(Math.abs(second.result.durationSeconds - first.result.durationSeconds)).toBeLessThan(3);
+
+    // Another tenant with the same text synthesises everything itself.
+    const other = api(stack, (await stack.newUser('t-piper-other')).key);
+    const res = await other('/v1/audio', {
+      method: 'POST',
+      body: JSON.stringify({ text: sentences.join(' '), format: 'wav' }),
+    });
+    expect(res.status).toBe(202);
+    const third = (await res.json()) as JobBody;
+    const done = await eventually(
+      async () => {
+        const b = (await (await other(third.links.self)).json()) as JobBody;
+        return ['succeeded', 'failed'].includes(b.state) ? b : undefined;
+      },
+      120_000,
+      200,
+    );
+    expect(done.state, JSON.stringify(done.error)).toBe('succeeded');
+    expect(await listAudioChunks(stack.database.db, third.id)).toHaveLength(12);
   });
 });
 

@@ -5,6 +5,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { captionCues, vttTime, webVtt } from '../../src/audio/captions.js';
 import { chunkText } from '../../src/audio/chunks.js';
+import { sentenceCacheKey } from '../../src/activities/audio/synthesize-audio.js';
 import { EngineRejectedError, type Voice } from '../../src/audio/engine.js';
 import { preferredVoiceForLanguage, SpeechEngines } from '../../src/audio/engines.js';
 import { EspeakNgEngine } from '../../src/audio/espeak-ng.js';
@@ -161,5 +162,31 @@ describe('WebVTT captions', () => {
     const text = 'One. Two. Three.';
     expect(chunkText(text, 100).map((c) => c.text)).toEqual([text]);
     expect(chunkText(text, 100, 'en', false).map((c) => c.text)).toEqual(['One. ', 'Two. ', 'Three.']);
+  });
+});
+
+describe('sentenceCacheKey', () => {
+  const id = { engine: 'piper 1.8.0', voice: JOE, modelSha256: 'a'.repeat(64), sentenceChunks: true };
+  const key = (
+    tenant: string,
+    over: Partial<typeof id> = {},
+    settings = { rate: 1, pitch: 50 },
+    text = 'Hello there.',
+  ) => sentenceCacheKey(tenant, { ...id, ...over }, settings, text);
+
+  it('is the same for the same sentence and settings, white space aside, and differs in everything else', () => {
+    expect(key('t1', {}, undefined, '  Hello\n there. ')).toBe(key('t1'));
+    const others = [
+      key('t2'),
+      key('t1', { voice: 'other' }),
+      key('t1', { modelSha256: 'b'.repeat(64) }),
+      key('t1', { engine: 'piper 1.9.0' }),
+      key('t1', {}, { rate: 1.5, pitch: 50 }),
+      key('t1', {}, { rate: 1, pitch: 60 }),
+      key('t1', {}, undefined, 'Hello there!'),
+    ];
+    expect(new Set([key('t1'), ...others]).size).toBe(others.length + 1);
+    // Each tenant's entries live under a folder of its own.
+    expect(key('t1').split('/')[1]).not.toBe(key('t2').split('/')[1]);
   });
 });

@@ -9,6 +9,7 @@
  * uninterrupted run's, whichever attempt made which part. The attempt around it (job records,
  * heartbeats, progress, lanes, publish) is ../heavy/attempt.ts.
  */
+import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Readable, type Writable } from 'node:stream';
@@ -29,6 +30,36 @@ export interface AudioDeps {
   engine: SpeechEngine;
   /** Segments one job works on at once, each with its own engine and encoder process. */
   parallelism: number;
+  /** How long a cached sentence is reused (AUDIO_SENTENCE_CACHE_TTL_MS); 0: no sentence cache. */
+  sentenceCacheTtlMs?: number;
+}
+
+/**
+ * The storage key of a sentence's samples in the tenant's cache: content-addressed by everything that
+ * shapes them (tenant, engine and version, voice, model sha256, rate, pitch, the text with its white
+ * space collapsed), so a key is never shared across tenants, voices, models or settings.
+ */
+export function sentenceCacheKey(
+  tenantId: string,
+  identity: VoiceIdentity,
+  request: { rate: number; pitch: number },
+  text: string,
+): string {
+  const tenant = createHash('sha256').update(tenantId).digest('hex').slice(0, 32);
+  const key = createHash('sha256')
+    .update(
+      JSON.stringify([
+        tenantId,
+        identity.engine,
+        identity.voice,
+        identity.modelSha256,
+        request.rate,
+        request.pitch,
+        text.replace(/\s+/g, ' ').trim(),
+      ]),
+    )
+    .digest('hex');
+  return `sentence-cache/${tenant}/${key}.pcm`;
 }
 
 /** Encoded segment `s` is stored as part ENCODED_PART_BASE + s; chunk `i`'s samples as part `i`. */
@@ -123,6 +154,21 @@ export function createAudioActivities(deps: ActivityDeps, audio: AudioDeps) {
       });
       const loopDelay = monitorEventLoopDelay({ resolution: 10 });
       let rate = 0;
+      // The sentence cache: for engines cut by sentence (Piper), per tenant, when a TTL is set.
+      const cacheTtl = identity.sentenceChunks ? (audio.sentenceCacheTtlMs ?? 0) : 0;
+      const tenantId = cacheTtl > 0 ? (await repo.getJob(database.db, input.jobId))?.tenantId : undefined;
+      let cached = 0;
+      /** A cached sentence's samples, unless missing, expired or unreadable (then it is made again). */
+      async function fromCache(key: string): Promise<Buffer | undefined> {
+        const info = await storage.stat(key);
+        if (!info || Date.now() - info.modifiedAt.getTime() > cacheTtl || info.size % 2 !== 0)
+          return undefined;
+        try {
+          return Buffer.concat(await storage.read(key).toArray());
+        } catch {
+          return undefined;
+        }
+      }
       let synthesized = 0;
       let charsSynthesized = 0;
 
@@ -131,6 +177,15 @@ export function createAudioActivities(deps: ActivityDeps, audio: AudioDeps) {
         if (chunkStored(chunk)) {
           if (!needed) return null;
           return Buffer.concat(await storage.readPart(input.jobId, chunk.index).toArray());
+        }
+        const cacheKey =
+          tenantId !== undefined ? sentenceCacheKey(tenantId, identity, request, chunk.text) : undefined;
+        const hit = cacheKey ? await fromCache(cacheKey) : undefined;
+        if (hit) {
+          await storage.writePart(input.jobId, chunk.index, Readable.from([hit]));
+          parts.set(chunk.index, hit.length);
+          cached++;
+          return hit;
         }
         const pcm = await audio.engine.synthesize(chunk.text, {
           voice: request.voice,
@@ -143,6 +198,7 @@ export function createAudioActivities(deps: ActivityDeps, audio: AudioDeps) {
         }
         await storage.writePart(input.jobId, chunk.index, Readable.from([pcm.samples]));
         parts.set(chunk.index, pcm.samples.length);
+        if (cacheKey) await storage.writeObject(cacheKey, Readable.from([pcm.samples]));
         synthesized++;
         charsSynthesized += chunk.text.length;
         await repo.recordAudioChunk(database.db, {
@@ -307,6 +363,7 @@ export function createAudioActivities(deps: ActivityDeps, audio: AudioDeps) {
               ...result,
               segments: segments.length,
               synthesized,
+              fromSentenceCache: cached,
               reused: chunks.length - synthesized,
               eventLoopDelayP99Ms: Math.round(loopDelay.percentile(99) / 1e4) / 100,
               eventLoopDelayMaxMs: Math.round(loopDelay.max / 1e4) / 100,

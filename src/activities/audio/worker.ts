@@ -39,7 +39,11 @@ export const audioWorker: KindWorker = {
     const piperVoices = (await engines.piper.voices()).map((v) => v.id);
     log.info({ engine: engines.all.id, piperVoices, voicesDir: config.voicesDir }, 'audio engines ready');
     return {
-      activities: createAudioActivities(deps, { engine: engines.all, parallelism: config.AUDIO_PARALLELISM }),
+      activities: createAudioActivities(deps, {
+        engine: engines.all,
+        parallelism: config.AUDIO_PARALLELISM,
+        sentenceCacheTtlMs: config.AUDIO_SENTENCE_CACHE_TTL_MS,
+      }),
       concurrency: config.AUDIO_CONCURRENCY,
     };
   },
