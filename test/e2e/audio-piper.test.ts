@@ -108,7 +108,8 @@ describe('POST /v1/audio with Piper', () => {
   });
 
   it('makes WebVTT captions beside the audio, one cue per sentence, ending with the audio', async () => {
-    const text = 'First sentence here. The second one is longer, with a comma! Is this the third? Yes.';
+    // The paragraph break is a chunk of its own with nothing to say: no cue, no samples, no failure.
+    const text = 'First sentence here. The second one is longer, with a comma!\n\nIs this the third? Yes.';
     const job = await finished(await submit({ text, format: 'wav' }));
     expect(job.state, JSON.stringify(job.error)).toBe('succeeded');
     const artifacts = job.result.artifacts as { name: string; href: string; contentType: string }[];
@@ -136,7 +137,7 @@ describe('POST /v1/audio with Piper', () => {
     // The last cue ends with the audio (WAV: exactly its samples), within 50 ms.
     const wav = parseWav(Buffer.from(await (await call(job.links.download)).arrayBuffer()));
     expect(Math.abs(times.at(-1)![1]! - wav.data.length / 2 / 22_050)).toBeLessThan(0.05);
-    expect(job.result.chunks).toBe(4);
+    expect(job.result.chunks).toBeGreaterThanOrEqual(4);
     const other = await call(`/v1/jobs/${job.id.slice(0, -1)}X/captions`);
     expect([404, 422]).toContain(other.status);
   });

@@ -62,6 +62,8 @@ export function sentenceCacheKey(
   return `sentence-cache/${tenant}/${key}.pcm`;
 }
 
+const WORD_CHAR = /[\p{L}\p{N}]/u;
+
 /** Encoded segment `s` is stored as part ENCODED_PART_BASE + s; chunk `i`'s samples as part `i`. */
 export const ENCODED_PART_BASE = 1_000_000;
 
@@ -177,6 +179,13 @@ export function createAudioActivities(deps: ActivityDeps, audio: AudioDeps) {
         if (chunkStored(chunk)) {
           if (!needed) return null;
           return Buffer.concat(await storage.readPart(input.jobId, chunk.index).toArray());
+        }
+        // A chunk without a letter or digit (a line break between paragraphs, a lone dash) says nothing:
+        // no samples, and no engine call (Piper would refuse it as nothing to say).
+        if (!WORD_CHAR.test(chunk.text)) {
+          await storage.writePart(input.jobId, chunk.index, Readable.from([Buffer.alloc(0)]));
+          parts.set(chunk.index, 0);
+          return Buffer.alloc(0);
         }
         const cacheKey =
           tenantId !== undefined ? sentenceCacheKey(tenantId, identity, request, chunk.text) : undefined;
