@@ -1,13 +1,17 @@
 /**
  * The heavy audio activity. The text is cut into sentence chunks, the chunks into encoding segments.
- * Each chunk is synthesised by the engine (a child process) and stored as a PCM part; each segment's
+ * Each chunk is synthesised by the engine (espeak-ng: a child process; Piper: inference threads) and
+ * stored as a PCM part; each segment's
  * chunks are streamed, in order, into one encoder process (lame for MP3) whose output is stored as a
  * part too. Several segments are worked on at once (AUDIO_PARALLELISM), each with its own engine and
  * encoder processes, so a job uses every core. The stored parts are the checkpoint: a retry lists them,
  * keeps every encoded segment and stored chunk, and synthesises only what is missing. The file is the
- * concatenation of the parts (WAV: a header and the samples), so it is the same, byte for byte, as an
- * uninterrupted run's, whichever attempt made which part. The attempt around it (job records,
- * heartbeats, progress, lanes, publish) is ../heavy/attempt.ts.
+ * concatenation of the parts (WAV: a header and the samples); with espeak-ng it is the same, byte for
+ * byte, as an uninterrupted run's, whichever attempt made which part; with Piper (which samples noise) it
+ * is the kept chunks plus the new ones. Piper jobs are cut one sentence per chunk, and each sentence is
+ * first looked up in the tenant's sentence cache (sentenceCacheKey). The publish also writes WebVTT
+ * captions timed from the chunks' lengths. The attempt around it (job records, heartbeats, progress,
+ * lanes, publish) is ../heavy/attempt.ts.
  */
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
