@@ -3,6 +3,7 @@ import { defineConfig } from 'vitest/config';
 /** e2e files that run alone (project `e2e-serial`), after everything else. */
 const SERIAL_E2E = [
   'test/e2e/audio-failover.test.ts',
+  'test/e2e/audio-piper-failover.test.ts',
   'test/e2e/deploy.test.ts',
   'test/e2e/failover-formats.test.ts',
   'test/e2e/failover.test.ts',

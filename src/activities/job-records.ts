@@ -37,6 +37,9 @@ export function createJobRecordActivities(deps: ActivityDeps) {
       const job = await requireJob(jobId);
       if (job.state !== 'succeeded' || !job.result) return;
       await deps.storage.delete(job.result.storageKey);
+      // A second artifact (an audio job's captions) goes with it.
+      const captionsKey = (job.result as { captionsKey?: unknown }).captionsKey;
+      if (typeof captionsKey === 'string') await deps.storage.delete(captionsKey);
       await repo.markJobExpired(db, jobId);
       deps.log.info({ jobId, workflowId: job.workflowId }, 'job expired; file deleted');
     },
@@ -55,6 +58,8 @@ export function createJobRecordActivities(deps: ActivityDeps) {
     /** Delete a published result that will not be delivered (its job was cancelled). Idempotent. */
     async discardResult(storageKey: string): Promise<void> {
       await deps.storage.delete(storageKey);
+      // An audio job's captions are stored beside its file, at `<key>.vtt` (audio activity's publish).
+      await deps.storage.delete(`${storageKey}.vtt`);
     },
     async discardParts(jobId: string): Promise<void> {
       const job = await repo.getJob(db, jobId);

@@ -46,8 +46,11 @@ function pieces(sentence: string, locale: string, max: number): string[] {
   return out;
 }
 
-/** Split `text` into chunks of whole sentences, each at most `maxChars` long where a sentence allows. */
-export function chunkText(text: string, maxChars: number, locale = 'en'): TextChunk[] {
+/**
+ * Split `text` into chunks of whole sentences, each at most `maxChars` long where a sentence allows;
+ * with `pack` false, one sentence per chunk (a longer one still cut at `maxChars`).
+ */
+export function chunkText(text: string, maxChars: number, locale = 'en', pack = true): TextChunk[] {
   if (maxChars < 1) throw new RangeError('maxChars must be at least 1');
   const chunks: TextChunk[] = [];
   let current = '';
@@ -63,6 +66,7 @@ export function chunkText(text: string, maxChars: number, locale = 'en'): TextCh
       if (current.length + piece.length > maxChars) flush();
       current += piece;
     }
+    if (!pack) flush();
   }
   flush();
   return chunks;

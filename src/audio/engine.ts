@@ -14,6 +14,30 @@ export interface Voice {
   gender: string | null;
   /** Languages for which the engine picks this voice first (e.g. `fr` → `fr-fr`). */
   preferredFor: string[];
+  /** The engine that speaks it: `piper` (neural) or `espeak-ng` (formant). */
+  engine: string;
+  /** Piper's quality tier (`x_low` … `high`); null for engines without tiers. */
+  quality: string | null;
+  sampleRate: number | null;
+  /** The voice's licence (a Piper voice: its dataset's), when known. */
+  license: string | null;
+  /** Whether `pitch` can be set for this voice. */
+  pitch: boolean;
+}
+
+/** What a job records about the voice that spoke it. */
+export interface VoiceIdentity {
+  /** Engine name and version, e.g. `espeak-ng 1.51` or `piper (onnxruntime-node 1.30.0)`. */
+  engine: string;
+  voice: string;
+  /** sha256 of the voice's model file (Piper); null for engines without one. */
+  modelSha256: string | null;
+  /**
+   * Whether a job with this voice is cut one sentence per chunk (Piper: one inference per sentence anyway,
+   * so captions and the sentence cache get one entry per sentence) rather than packing sentences
+   * (espeak-ng: one process per chunk, which per sentence would cost more than the speech).
+   */
+  sentenceChunks: boolean;
 }
 
 export interface SynthesisOptions {
@@ -40,6 +64,8 @@ export interface SpeechEngine {
   voices(): Promise<Voice[]>;
   /** The sample rate the engine speaks `voice` at (every chunk of a job must have the same). */
   sampleRate(voice: string): Promise<number>;
+  /** The engine, voice and model a job with `voice` is spoken by. */
+  identify(voice: string): Promise<VoiceIdentity>;
   synthesize(text: string, opts: SynthesisOptions): Promise<Pcm>;
 }
 

@@ -10,6 +10,7 @@ import {
   type SpeechEngine,
   type SynthesisOptions,
   type Voice,
+  type VoiceIdentity,
 } from './engine.js';
 import { parseWav } from './wav.js';
 
@@ -78,6 +79,12 @@ export function parseVoiceList(text: string): Voice[] {
       languages: [id, ...others.filter((o) => o !== id)],
       gender,
       preferredFor: [],
+      engine: 'espeak-ng',
+      quality: null,
+      // espeak-ng speaks its own voices at 22,050 Hz (mbrola voices, not installed, at 16,000 Hz).
+      sampleRate: 22_050,
+      license: 'GPL-3.0-or-later',
+      pitch: true,
     };
     voices.push(voice);
     for (const r of ranked) {
@@ -130,6 +137,10 @@ export class EspeakNgEngine implements SpeechEngine {
       this.rates.set(voice, rate);
     }
     return rate;
+  }
+
+  identify(voice: string): Promise<VoiceIdentity> {
+    return Promise.resolve({ engine: this.id, voice, modelSha256: null, sentenceChunks: false });
   }
 
   async synthesize(text: string, opts: SynthesisOptions): Promise<Pcm> {

@@ -139,6 +139,16 @@ export const envSchema = z.object({
   AUDIO_MAX_ATTEMPTS: int(5, 1),
   AUDIO_RETRY_INITIAL_MS: int(1000, 1),
   AUDIO_RETRY_MAX_MS: int(30_000, 1),
+  /** Piper voices (`.onnx` + `.onnx.json`); default `<cache>/voices`, where `npm run setup` installs one. */
+  VOICES_DIR: z.string().min(1).optional(),
+  /** piper-tts's phonemizer (`espeakbridge.so`, `espeak-ng-data/`); default `<cache>/piper-phonemizer-1.8.0`. */
+  PIPER_PHONEMIZER_DIR: z.string().min(1).optional(),
+  /** The Python 3 (3.9+) that runs Piper's phonemizer. */
+  PIPER_PYTHON: z.string().min(1).default('python3'),
+  /** Piper inference threads per audio worker process (one ONNX session and one core each). */
+  PIPER_THREADS: int(2, 1),
+  /** How long a synthesised sentence is reused by the same tenant's later jobs (same voice, model, settings); 0: off. */
+  AUDIO_SENTENCE_CACHE_TTL_MS: int(7 * 24 * 60 * 60 * 1000, 0),
   EXPORT_MAX_ROWS: int(10_000_000),
   EXPORT_RETENTION_MS: int(7 * 24 * 60 * 60 * 1000, 1000),
   /** How long a failed job keeps its parts (and its checkpoint) for a redrive to resume from, in ms. */
@@ -197,6 +207,10 @@ export interface Config extends Env {
    * sources' URLs (never the URL itself), and they are read here, so this stays the only env reader.
    */
   variable(name: string): string | undefined;
+  /** VOICES_DIR, resolved (default: the setup cache's voices folder). */
+  voicesDir: string;
+  /** PIPER_PHONEMIZER_DIR, resolved. */
+  piperPhonemizerDir: string;
 }
 
 export class ConfigError extends Error {
@@ -279,7 +293,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (!parsed.success || !temporal || problems.length > 0) throw new ConfigError(problems);
   const data = parsed.data;
   const variable = (name: string): string | undefined => (Object.hasOwn(env, name) ? env[name] : undefined);
-  return { ...data, temporal, storageDir: path.resolve(data.STORAGE_DIR), variable };
+  // The setup cache (scripts/setup.ts provisions the voice and the phonemizer there).
+  const cache = path.join(env.XDG_CACHE_HOME || path.join(env.HOME || '/', '.cache'), 'offload');
+  return {
+    ...data,
+    temporal,
+    storageDir: path.resolve(data.STORAGE_DIR),
+    voicesDir: path.resolve(data.VOICES_DIR ?? path.join(cache, 'voices')),
+    piperPhonemizerDir: path.resolve(data.PIPER_PHONEMIZER_DIR ?? path.join(cache, 'piper-phonemizer-1.8.0')),
+    variable,
+  };
 }
 
 /** Variables the config accepts, for documentation and for checking deployment files. */

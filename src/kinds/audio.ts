@@ -4,8 +4,9 @@
  * is src/activities/audio (on the `audio` queue), the workflow src/workflows/audio.ts.
  */
 import { z } from '@hono/zod-openapi';
+import { speechEngines } from '../audio/catalog.js';
 import { voiceForLanguage, type Voice } from '../audio/engine.js';
-import { EspeakNgEngine } from '../audio/espeak-ng.js';
+import { preferredVoiceForLanguage } from '../audio/engines.js';
 import { FORMATS } from '../audio/formats.js';
 import {
   AUDIO_FORMATS,
@@ -19,10 +20,14 @@ import { AUDIO_QUEUE, WorkflowType } from '../shared/temporal.js';
 import { problems } from '../server/http/problem.js';
 import { maxChars } from '../server/http/validation.js';
 import { safe } from '../server/http/safe-text.js';
+import { registerCaptionsRoute } from '../server/routes/captions.js';
 import { engineUnavailable, engineVoices, registerVoiceRoutes } from '../server/routes/voices.js';
 import { defineJobKind, heavyPolicy } from './kind.js';
 
-const DEFAULT_VOICE = 'en-us';
+/** The language spoken when a request names neither voice nor language (a neural voice when there is one). */
+const DEFAULT_LANGUAGE = 'en-us';
+/** The pitch that means "the voice's own". */
+const NORMAL_PITCH = 50;
 
 // C0 and C1 control characters except tab, line feed and carriage return.
 const CONTROL = '\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f';
@@ -30,6 +35,8 @@ const CONTROL = '\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f';
 const BLANK = '\\t\\n\\r \\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff';
 const CONTROL_CHARS = new RegExp(`[${CONTROL}]`);
 const SPEAKABLE_CHAR = new RegExp(`[^${CONTROL}${BLANK}]`);
+/** A letter or a digit: text of punctuation and symbols only has no words to speak. */
+const WORD_CHAR = /[\p{L}\p{N}]/u;
 /**
  * Both checks of `text` as one pattern for the document: no control character, something to say (a
  * lone surrogate is refused too, which a pattern cannot portably say: see safe-text.ts).
@@ -45,6 +52,10 @@ function audioFields(maxTextChars: number) {
   return {
     text: safe(maxChars(z.string().min(1, 'must not be empty'), maxTextChars), TEXT_PATTERN)
       .refine((t) => SPEAKABLE_CHAR.test(t), 'must contain something to say, not only spaces')
+      .refine(
+        (t) => WORD_CHAR.test(t),
+        'must contain a word to say (a letter or a digit), not only punctuation',
+      )
       .refine(
         (t) => !CONTROL_CHARS.test(t),
         'must not contain control characters (tabs and line breaks are fine)',
@@ -71,8 +82,11 @@ function audioFields(maxTextChars: number) {
       .number({ error: 'must be a number' })
       .min(AUDIO_PITCH_RANGE.min, between(AUDIO_PITCH_RANGE))
       .max(AUDIO_PITCH_RANGE.max, between(AUDIO_PITCH_RANGE))
-      .default(50)
-      .openapi({ description: "Pitch, 50 = the voice's normal pitch." }),
+      .optional()
+      .openapi({
+        description:
+          "Pitch, 50 = the voice's normal pitch (the default). Only voices with `pitch: true` in GET /v1/voices take it (espeak-ng's, not Piper's): for the others it is 422.",
+      }),
     format: z.enum(AUDIO_FORMATS, { error: `must be one of: ${AUDIO_FORMATS.join(', ')}` }).default('mp3'),
   };
 }
@@ -82,7 +96,7 @@ interface AudioBody {
   voice?: string;
   language?: string;
   rate: number;
-  pitch: number;
+  pitch?: number;
   format: AudioRequest['format'];
   fileName?: string;
 }
@@ -104,21 +118,34 @@ export const audioKind = defineJobKind<AudioBody, AudioRequest>({
         ctx.addIssue({ code: 'custom', path: ['language'], message: 'give voice or language, not both' });
     },
   },
-  api() {
-    const engine = new EspeakNgEngine();
+  api(deps) {
+    const { config } = deps;
+    const engine = speechEngines(config).all;
     return {
       async prepare(body) {
         const voice = chooseVoice(await engineVoices(engine), body);
+        if (body.pitch !== undefined && !voice.pitch) {
+          throw problems.validation([
+            {
+              field: 'pitch',
+              in: 'body',
+              reason: `the voice ${voice.id} (${voice.engine}) has no pitch control; leave pitch out, or choose a voice with pitch: true in GET /v1/voices`,
+            },
+          ]);
+        }
         return {
           text: body.text,
           voice: voice.id,
           rate: body.rate,
-          pitch: body.pitch,
+          pitch: body.pitch ?? NORMAL_PITCH,
           format: body.format,
           ...(body.fileName ? { fileName: body.fileName } : {}),
         };
       },
-      routes: (app) => registerVoiceRoutes(app, engine),
+      routes: (app) => {
+        registerVoiceRoutes(app, engine);
+        registerCaptionsRoute(app, deps);
+      },
       // The voices and languages chooseVoice accepts, from the engine's catalogue.
       async bodyProperties(): Promise<Record<string, Record<string, unknown>>> {
         const catalog = await engine.voices().catch(() => undefined);
@@ -170,6 +197,24 @@ export const audioKind = defineJobKind<AudioBody, AudioRequest>({
       characters: z.number().optional(),
       chunks: z.number().optional(),
       engine: z.string().optional().openapi({ description: 'Audio: engine and version that spoke it.' }),
+      voice: z.string().optional().openapi({ description: 'Audio: the voice that spoke it.' }),
+      modelSha256: z
+        .string()
+        .nullable()
+        .optional()
+        .openapi({ description: "Audio: sha256 of the voice's model file (Piper voices), else null." }),
+      artifacts: z
+        .array(
+          z.object({
+            name: z.string().openapi({ example: 'captions' }),
+            fileName: z.string(),
+            contentType: z.string(),
+            bytes: z.number().int(),
+            href: z.string().openapi({ example: '/v1/jobs/job_01.../captions' }),
+          }),
+        )
+        .optional()
+        .openapi({ description: 'Audio: the files the job made (the audio and its WebVTT captions).' }),
     },
     contentTypes: Object.values(FORMATS).map((f) => f.contentType),
     done: (result) => (result as AudioResult).characters,
@@ -215,13 +260,13 @@ function chooseVoice(catalog: Voice[], body: AudioBody): Voice {
     ]);
   }
   if (body.language !== undefined) {
-    const voice = voiceForLanguage(catalog, body.language);
+    const voice = preferredVoiceForLanguage(catalog, body.language);
     if (voice) return voice;
     throw problems.validation([
       { field: 'language', in: 'body', reason: 'no voice speaks this language; GET /v1/voices lists them' },
     ]);
   }
-  const voice = voiceForLanguage(catalog, DEFAULT_VOICE);
-  if (!voice) throw engineUnavailable(new Error(`the default voice ${DEFAULT_VOICE} is missing`));
+  const voice = preferredVoiceForLanguage(catalog, DEFAULT_LANGUAGE);
+  if (!voice) throw engineUnavailable(new Error(`no voice speaks the default language ${DEFAULT_LANGUAGE}`));
   return voice;
 }

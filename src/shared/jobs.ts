@@ -237,7 +237,27 @@ export interface AudioResult extends HeavyResult {
   chunks: number;
   /** Engine name and version that produced the samples, e.g. `espeak-ng 1.51`. */
   engine: string;
+  /** The voice that spoke it. */
+  voice?: string;
+  /** sha256 of the voice's model file (Piper), null for engines without one. */
+  modelSha256?: string | null;
+  /** Where the WebVTT captions are stored (not shown). */
+  captionsKey?: string;
+  /** The files the job made: the audio and its captions. */
+  artifacts?: JobArtifact[];
 }
+
+/** One downloadable file of a job's result. */
+export interface JobArtifact {
+  name: string;
+  fileName: string;
+  contentType: string;
+  bytes: number;
+  /** The route that downloads it. */
+  href: string;
+}
+
+export const CAPTIONS_CONTENT_TYPE = 'text/vtt; charset=utf-8';
 
 /** What a job produced: the common fields; its kind adds its own (rows, duration, …). */
 export type JobResult = HeavyResult;

@@ -54,7 +54,10 @@ describe('audio failover', () => {
     const call = api(stack, key);
     const text = speechText(CHARS, 11);
     const post = async () => {
-      const res = await call('/v1/audio', { method: 'POST', body: JSON.stringify({ text, format: 'mp3' }) });
+      const res = await call('/v1/audio', {
+        method: 'POST',
+        body: JSON.stringify({ text, format: 'mp3', voice: 'en-us' }),
+      });
       expect(res.status).toBe(202);
       return ((await res.json()) as JobBody).id;
     };

@@ -179,7 +179,15 @@ async function succeeded(route: '/v1/exports' | '/v1/audio', body: object): Prom
 describe('the deployable artifact', () => {
   it('holds no TypeScript sources, no tsx and no embedded PostgreSQL; the demo datasets file', async () => {
     const entries = await fs.readdir(image.dir);
-    expect(entries.sort()).toEqual(['dist', 'drizzle', 'examples', 'node_modules', 'package.json']);
+    expect(entries.sort()).toEqual([
+      'dist',
+      'drizzle',
+      'examples',
+      'node_modules',
+      'package.json',
+      'piper-phonemizer',
+      'voices',
+    ]);
     // examples/ is the demo datasets file only (DATASETS_FILE's default), which the API checked at start.
     expect(await fs.readdir(path.join(image.dir, 'examples'))).toEqual(['datasets.yaml']);
     const modules = await fs.readdir(path.join(image.dir, 'node_modules'));

@@ -90,15 +90,30 @@ describe('espeak-ng', () => {
         ' 5  fr-fr           --/F      French_(France)    roa/fr               (fr 5)',
       ].join('\n'),
     );
+    const espeak = {
+      engine: 'espeak-ng',
+      quality: null,
+      sampleRate: 22_050,
+      license: 'GPL-3.0-or-later',
+      pitch: true,
+    };
     expect(list).toEqual([
-      { id: 'de', name: 'German', languages: ['de'], gender: 'male', preferredFor: [] },
-      { id: 'fr-be', name: 'French (Belgium)', languages: ['fr-be', 'fr'], gender: 'male', preferredFor: [] },
+      { id: 'de', name: 'German', languages: ['de'], gender: 'male', preferredFor: [], ...espeak },
+      {
+        id: 'fr-be',
+        name: 'French (Belgium)',
+        languages: ['fr-be', 'fr'],
+        gender: 'male',
+        preferredFor: [],
+        ...espeak,
+      },
       {
         id: 'fr-fr',
         name: 'French (France)',
         languages: ['fr-fr', 'fr'],
         gender: 'female',
         preferredFor: ['fr'],
+        ...espeak,
       },
     ]);
     expect(voiceForLanguage(list, 'FR')?.id).toBe('fr-fr');
@@ -156,11 +171,10 @@ describe('the POST /v1/audio body', () => {
     return fieldErrors(r.error, 'json');
   };
 
-  it('fills in the defaults and keeps tabs and line breaks', () => {
+  it('fills in the defaults and keeps tabs and line breaks (pitch stays unset: not every voice has one)', () => {
     expect(schema.parse({ text: 'Hi.\tThere\r\nYou.' })).toEqual({
       text: 'Hi.\tThere\r\nYou.',
       rate: 1,
-      pitch: 50,
       format: 'mp3',
     });
   });
@@ -171,6 +185,7 @@ describe('the POST /v1/audio body', () => {
     { body: { text: 'a\u0085b' }, field: 'text', reason: 'control characters' },
     { body: { text: 'hi', format: 'MP3' }, field: 'format', reason: 'must be one of: wav, mp3, ogg' },
     { body: { text: 'hi', pitch: '50' }, field: 'pitch', reason: 'must be a number' },
+    { body: { text: '?!... -- "" ()' }, field: 'text', reason: 'only punctuation' },
   ])('names $field: $reason', ({ body, field, reason }) => {
     const e = errorsFor(body).find((x) => x.field === field);
     expect(e?.reason).toContain(reason);

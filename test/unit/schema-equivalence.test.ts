@@ -257,6 +257,11 @@ describe("the document's voice and language patterns (from the engine's catalogu
     languages,
     gender: null,
     preferredFor,
+    engine: 'espeak-ng',
+    quality: null,
+    sampleRate: 22_050,
+    license: null,
+    pitch: true,
   });
   const catalog = [
     voice('en-us', ['en-us', 'en']),

@@ -1,26 +1,32 @@
 /**
  * The heavy audio activity. The text is cut into sentence chunks, the chunks into encoding segments.
- * Each chunk is synthesised by the engine (a child process) and stored as a PCM part; each segment's
+ * Each chunk is synthesised by the engine (espeak-ng: a child process; Piper: inference threads) and
+ * stored as a PCM part; each segment's
  * chunks are streamed, in order, into one encoder process (lame for MP3) whose output is stored as a
  * part too. Several segments are worked on at once (AUDIO_PARALLELISM), each with its own engine and
  * encoder processes, so a job uses every core. The stored parts are the checkpoint: a retry lists them,
  * keeps every encoded segment and stored chunk, and synthesises only what is missing. The file is the
- * concatenation of the parts (WAV: a header and the samples), so it is the same, byte for byte, as an
- * uninterrupted run's, whichever attempt made which part. The attempt around it (job records,
- * heartbeats, progress, lanes, publish) is ../heavy/attempt.ts.
+ * concatenation of the parts (WAV: a header and the samples); with espeak-ng it is the same, byte for
+ * byte, as an uninterrupted run's, whichever attempt made which part; with Piper (which samples noise) it
+ * is the kept chunks plus the new ones. Piper jobs are cut one sentence per chunk, and each sentence is
+ * first looked up in the tenant's sentence cache (sentenceCacheKey). The publish also writes WebVTT
+ * captions timed from the chunks' lengths. The attempt around it (job records, heartbeats, progress,
+ * lanes, publish) is ../heavy/attempt.ts.
  */
+import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Readable, type Writable } from 'node:stream';
 import { ApplicationFailure } from '@temporalio/activity';
+import { captionCues, webVtt } from '../../audio/captions.js';
 import { chunkText, localeOfVoice, type TextChunk } from '../../audio/chunks.js';
-import { EngineRejectedError, type SpeechEngine } from '../../audio/engine.js';
+import { EngineRejectedError, type SpeechEngine, type VoiceIdentity } from '../../audio/engine.js';
 import { FORMATS, startEncoder, type EncoderProcess } from '../../audio/formats.js';
 import { segmentChunks, type Segment } from '../../audio/segments.js';
 import { MAX_WAV_DATA_BYTES, wavHeader } from '../../audio/wav.js';
 import * as repo from '../../db/jobs-repo.js';
 import { ErrorType } from '../../shared/errors.js';
-import type { AudioActivityInput, AudioResult } from '../../shared/jobs.js';
+import { CAPTIONS_CONTENT_TYPE, type AudioActivityInput, type AudioResult } from '../../shared/jobs.js';
 import type { ActivityDeps } from '../deps.js';
 import { attemptDeps, runHeavyAttempt, type HeavyKind } from '../heavy/attempt.js';
 
@@ -28,7 +34,39 @@ export interface AudioDeps {
   engine: SpeechEngine;
   /** Segments one job works on at once, each with its own engine and encoder process. */
   parallelism: number;
+  /** How long a cached sentence is reused (AUDIO_SENTENCE_CACHE_TTL_MS); 0: no sentence cache. */
+  sentenceCacheTtlMs?: number;
 }
+
+/**
+ * The storage key of a sentence's samples in the tenant's cache: content-addressed by everything that
+ * shapes them (tenant, engine and version, voice, model sha256, rate, pitch, the text with its white
+ * space collapsed), so a key is never shared across tenants, voices, models or settings.
+ */
+export function sentenceCacheKey(
+  tenantId: string,
+  identity: VoiceIdentity,
+  request: { rate: number; pitch: number },
+  text: string,
+): string {
+  const tenant = createHash('sha256').update(tenantId).digest('hex').slice(0, 32);
+  const key = createHash('sha256')
+    .update(
+      JSON.stringify([
+        tenantId,
+        identity.engine,
+        identity.voice,
+        identity.modelSha256,
+        request.rate,
+        request.pitch,
+        text.replace(/\s+/g, ' ').trim(),
+      ]),
+    )
+    .digest('hex');
+  return `sentence-cache/${tenant}/${key}.pcm`;
+}
+
+const WORD_CHAR = /[\p{L}\p{N}]/u;
 
 /** Encoded segment `s` is stored as part ENCODED_PART_BASE + s; chunk `i`'s samples as part `i`. */
 export const ENCODED_PART_BASE = 1_000_000;
@@ -85,7 +123,20 @@ export function createAudioActivities(deps: ActivityDeps, audio: AudioDeps) {
     async begin(input, { attempt, signal }) {
       const { request } = input;
       const spec = FORMATS[request.format];
-      const chunks = chunkText(request.text, input.chunkChars, localeOfVoice(request.voice));
+      let identity: VoiceIdentity;
+      try {
+        identity = await audio.engine.identify(request.voice);
+      } catch (err) {
+        throw err instanceof EngineRejectedError
+          ? ApplicationFailure.nonRetryable(err.message, ErrorType.EngineRejected)
+          : err;
+      }
+      const chunks = chunkText(
+        request.text,
+        input.chunkChars,
+        localeOfVoice(request.voice),
+        !identity.sentenceChunks,
+      );
       if (chunks.length === 0)
         throw ApplicationFailure.nonRetryable('the text is empty', ErrorType.InvalidInput);
       const segments = segmentChunks(chunks, spec.segmentable ? input.segmentChars : Infinity);
@@ -109,6 +160,21 @@ export function createAudioActivities(deps: ActivityDeps, audio: AudioDeps) {
       });
       const loopDelay = monitorEventLoopDelay({ resolution: 10 });
       let rate = 0;
+      // The sentence cache: for engines cut by sentence (Piper), per tenant, when a TTL is set.
+      const cacheTtl = identity.sentenceChunks ? (audio.sentenceCacheTtlMs ?? 0) : 0;
+      const tenantId = cacheTtl > 0 ? (await repo.getJob(database.db, input.jobId))?.tenantId : undefined;
+      let cached = 0;
+      /** A cached sentence's samples, unless missing, expired or unreadable (then it is made again). */
+      async function fromCache(key: string): Promise<Buffer | undefined> {
+        const info = await storage.stat(key);
+        if (!info || Date.now() - info.modifiedAt.getTime() > cacheTtl || info.size % 2 !== 0)
+          return undefined;
+        try {
+          return Buffer.concat(await storage.read(key).toArray());
+        } catch {
+          return undefined;
+        }
+      }
       let synthesized = 0;
       let charsSynthesized = 0;
 
@@ -117,6 +183,22 @@ export function createAudioActivities(deps: ActivityDeps, audio: AudioDeps) {
         if (chunkStored(chunk)) {
           if (!needed) return null;
           return Buffer.concat(await storage.readPart(input.jobId, chunk.index).toArray());
+        }
+        // A chunk without a letter or digit (a line break between paragraphs, a lone dash) says nothing:
+        // no samples, and no engine call (Piper would refuse it as nothing to say).
+        if (!WORD_CHAR.test(chunk.text)) {
+          await storage.writePart(input.jobId, chunk.index, Readable.from([Buffer.alloc(0)]));
+          parts.set(chunk.index, 0);
+          return Buffer.alloc(0);
+        }
+        const cacheKey =
+          tenantId !== undefined ? sentenceCacheKey(tenantId, identity, request, chunk.text) : undefined;
+        const hit = cacheKey ? await fromCache(cacheKey) : undefined;
+        if (hit) {
+          await storage.writePart(input.jobId, chunk.index, Readable.from([hit]));
+          parts.set(chunk.index, hit.length);
+          cached++;
+          return hit;
         }
         const pcm = await audio.engine.synthesize(chunk.text, {
           voice: request.voice,
@@ -129,6 +211,7 @@ export function createAudioActivities(deps: ActivityDeps, audio: AudioDeps) {
         }
         await storage.writePart(input.jobId, chunk.index, Readable.from([pcm.samples]));
         parts.set(chunk.index, pcm.samples.length);
+        if (cacheKey) await storage.writeObject(cacheKey, Readable.from([pcm.samples]));
         synthesized++;
         charsSynthesized += chunk.text.length;
         await repo.recordAudioChunk(database.db, {
@@ -226,6 +309,17 @@ export function createAudioActivities(deps: ActivityDeps, audio: AudioDeps) {
 
         async publish(key) {
           const pcmBytes = chunks.reduce((n, c) => n + parts.get(c.index)!, 0);
+          // The captions first (from the chunks' lengths, known before the parts are published).
+          const captionsKey = `${key}.vtt`;
+          const vtt = webVtt(
+            captionCues(
+              chunks,
+              chunks.map((c) => parts.get(c.index)! / 2),
+              rate,
+            ),
+          );
+          const captions = await storage.writeObject(captionsKey, Readable.from([Buffer.from(vtt)]));
+          const captionsName = `${audioFileName(input).replace(/\.[^.]*$/, '')}.vtt`;
           let published: { bytes: number; sha256: string };
           if (spec.encoder) {
             const encodedParts = async function* () {
@@ -253,7 +347,26 @@ export function createAudioActivities(deps: ActivityDeps, audio: AudioDeps) {
             sampleRate: rate,
             characters: total,
             chunks: chunks.length,
-            engine: audio.engine.id,
+            engine: identity.engine,
+            voice: request.voice,
+            modelSha256: identity.modelSha256,
+            captionsKey,
+            artifacts: [
+              {
+                name: 'audio',
+                fileName: audioFileName(input),
+                contentType: spec.contentType,
+                bytes: published.bytes,
+                href: `/v1/jobs/${input.jobId}/download`,
+              },
+              {
+                name: 'captions',
+                fileName: captionsName,
+                contentType: CAPTIONS_CONTENT_TYPE,
+                bytes: captions.bytes,
+                href: `/v1/jobs/${input.jobId}/captions`,
+              },
+            ],
           };
           loopDelay.disable();
           return {
@@ -263,6 +376,7 @@ export function createAudioActivities(deps: ActivityDeps, audio: AudioDeps) {
               ...result,
               segments: segments.length,
               synthesized,
+              fromSentenceCache: cached,
               reused: chunks.length - synthesized,
               eventLoopDelayP99Ms: Math.round(loopDelay.percentile(99) / 1e4) / 100,
               eventLoopDelayMaxMs: Math.round(loopDelay.max / 1e4) / 100,

@@ -1,4 +1,4 @@
-/** GET /v1/voices: the voices of the speech engine (a route of the `audio` kind, src/kinds/audio.ts). */
+/** GET /v1/voices: the voices of the speech engines (Piper's from VOICES_DIR, then espeak-ng's) (a route of the `audio` kind, src/kinds/audio.ts). */
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import type { SpeechEngine, Voice } from '../../audio/engine.js';
 import type { AppEnv } from '../http/context.js';
@@ -13,6 +13,16 @@ const VoiceSchema = z
     preferredFor: z
       .array(z.string())
       .openapi({ description: 'Languages for which this voice is chosen first.' }),
+    engine: z
+      .string()
+      .openapi({ example: 'piper', description: '`piper` (neural) or `espeak-ng` (formant).' }),
+    quality: z.string().nullable().openapi({ example: 'medium', description: "Piper's quality tier." }),
+    sampleRate: z.number().int().nullable().openapi({ example: 22050 }),
+    license: z
+      .string()
+      .nullable()
+      .openapi({ example: 'CC0', description: "The voice's licence (a Piper voice: its dataset's)." }),
+    pitch: z.boolean().openapi({ description: 'Whether POST /v1/audio takes `pitch` with this voice.' }),
   })
   .openapi('Voice');
 
@@ -21,7 +31,7 @@ const listVoices = createRoute({
   path: '/v1/voices',
   operationId: 'voices.list',
   tags: ['audio'],
-  summary: 'The voices the speech engine offers',
+  summary: 'The voices the speech engines offer',
   security: [{ bearer: [] }],
   responses: {
     200: {

@@ -223,6 +223,23 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/v1/jobs/{id}/captions': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** An audio job's WebVTT captions (one cue per sentence, timed from the audio) */
+    get: operations['jobs.captions'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/v1/jobs/{id}/deliveries': {
     parameters: {
       query?: never;
@@ -451,7 +468,7 @@ export interface paths {
       path?: never;
       cookie?: never;
     };
-    /** The voices the speech engine offers */
+    /** The voices the speech engines offer */
     get: operations['voices.list'];
     put?: never;
     post?: never;
@@ -502,10 +519,7 @@ export interface components {
       language?: string;
       /** @description Send an e-mail with the download link when the job ends */
       notifyEmail?: string;
-      /**
-       * @description Pitch, 50 = the voice's normal pitch.
-       * @default 50
-       */
+      /** @description Pitch, 50 = the voice's normal pitch (the default). Only voices with `pitch: true` in GET /v1/voices take it (espeak-ng's, not Piper's): for the others it is 422. */
       pitch?: number;
       /** @description Temporal priority key, 1 (first) to 5 (last); default 3. Your key may limit the highest. */
       priority?: number;
@@ -802,6 +816,16 @@ export interface components {
             voice: string;
           };
       result: {
+        /** @description Audio: the files the job made (the audio and its WebVTT captions). */
+        artifacts?: {
+          bytes: number;
+          contentType: string;
+          fileName: string;
+          /** @example /v1/jobs/job_01.../captions */
+          href: string;
+          /** @example captions */
+          name: string;
+        }[];
         bytes: number;
         characters?: number;
         chunks?: number;
@@ -813,11 +837,15 @@ export interface components {
         fileName: string;
         /** @enum {string} */
         format?: 'wav' | 'mp3' | 'ogg';
+        /** @description Audio: sha256 of the voice's model file (Piper voices), else null. */
+        modelSha256?: string | null;
         /** @description Exports: rows in the file. */
         rows?: number;
         /** @description Audio: samples per second. */
         sampleRate?: number;
         sha256: string;
+        /** @description Audio: the voice that spoke it. */
+        voice?: string;
       } | null;
       /** @description The failed or cancelled job this one redrives */
       retryOf: string | null;
@@ -921,14 +949,33 @@ export interface components {
       updatedAt: string | null;
     };
     Voice: {
+      /**
+       * @description `piper` (neural) or `espeak-ng` (formant).
+       * @example piper
+       */
+      engine: string;
       gender: string | null;
       /** @example en-us */
       id: string;
       languages: string[];
+      /**
+       * @description The voice's licence (a Piper voice: its dataset's).
+       * @example CC0
+       */
+      license: string | null;
       /** @example English (America) */
       name: string;
+      /** @description Whether POST /v1/audio takes `pitch` with this voice. */
+      pitch: boolean;
       /** @description Languages for which this voice is chosen first. */
       preferredFor: string[];
+      /**
+       * @description Piper's quality tier.
+       * @example medium
+       */
+      quality: string | null;
+      /** @example 22050 */
+      sampleRate: number | null;
     };
   };
   responses: never;
@@ -1842,6 +1889,127 @@ export interface operations {
       };
       /** @description The job is not in a state that allows this */
       409: {
+        headers: {
+          /** @description Requests left in the window and seconds until the bucket is full: `"per-user";r=41;t=1` */
+          RateLimit?: string;
+          /** @description The quota: `"per-user";q=60;w=3` (q requests per w seconds) */
+          'RateLimit-Policy'?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Validation failed; `errors` names each field */
+      422: {
+        headers: {
+          /** @description Requests left in the window and seconds until the bucket is full: `"per-user";r=41;t=1` */
+          RateLimit?: string;
+          /** @description The quota: `"per-user";q=60;w=3` (q requests per w seconds) */
+          'RateLimit-Policy'?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Too many requests (see `Retry-After` and `RateLimit`), or too many of your jobs queued or running, or too many open streams */
+      429: {
+        headers: {
+          /** @description Requests left in the window and seconds until the bucket is full: `"per-user";r=41;t=1` */
+          RateLimit?: string;
+          /** @description The quota: `"per-user";q=60;w=3` (q requests per w seconds) */
+          'RateLimit-Policy'?: string;
+          /** @description Seconds to wait before trying again */
+          'Retry-After'?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Too many heavy jobs waiting overall, or a service the request needs is down or too slow; see `Retry-After` */
+      503: {
+        headers: {
+          /** @description Requests left in the window and seconds until the bucket is full: `"per-user";r=41;t=1` */
+          RateLimit?: string;
+          /** @description The quota: `"per-user";q=60;w=3` (q requests per w seconds) */
+          'RateLimit-Policy'?: string;
+          /** @description Seconds to wait before trying again */
+          'Retry-After'?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  'jobs.captions': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The captions */
+      200: {
+        headers: {
+          /** @description `attachment` with the file name */
+          'Content-Disposition'?: string;
+          /** @description Requests left in the window and seconds until the bucket is full: `"per-user";r=41;t=1` */
+          RateLimit?: string;
+          /** @description The quota: `"per-user";q=60;w=3` (q requests per w seconds) */
+          'RateLimit-Policy'?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          'text/vtt': string;
+        };
+      };
+      /** @description Missing or invalid API key */
+      401: {
+        headers: {
+          /** @description `Bearer realm="offload"` */
+          'WWW-Authenticate': string;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description No such job (or not yours) */
+      404: {
+        headers: {
+          /** @description Requests left in the window and seconds until the bucket is full: `"per-user";r=41;t=1` */
+          RateLimit?: string;
+          /** @description The quota: `"per-user";q=60;w=3` (q requests per w seconds) */
+          'RateLimit-Policy'?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description The job is not in a state that allows this */
+      409: {
+        headers: {
+          /** @description Requests left in the window and seconds until the bucket is full: `"per-user";r=41;t=1` */
+          RateLimit?: string;
+          /** @description The quota: `"per-user";q=60;w=3` (q requests per w seconds) */
+          'RateLimit-Policy'?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description The result file has expired */
+      410: {
         headers: {
           /** @description Requests left in the window and seconds until the bucket is full: `"per-user";r=41;t=1` */
           RateLimit?: string;
