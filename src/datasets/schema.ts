@@ -3,6 +3,7 @@
  * `dataset`), its columns, filters with their values and bounds, and sortable columns. A body valid by
  * this schema is one checkExportRequest accepts (test/unit/schema-equivalence.test.ts).
  */
+import { SAFE_TEXT_PATTERN } from '../shared/input.js';
 import { DECIMAL_PATTERN, INTEGER_PATTERN, TIMESTAMP_PATTERN } from '../shared/patterns.js';
 import { RANGE_BOUND_LIMIT, sortableColumns } from './query.js';
 import { datasets, type ColumnType, type DatasetDef, type FilterDef } from './registry.js';
@@ -12,7 +13,7 @@ type JsonSchema = Record<string, unknown>;
 /** A `from`/`to` bound of a range filter on a column of `type` (isRangeBound). */
 function boundSchema(type: ColumnType): JsonSchema {
   if (type === 'timestamp') return { type: 'string', pattern: TIMESTAMP_PATTERN.source };
-  if (type === 'text') return { type: 'string' };
+  if (type === 'text') return { type: 'string', pattern: SAFE_TEXT_PATTERN };
   if (type === 'boolean') return { type: 'boolean' };
   const limits = { exclusiveMinimum: -RANGE_BOUND_LIMIT, exclusiveMaximum: RANGE_BOUND_LIMIT };
   return type === 'integer'
@@ -37,14 +38,14 @@ function filterSchema(f: FilterDef): JsonSchema {
       type: 'string',
       ...(f.kind === 'prefix' ? { minLength: 1 } : {}),
       maxLength: 200,
-      ...(f.values ? { enum: [...f.values] } : {}),
+      ...(f.values ? { enum: [...f.values] } : { pattern: SAFE_TEXT_PATTERN }),
       description: f.kind === 'prefix' ? 'Rows whose value starts with this' : 'Rows whose value equals this',
     };
   }
   if (f.kind === 'in') {
     return {
       type: 'array',
-      items: { type: 'string', ...(f.values ? { enum: [...f.values] } : {}) },
+      items: { type: 'string', ...(f.values ? { enum: [...f.values] } : { pattern: SAFE_TEXT_PATTERN }) },
       minItems: 1,
       maxItems: 100,
       description: f.values ? `Any of: ${f.values.join(', ')}` : 'Any of these values',

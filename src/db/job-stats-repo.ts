@@ -179,20 +179,18 @@ export async function readJobStats(sql: Sql): Promise<JobStats> {
     // A (kind, state) whose jobs all moved on or were deleted keeps a row of zeros in job_stats; the
     // full scan never reported it, so neither does this.
     .filter((e) => e.jobs !== 0)
-    .map(
-      (e): JobStatsRow => ({
-        kind: e.kind,
-        state: e.state,
-        jobs: e.jobs,
-        bytes: e.hasBytes ? String(e.bytes) : null,
-        waitBuckets: cumulative(e.wait, bounds),
-        waitCount: e.waitCount,
-        waitSum: e.waitSum,
-        durationBuckets: cumulative(e.duration, bounds),
-        durationCount: e.durationCount,
-        durationSum: e.durationSum,
-      }),
-    )
+    .map((e): JobStatsRow => ({
+      kind: e.kind,
+      state: e.state,
+      jobs: e.jobs,
+      bytes: e.hasBytes ? String(e.bytes) : null,
+      waitBuckets: cumulative(e.wait, bounds),
+      waitCount: e.waitCount,
+      waitSum: e.waitSum,
+      durationBuckets: cumulative(e.duration, bounds),
+      durationCount: e.durationCount,
+      durationSum: e.durationSum,
+    }))
     .sort((x, y) => (x.kind === y.kind ? cmp(x.state, y.state) : cmp(x.kind, y.kind)));
   return { bounds, rows };
 }

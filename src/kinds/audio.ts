@@ -22,7 +22,7 @@ import { maxChars } from '../server/http/validation.js';
 import { safe } from '../server/http/safe-text.js';
 import { registerCaptionsRoute } from '../server/routes/captions.js';
 import { engineUnavailable, engineVoices, registerVoiceRoutes } from '../server/routes/voices.js';
-import { defineJobKind, heavyPolicy } from './kind.js';
+import { defineJobKind, heavyPolicy, type BodySchemaExtra } from './kind.js';
 
 /** The language spoken when a request names neither voice nor language (a neural voice when there is one). */
 const DEFAULT_LANGUAGE = 'en-us';
@@ -146,15 +146,18 @@ export const audioKind = defineJobKind<AudioBody, AudioRequest>({
         registerVoiceRoutes(app, engine);
         registerCaptionsRoute(app, deps);
       },
-      // The voices and languages chooseVoice accepts, from the engine's catalogue.
-      async bodyProperties(): Promise<Record<string, Record<string, unknown>>> {
+      // The voices and languages chooseVoice accepts, from the engine's catalogue, and which of them
+      // take `pitch`: prepare refuses pitch for a voice without pitch control (Piper's).
+      async bodySchema(): Promise<BodySchemaExtra> {
         const catalog = await engine.voices().catch(() => undefined);
-        if (!catalog) return {};
+        if (!catalog) return { properties: {} };
+        const languages = spokenLanguages(catalog).filter((tag) => LANGUAGE_TAG.test(tag));
         return {
-          voice: { pattern: anyCaseOf(catalog.map((v) => v.id)) },
-          language: {
-            pattern: anyCaseOf(spokenLanguages(catalog).filter((tag) => LANGUAGE_TAG.test(tag))),
+          properties: {
+            voice: { pattern: anyCaseOf(catalog.map((v) => v.id)) },
+            language: { pattern: anyCaseOf(languages) },
           },
+          allOf: [pitchRule(catalog, languages)],
         };
       },
     };
@@ -236,6 +239,24 @@ export function spokenLanguages(catalog: Voice[]): string[] {
   return [...tags].filter((tag) => voiceForLanguage(catalog, tag) !== undefined).sort();
 }
 
+/**
+ * `pitch` as JSON Schema: allowed only when the voice chooseVoice picks has pitch control, i.e. a named
+ * voice with it, a language whose preferred voice has it, or (neither named) a default voice with it.
+ */
+export function pitchRule(catalog: Voice[], languages: string[]): Record<string, unknown> {
+  const ways: Record<string, unknown>[] = [];
+  const voices = catalog.filter((v) => v.pitch).map((v) => v.id);
+  if (voices.length)
+    ways.push({ required: ['voice'], properties: { voice: { pattern: anyCaseOf(voices) } } });
+  const pitched = languages.filter((tag) => preferredVoiceForLanguage(catalog, tag)?.pitch);
+  if (pitched.length)
+    ways.push({ required: ['language'], properties: { language: { pattern: anyCaseOf(pitched) } } });
+  if (preferredVoiceForLanguage(catalog, DEFAULT_LANGUAGE)?.pitch)
+    ways.push({ not: { anyOf: [{ required: ['voice'] }, { required: ['language'] }] } });
+  if (!ways.length) return { not: { required: ['pitch'] } };
+  return { if: { required: ['pitch'] }, then: { anyOf: ways } };
+}
+
 /** A pattern matching exactly these words in any letter case (`en-us`: `[eE][nN]-[uU][sS]`). */
 export function anyCaseOf(words: string[]): string {
   const one = (w: string) =>
@@ -251,7 +272,7 @@ export function anyCaseOf(words: string[]): string {
 }
 
 /** The voice asked for by id, else one for the language, else the default; a 422 naming the field. */
-function chooseVoice(catalog: Voice[], body: AudioBody): Voice {
+export function chooseVoice(catalog: Voice[], body: Pick<AudioBody, 'voice' | 'language'>): Voice {
   if (body.voice !== undefined) {
     const voice = catalog.find((v) => v.id === body.voice!.toLowerCase());
     if (voice) return voice;

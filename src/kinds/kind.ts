@@ -47,10 +47,18 @@ export interface KindApi<Body, Request> {
   routes?: (app: OpenAPIHono<AppEnv>) => void;
   /**
    * What `prepare` checks against data only the running API has (e.g. the engine's voices), as JSON
-   * Schema keywords to add to properties of the body in /openapi.json, by property name. Asked for on
-   * each request of the document; `{}` when that data cannot be had (then `prepare` answers 503).
+   * Schema for the body in /openapi.json. Asked for on each request of the document; `{ properties: {} }`
+   * when that data cannot be had (then `prepare` answers 503).
    */
-  bodyProperties?: () => Promise<Record<string, Record<string, unknown>>>;
+  bodySchema?: () => Promise<BodySchemaExtra>;
+}
+
+/** JSON Schema that /openapi.json adds to a kind's creation body at request time (KindApi.bodySchema). */
+export interface BodySchemaExtra {
+  /** Keywords merged into the body's properties, by property name (e.g. a `pattern` of known voices). */
+  properties: Record<string, Record<string, unknown>>;
+  /** Rules across properties, appended to the body's `allOf` (e.g. "pitch only with a voice that has it"). */
+  allOf?: Record<string, unknown>[];
 }
 
 /** What a kind's worker module gets from the worker process. */

@@ -59,15 +59,18 @@ function openApiDocument(app: OpenAPIHono<AppEnv>, kinds: KindDocument[]) {
         },
       }),
     );
-    const doc = JSON.parse(base) as { components: { schemas: Record<string, { properties?: object }> } };
+    const doc = JSON.parse(base) as {
+      components: { schemas: Record<string, { properties?: Record<string, object>; allOf?: object[] }> };
+    };
     for (const kind of kinds) {
       const body = doc.components.schemas[kind.schemaName];
-      const extra = await kind.bodyProperties();
+      const extra = await kind.bodySchema();
       if (!body?.properties) continue;
-      for (const [name, keywords] of Object.entries(extra)) {
-        const props = body.properties as Record<string, object>;
-        if (props[name]) props[name] = { ...props[name], ...keywords };
+      for (const [name, keywords] of Object.entries(extra.properties)) {
+        const prop = body.properties[name];
+        if (prop) body.properties[name] = { ...prop, ...keywords };
       }
+      if (extra.allOf?.length) body.allOf = [...(body.allOf ?? []), ...extra.allOf];
     }
     return c.json(doc);
   };

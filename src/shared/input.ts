@@ -8,6 +8,14 @@
 // A lone surrogate: with the `u` flag a valid pair is one code point and does not match.
 const LONE_SURROGATE = /[\ud800-\udfff]/u;
 
+/**
+ * JSON Schema's form of textProblem(), as far as schema tools can take it: no NUL. Lone surrogates are
+ * refused too, but a pattern naming surrogates is one that Python's `re` (schemathesis, hypothesis) and
+ * other engines cannot use as written, and no UTF-8 JSON document can carry one anyway: descriptions
+ * say it instead.
+ */
+export const SAFE_TEXT_PATTERN = '^[^\\u0000]*$';
+
 /** Why `text` cannot be stored as given, or undefined when it can. */
 export function textProblem(text: string): string | undefined {
   if (text.includes('\u0000')) return 'must not contain NUL characters (U+0000)';

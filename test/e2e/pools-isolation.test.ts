@@ -64,7 +64,13 @@ describe('separate pools', () => {
     const heavy = await flooder();
     const audio = [];
     for (let i = 0; i < FLOOD; i++) {
-      audio.push(await submit(heavy.key, '/v1/audio', { text: speechText(40_000, i + 1), format: 'wav', voice: 'en-us' }));
+      audio.push(
+        await submit(heavy.key, '/v1/audio', {
+          text: speechText(40_000, i + 1),
+          format: 'wav',
+          voice: 'en-us',
+        }),
+      );
     }
     const light = await stack.newUser(tenant);
     const exportId = await submit(light.key, '/v1/exports', { dataset: 'orders', format: 'csv' });
@@ -83,7 +89,11 @@ describe('separate pools', () => {
       exportIds.push(await submit(heavy.key, '/v1/exports', { dataset: 'orders', format: 'csv' }));
     }
     const light = await stack.newUser(tenant);
-    const audioId = await submit(light.key, '/v1/audio', { text: speechText(300, 7), format: 'wav', voice: 'en-us' });
+    const audioId = await submit(light.key, '/v1/audio', {
+      text: speechText(300, 7),
+      format: 'wav',
+      voice: 'en-us',
+    });
     await succeeded(light.key, audioId);
     const exportStates = await states(heavy.key, exportIds);
     expect(exportStates.filter((s) => s !== 'succeeded').length).toBeGreaterThanOrEqual(3);

@@ -11,7 +11,14 @@ import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/env.js';
 import { datasets } from '../../src/datasets/registry.js';
 import { voiceForLanguage, type Voice } from '../../src/audio/engine.js';
-import { anyCaseOf, audioKind, LANGUAGE_TAG, spokenLanguages } from '../../src/kinds/audio.js';
+import {
+  anyCaseOf,
+  audioKind,
+  chooseVoice,
+  LANGUAGE_TAG,
+  pitchRule,
+  spokenLanguages,
+} from '../../src/kinds/audio.js';
 import { exportKind } from '../../src/kinds/export.js';
 import type { JobKindDefinition } from '../../src/kinds/kind.js';
 import { creationSchema } from '../../src/server/routes/job-kinds.js';
@@ -156,10 +163,7 @@ const exportBody = fc
         ),
         sort: fc.record(
           {
-            column: mostly(
-              fc.constantFrom(...ds.key, ...ds.sorts),
-              fc.constantFrom(...allColumns, 'nope'),
-            ),
+            column: mostly(fc.constantFrom(...ds.key, ...ds.sorts), fc.constantFrom(...allColumns, 'nope')),
             direction: mostly(fc.constantFrom('asc', 'desc'), fc.constant('up')),
           },
           { requiredKeys: ['column'] },
@@ -311,5 +315,40 @@ describe("the document's voice and language patterns (from the engine's catalogu
     for (const id of ['en-us', 'EN-US', 'En-Gb-Scotland', 'vi', 'cmn'])
       expect(pattern.test(id), id).toBe(true);
     for (const id of ['en', 'en-usx', 'xen-us', 'fr', 'en-us\n']) expect(pattern.test(id), id).toBe(false);
+  });
+
+  it('pitch: allowed exactly when the voice chosen has pitch control (a Piper voice has none)', () => {
+    const piper: Voice = { ...voice('en_us-joe-medium', ['en-us', 'en']), engine: 'piper', pitch: false };
+    const mixed = [piper, ...catalog];
+    const languages = spokenLanguages(mixed).filter((t) => LANGUAGE_TAG.test(t));
+    const validate = new Ajv2020({ strict: false }).compile({
+      properties: {
+        voice: { type: 'string', pattern: anyCaseOf(mixed.map((v) => v.id)) },
+        language: { type: 'string', pattern: anyCaseOf(languages) },
+      },
+      not: { required: ['voice', 'language'] },
+      allOf: [pitchRule(mixed, languages)],
+    });
+    const body = fc.record(
+      {
+        voice: fc.constantFrom('en_us-joe-medium', 'EN_US-Joe-medium', 'en-us', 'fr-fr', 'vi'),
+        language: fc.constantFrom('en', 'en-us', 'EN-US', 'en-gb-scotland', 'fr', 'vi', 'zh'),
+        pitch: fc.constantFrom(0, 50, 100),
+      },
+      { requiredKeys: [] },
+    );
+    let refused = 0;
+    fc.assert(
+      fc.property(body, (b) => {
+        if (b.voice !== undefined && b.language !== undefined) return;
+        const accepted = b.pitch === undefined || chooseVoice(mixed, b).pitch;
+        if (!accepted) refused++;
+        expect(validate(b), JSON.stringify(b)).toBe(accepted);
+      }),
+      { numRuns: 1000 },
+    );
+    // Pitch with no voice named: the default (Piper) has none.
+    expect(validate({ pitch: 60 })).toBe(false);
+    expect(refused).toBeGreaterThan(0);
   });
 });

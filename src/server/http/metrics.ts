@@ -119,9 +119,7 @@ export function formatJobStats({ rows, bounds }: JobStats): string {
       const buckets = bounds.map((_, i) => list.reduce((n, r) => n + (pick(r).buckets[i] ?? 0), 0));
       const count = list.reduce((n, r) => n + pick(r).count, 0);
       const sum = list.reduce((n, r) => n + (pick(r).sum ?? 0), 0);
-      bounds.forEach((le, i) =>
-        out.push(`${name}_bucket${labels({ kind, le: String(le) })} ${buckets[i]}`),
-      );
+      bounds.forEach((le, i) => out.push(`${name}_bucket${labels({ kind, le: String(le) })} ${buckets[i]}`));
       out.push(`${name}_bucket${labels({ kind, le: '+Inf' })} ${count}`);
       out.push(`${name}_sum${labels({ kind })} ${sum}`);
       out.push(`${name}_count${labels({ kind })} ${count}`);

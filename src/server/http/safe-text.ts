@@ -6,16 +6,10 @@
  * a plain z.string() (a kind defined elsewhere) is covered too.
  */
 import { z } from '@hono/zod-openapi';
-import { textProblem } from '../../shared/input.js';
+import { SAFE_TEXT_PATTERN, textProblem } from '../../shared/input.js';
 import { codePoints } from './validation.js';
 
-/**
- * JSON Schema's form of textProblem(), as far as schema tools can take it: no NUL. Lone surrogates are
- * refused too, but a pattern naming surrogates is one that Python's `re` (schemathesis, hypothesis) and
- * other engines cannot use as written, and no UTF-8 JSON document can carry one anyway: the description
- * says it instead.
- */
-export const SAFE_TEXT_PATTERN = '^[^\\u0000]*$';
+export { SAFE_TEXT_PATTERN };
 
 /** `schema` refusing NUL and lone surrogates (422 naming the field), described by `pattern`. */
 export function safe<S extends z.ZodType<string>>(schema: S, pattern: string = SAFE_TEXT_PATTERN): S {

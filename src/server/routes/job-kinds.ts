@@ -7,7 +7,7 @@
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import type { Config } from '../../config/env.js';
 import { jobKinds } from '../../kinds/index.js';
-import type { JobKindDefinition } from '../../kinds/kind.js';
+import type { BodySchemaExtra, JobKindDefinition } from '../../kinds/kind.js';
 import type { AppDeps } from '../deps.js';
 import type { AppEnv } from '../http/context.js';
 import { createJob } from '../jobs/create-job.js';
@@ -44,10 +44,10 @@ function buildCreationSchema(kind: JobKindDefinition, config: Config) {
     );
 }
 
-/** What /openapi.json adds at request time to a kind's creation body (KindApi.bodyProperties). */
+/** What /openapi.json adds at request time to a kind's creation body (KindApi.bodySchema). */
 export interface KindDocument {
   schemaName: string;
-  bodyProperties: () => Promise<Record<string, Record<string, unknown>>>;
+  bodySchema: () => Promise<BodySchemaExtra>;
 }
 
 function registerKind(app: OpenAPIHono<AppEnv>, deps: AppDeps, kind: JobKindDefinition): KindDocument {
@@ -86,7 +86,7 @@ function registerKind(app: OpenAPIHono<AppEnv>, deps: AppDeps, kind: JobKindDefi
   api.routes?.(app);
   return {
     schemaName: kind.create.schemaName,
-    bodyProperties: api.bodyProperties ?? (() => Promise.resolve({})),
+    bodySchema: api.bodySchema ?? (() => Promise.resolve({ properties: {} })),
   };
 }
 
