@@ -31,7 +31,7 @@ import { sharedSecret } from '../../src/db/secrets-repo.js';
 import { newJobId } from '../../src/lib/ids.js';
 import { DOWNLOAD_SECRET, signedDownloadPath } from '../../src/lib/signed-links.js';
 import { fileNameProblem } from '../../src/server/http/safe-text.js';
-import type { AudioRequest, ExportRequest } from '../../src/shared/jobs.js';
+import type { AudioRequest, AudioResult, ExportRequest } from '../../src/shared/jobs.js';
 import { textProblem } from '../../src/shared/input.js';
 import { createStorage } from '../../src/storage/index.js';
 import { startStack, type Stack } from '../helpers/stack.js';
@@ -826,6 +826,28 @@ function oneBadParamArbitrary(target: Target, keys: Record<string, string>): fc.
     });
 }
 
+/**
+ * The fast-check examples every run starts with: each GET route with path parameters, once for each
+ * combination of the jobs and values that reach its handler (`good <name>`), with the user's key and
+ * nothing corrupted. The random requests around them may or may not draw such a combination; these
+ * make sure every such route is driven into its handler in every run, not by luck.
+ */
+function handlerExamples(targets: Target[], key: string): FuzzRequest[] {
+  const out: FuzzRequest[] = [];
+  for (const t of targets) {
+    const names = [...t.path.matchAll(/\{(\w+)\}/g)].map((m) => m[1]!);
+    if (t.method !== 'GET' || !names.length || names.some((n) => !known.has(`good ${n}`))) continue;
+    let paths = [t.path];
+    for (const n of names)
+      paths = paths.flatMap((p) =>
+        knownFor(`good ${n}`).map((v) => p.replace(`{${n}}`, encodeURIComponent(String(v)))),
+      );
+    for (const url of paths)
+      out.push({ target: t.name, method: t.method, url, headers: { authorization: `Bearer ${key}` } });
+  }
+  return out;
+}
+
 // --- the stack and what the API lists ------------------------------------------------------------
 
 let stack: Stack;
@@ -922,6 +944,47 @@ beforeAll(async () => {
       error: { type: 'Test', message: 'failed for the fuzz suite', attempts: 1 },
     })
     .where(inArray(jobs.id, [failed!, failed2!]));
+  // A succeeded audio job with its captions, the one job GET /v1/jobs/{id}/captions answers 2xx for.
+  const spoken = String(
+    (await call('/v1/audio', { method: 'POST', body: JSON.stringify({ text: 'Hi.', format: 'wav' }) })).id,
+  );
+  const audioKey = storageKey(spoken, 'speech.wav');
+  const audio = await storage.writeObject(audioKey, Readable.from([Buffer.from('RIFF fuzz')]));
+  const vtt = await storage.writeObject(
+    `${audioKey}.vtt`,
+    Readable.from([Buffer.from('WEBVTT\n\n00:00.000 --> 00:00.500\nHi.\n')]),
+  );
+  const audioResult: AudioResult = {
+    storageKey: audioKey,
+    fileName: 'speech.wav',
+    contentType: 'audio/wav',
+    bytes: audio.bytes,
+    sha256: audio.sha256,
+    format: 'wav',
+    durationSeconds: 0.5,
+    sampleRate: 22_050,
+    characters: 3,
+    chunks: 1,
+    engine: 'fuzz',
+    captionsKey: `${audioKey}.vtt`,
+    artifacts: [
+      {
+        name: 'captions',
+        fileName: 'speech.vtt',
+        contentType: 'text/vtt',
+        bytes: vtt.bytes,
+        href: `/v1/jobs/${spoken}/captions`,
+      },
+    ],
+  };
+  await db
+    .update(jobs)
+    .set({
+      state: 'succeeded',
+      finishedAt: new Date(),
+      result: audioResult,
+    })
+    .where(eq(jobs.id, spoken));
   const secret = await sharedSecret(stack.database.db, DOWNLOAD_SECRET);
   const link = new URL(
     signedDownloadPath(secret, succeeded!, Math.floor(Date.now() / 1000) + 3600),
@@ -936,13 +999,24 @@ beforeAll(async () => {
   }[];
   const voices = ((await call('/v1/voices')).voices as { id: string }[]).slice(0, 5).map((v) => v.id);
 
-  // The succeeded job three times over: it is the one job whose routes answer 2xx (download, parts), and
-  // a route must be driven into its handler often enough to show that in every run, not by luck.
-  const jobIds = [...made.map((j) => String(j.id)), succeeded!, succeeded!, String(theirs.id), newJobId()];
+  // The succeeded export three times over and the audio job twice: they are the jobs whose routes answer
+  // 2xx (download, parts, captions), so the random requests reach those handlers often (handlerExamples
+  // makes sure they do in every run).
+  const jobIds = [
+    ...made.map((j) => String(j.id)),
+    succeeded!,
+    succeeded!,
+    spoken,
+    spoken,
+    String(theirs.id),
+    newJobId(),
+  ];
   const filterNames = datasets.flatMap((d) => d.filters.map((f) => f.name));
   const inValues = datasets.flatMap((d) => d.filters.flatMap((f) => f.values ?? []));
   known.set('id', jobIds);
   known.set('index', ['0', '0', '1']);
+  known.set('good id', [succeeded!, spoken]);
+  known.set('good index', ['0']);
   known.set('expires', [link.searchParams.get('expires')!]);
   known.set('signature', [link.searchParams.get('signature')!]);
   known.set('cursor', [String(page.nextCursor)]);
@@ -1107,11 +1181,14 @@ describe('every route, from its own schemas and hostile values', () => {
       // Half the runners send any request; a quarter, bodies with one bad field; a quarter, requests with
       // one bad parameter.
       const perLane = Math.ceil(TOTAL_REQUESTS / LANES);
+      const examples = handlerExamples(targets, keys.user!).map((r): [FuzzRequest] => [r]);
+      expect(examples.length).toBeGreaterThan(5);
       const lanes = await Promise.allSettled(
         Array.from({ length: LANES }, (_, i) =>
           fc.assert(fc.asyncProperty([arb, arb, oneBadField, oneBadParam][i % 4]!, send), {
             numRuns: perLane,
             seed: SEED + i,
+            ...(i === 0 ? { examples } : {}),
           }),
         ),
       );

@@ -535,7 +535,7 @@ export interface components {
        * @example en-us
        */
       voice?: string;
-    };
+    } & unknown;
     Dataset: {
       columns: {
         label: string;
