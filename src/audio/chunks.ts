@@ -72,7 +72,7 @@ export function chunkText(text: string, maxChars: number, locale = 'en', pack = 
   return chunks;
 }
 
-/** The main language of a voice id, as a locale for the segmenter (`en-gb-x-rp` → `en`). */
+/** The main language of a voice id, as a locale for the segmenter (`en-gb-x-rp`, `en_us-joe-medium` → `en`). */
 export function localeOfVoice(voice: string): string {
-  return voice.split('-')[0] || 'en';
+  return voice.split(/[-_]/)[0] || 'en';
 }

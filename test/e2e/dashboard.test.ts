@@ -166,6 +166,14 @@ describe('dashboard', () => {
       return Number.isFinite(d) && d > 0 ? d : undefined;
     }, 15_000);
     expect(duration).toBeGreaterThan(1);
+    // The captions play with it: the track loaded one cue per sentence.
+    const cues = await eventually(async () => {
+      const texts = await page.evaluate<string[]>(
+        "Array.from(document.querySelector('#player track')?.track.cues ?? [], (c) => c.text)",
+      );
+      return texts.length > 0 ? texts : undefined;
+    }, 15_000);
+    expect(cues).toEqual(['The dashboard plays this sentence.', 'And this one too.']);
     await shot(page, 'audio');
   }, 90_000);
 

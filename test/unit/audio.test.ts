@@ -56,6 +56,7 @@ describe('chunkText', () => {
     ]);
     expect(chunkText('', 100)).toEqual([]);
     expect(localeOfVoice('en-gb-x-rp')).toBe('en');
+    expect(localeOfVoice('en_us-joe-medium')).toBe('en');
   });
 });
 

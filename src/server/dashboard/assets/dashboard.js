@@ -217,12 +217,11 @@ async function loadVoices() {
   }
   const body = await res.json();
   const voices = body.items || body.voices || body;
+  // First the API's own default (no voice sent: the neural English voice where one is installed).
   $('audio-voice').replaceChildren(
-    ...voices.map((v) => new Option(v.label || v.name || v.id, v.id || v.name)),
+    new Option('Default voice', ''),
+    ...voices.map((v) => new Option(`${v.name || v.id} (${v.engine})`, v.id)),
   );
-  // English by default when the engine has it; the first voice otherwise.
-  const english = voices.find((v) => (v.id || v.name) === 'en-us' || (v.id || v.name) === 'en');
-  if (english) $('audio-voice').value = english.id || english.name;
   if (body.formats)
     $('audio-format').replaceChildren(...body.formats.map((f) => new Option(f.toUpperCase(), f)));
 }
@@ -621,8 +620,8 @@ async function blobUrl(path) {
 /** Captions of a finished audio job, when its result lists them: the link to the WebVTT file. */
 function captionsLink(job) {
   const artifacts = (job.result && job.result.artifacts) || [];
-  const vtt = artifacts.find((a) => a.kind === 'captions' || a.contentType === 'text/vtt');
-  return vtt ? vtt.href || vtt.url || vtt.link : null;
+  const vtt = artifacts.find((a) => a.name === 'captions' || /^text\/vtt\b/.test(a.contentType || ''));
+  return vtt && vtt.href ? vtt.href : null;
 }
 
 async function playJob(job, btn) {
