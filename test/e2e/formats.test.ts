@@ -234,7 +234,7 @@ describe('formats', () => {
 describe('bad requests', () => {
   const cases: [string, Record<string, unknown>, string, RegExp][] = [
     ['unknown dataset', { dataset: 'nope', format: 'csv' }, 'dataset', /allowed: orders, customers/],
-    ['unknown format', { dataset: 'orders', format: 'xml' }, 'format', /csv, ndjson, xlsx, pdf/],
+    ['unknown format', { dataset: 'orders', format: 'xml' }, 'format', /csv, ndjson, xlsx, pdf, parquet/],
     [
       'unknown column',
       { dataset: 'customers', format: 'csv', columns: ['amount'] },
