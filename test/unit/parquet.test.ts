@@ -148,9 +148,11 @@ describe('parquet encodings', () => {
 });
 
 describe('parquet file read back by pyarrow', () => {
-  it('has the rows, types and nulls of its row groups', async () => {
-    const groups = [rows(0, 700), rows(700, 700), rows(1400, 123)];
-    const { bytes } = fileOf(groups);
+  async function read(bytes: Buffer): Promise<{
+    columns: { name: string; type: string; nullable: boolean }[];
+    rowGroups: number;
+    rows: (string | boolean | null)[][];
+  }> {
     const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'offload-parquet-'));
     try {
       const file = path.join(dir, 'x.parquet');
@@ -158,35 +160,50 @@ describe('parquet file read back by pyarrow', () => {
       const { stdout } = await execFileAsync(requirePyarrowPython(), [READ_BACK, 'parquet', file], {
         maxBuffer: 64 * 1024 * 1024,
       });
-      const back = JSON.parse(stdout) as {
-        columns: { name: string; type: string; nullable: boolean }[];
-        rowGroups: number;
-        rows: (string | boolean | null)[][];
-      };
-      expect(back.columns).toEqual([
-        { name: 'id', type: 'int64', nullable: false },
-        { name: 'amount', type: 'decimal128(38, 2)', nullable: false },
-        { name: 'ratio', type: 'decimal128(38, 9)', nullable: true },
-        { name: 'created_at', type: 'timestamp[us, tz=UTC]', nullable: false },
-        { name: 'note', type: 'string', nullable: true },
-        { name: 'paid', type: 'bool', nullable: true },
-      ]);
-      expect(back.rowGroups).toBe(3);
-      const expected = groups
-        .flat()
-        .map((r) => [
-          r[0],
-          r[1],
-          r[2] === null ? null : r[2],
-          new Date(Number(BigInt(r[3]!) / 1000n)).toISOString().replace('Z', '') +
-            String(BigInt(r[3]!) % 1000n).padStart(3, '0') +
-            'Z',
-          r[4],
-          r[5] === null ? null : r[5] === 'true',
-        ]);
-      expect(back.rows).toEqual(expected);
+      return JSON.parse(stdout) as Awaited<ReturnType<typeof read>>;
     } finally {
       await fs.rm(dir, { recursive: true, force: true });
     }
+  }
+
+  it('of an export without rows: the schema and no row group', async () => {
+    const back = await read(fileOf([]).bytes);
+    expect(back.columns.map((c) => c.type)).toEqual([
+      'int64',
+      'decimal128(38, 2)',
+      'decimal128(38, 9)',
+      'timestamp[us, tz=UTC]',
+      'string',
+      'bool',
+    ]);
+    expect(back.rowGroups).toBe(0);
+    expect(back.rows).toEqual([]);
+  });
+
+  it('has the rows, types and nulls of its row groups', async () => {
+    const groups = [rows(0, 700), rows(700, 700), rows(1400, 123)];
+    const back = await read(fileOf(groups).bytes);
+    expect(back.columns).toEqual([
+      { name: 'id', type: 'int64', nullable: false },
+      { name: 'amount', type: 'decimal128(38, 2)', nullable: false },
+      { name: 'ratio', type: 'decimal128(38, 9)', nullable: true },
+      { name: 'created_at', type: 'timestamp[us, tz=UTC]', nullable: false },
+      { name: 'note', type: 'string', nullable: true },
+      { name: 'paid', type: 'bool', nullable: true },
+    ]);
+    expect(back.rowGroups).toBe(3);
+    const expected = groups
+      .flat()
+      .map((r) => [
+        r[0],
+        r[1],
+        r[2] === null ? null : r[2],
+        new Date(Number(BigInt(r[3]!) / 1000n)).toISOString().replace('Z', '') +
+          String(BigInt(r[3]!) % 1000n).padStart(3, '0') +
+          'Z',
+        r[4],
+        r[5] === null ? null : r[5] === 'true',
+      ]);
+    expect(back.rows).toEqual(expected);
   });
 });
