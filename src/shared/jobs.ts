@@ -11,7 +11,7 @@ export type JobState = (typeof JOB_STATES)[number];
 
 export const TERMINAL_STATES: readonly JobState[] = ['succeeded', 'failed', 'cancelled', 'expired'];
 
-export const EXPORT_FORMATS = ['csv', 'ndjson', 'xlsx', 'pdf'] as const;
+export const EXPORT_FORMATS = ['csv', 'ndjson', 'xlsx', 'pdf', 'parquet'] as const;
 export type ExportFormat = (typeof EXPORT_FORMATS)[number];
 
 /** The Content-Type of each export format's file (its writer in src/activities/export/formats says the same). */
@@ -20,6 +20,7 @@ export const EXPORT_CONTENT_TYPES: Record<ExportFormat, string> = {
   ndjson: 'application/x-ndjson',
   xlsx: 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet',
   pdf: 'application/pdf',
+  parquet: 'application/vnd.apache.parquet',
 };
 
 /** Compressions a CSV or NDJSON export may ask for; the file is then `application/gzip`. */
@@ -292,6 +293,17 @@ export interface PdfState {
 }
 
 /**
+ * Parquet writer state after the stored parts: bytes so far (`PAR1` and the row groups) and, per row
+ * group, `[rows, uncompressed bytes of column 0, compressed bytes of column 0, ...]` (chunk sizes with
+ * their page header), from which the footer computes every chunk's offset.
+ */
+export interface ParquetState {
+  kind: 'parquet';
+  bytes: number;
+  rowGroups: number[][];
+}
+
+/**
  * Checkpoint carried in heartbeat details: parts 0..partsDone-1 are stored, rows after `cursor` remain.
  * `cursor` is opaque text (the last row's sort key); `render` is the binary formats' writer state.
  */
@@ -302,7 +314,7 @@ export interface ExportCheckpoint {
   total: number;
   /** When the first attempt started (ISO); printed as the generation time in PDFs. */
   startedAt?: string;
-  render?: XlsxState | PdfState;
+  render?: XlsxState | PdfState | ParquetState;
   /**
    * CSV and NDJSON (and gzip): each finished part in order, as `GET /v1/jobs/{id}/parts` lists it. Part 0
    * counts the file's prefix (the header, as `partsPrefix` holds it, base64) so the parts concatenate to

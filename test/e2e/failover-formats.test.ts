@@ -1,5 +1,5 @@
 /**
- * Kill-and-resume for NDJSON, XLSX, PDF and gzip-compressed CSV and NDJSON: the
+ * Kill-and-resume for NDJSON, XLSX, PDF, Parquet and gzip-compressed CSV and NDJSON: the
  * worker running an export is killed with SIGKILL mid-way, the retry resumes on the other worker from
  * its checkpoint, and the file is byte-identical to an uninterrupted export of the same request; read
  * back by an independent reader, it holds every row exactly once, in order. For CSV and NDJSON the
@@ -91,6 +91,27 @@ async function idsInFile(format: string, id: string, compression?: 'gzip'): Prom
     expect(sheets.map((s) => s.rows.length)).toEqual([15001, 15001, 10001]);
     return sheets.flatMap((s) => s.rows.slice(1).map((r) => Number(r[0])));
   }
+  if (format === 'parquet') {
+    const back = (await readBack('parquet', file)) as {
+      columns: { name: string; type: string }[];
+      rowGroups: number;
+      rows: string[][];
+    };
+    // One row group per part, typed as on an uninterrupted export.
+    expect(back.rowGroups).toBe(ROWS / PART_ROWS);
+    expect(back.columns.map((c) => c.type)).toEqual([
+      'int64',
+      'string',
+      'string',
+      'string',
+      'string',
+      'string',
+      'decimal128(38, 2)',
+      'int64',
+      'timestamp[us, tz=UTC]',
+    ]);
+    return back.rows.map((r) => Number(r[0]));
+  }
   const pages = await pdfPages(file);
   expect(pages).toHaveLength(ROWS / 40);
   return pages.flatMap((p) =>
@@ -107,6 +128,7 @@ describe('failover in every format', () => {
     ['ndjson', undefined],
     ['xlsx', undefined],
     ['pdf', undefined],
+    ['parquet', undefined],
     ['csv', 'gzip'],
     ['ndjson', 'gzip'],
   ] as const)(

@@ -1,7 +1,7 @@
 /**
  * Every format through HTTP on the real stack, read back by independent readers (Python's csv and
- * json modules, openpyxl, poppler's pdftotext), with filters, sort, column choice and a second dataset;
- * and the 422 answers for requests that cannot be served.
+ * json modules, openpyxl, pyarrow, poppler's pdftotext), with filters, sort, column choice and a
+ * second dataset; and the 422 answers for requests that cannot be served.
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
@@ -200,6 +200,42 @@ describe('formats', () => {
     });
   });
 
+  it('Parquet: one row group per part, typed columns and nulls, read back by pyarrow', async () => {
+    const { job, file } = await runExport({
+      dataset: 'customers',
+      format: 'parquet',
+      sort: { column: 'name', direction: 'asc' },
+    });
+    expect(job.result?.contentType).toBe('application/vnd.apache.parquet');
+    expect(job.result?.rows).toBe(CUSTOMERS);
+    const expected = await sqlText(
+      `select id::text, name, email, country,
+              to_char(signed_up_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as t,
+              round(lifetime_value, 2)::text as v, note
+         from customers where tenant_id = $1 order by name, id`,
+      [orderTenant],
+    );
+    const back = (await readBack('parquet', file)) as {
+      columns: { name: string; type: string; nullable: boolean }[];
+      rowGroups: number;
+      rows: (string | null)[][];
+    };
+    expect(back.columns).toEqual([
+      { name: 'id', type: 'int64', nullable: false },
+      { name: 'name', type: 'string', nullable: false },
+      { name: 'email', type: 'string', nullable: false },
+      { name: 'country', type: 'string', nullable: false },
+      { name: 'signed_up_at', type: 'timestamp[us, tz=UTC]', nullable: false },
+      { name: 'lifetime_value', type: 'decimal128(38, 2)', nullable: false },
+      { name: 'note', type: 'string', nullable: true },
+    ]);
+    // Parts of 700 rows: 700 + 700 + 700 + 400.
+    expect(back.rowGroups).toBe(Math.ceil(CUSTOMERS / 700));
+    expect(back.rows.some((r) => r[6] === null)).toBe(true);
+    expect(back.rows.some((r) => r[6]?.includes('\n'))).toBe(true);
+    expect(back.rows).toEqual(expected.map((r) => Object.values(r)));
+  });
+
   it('PDF: paginated table with title, generation time, header and page number on every page', async () => {
     const { job, file } = await runExport({
       dataset: 'orders',
@@ -234,7 +270,7 @@ describe('formats', () => {
 describe('bad requests', () => {
   const cases: [string, Record<string, unknown>, string, RegExp][] = [
     ['unknown dataset', { dataset: 'nope', format: 'csv' }, 'dataset', /allowed: orders, customers/],
-    ['unknown format', { dataset: 'orders', format: 'xml' }, 'format', /csv, ndjson, xlsx, pdf/],
+    ['unknown format', { dataset: 'orders', format: 'xml' }, 'format', /csv, ndjson, xlsx, pdf, parquet/],
     [
       'unknown column',
       { dataset: 'customers', format: 'csv', columns: ['amount'] },
@@ -272,6 +308,18 @@ describe('bad requests', () => {
       /allowed: id, created_at/,
     ],
     ['BOM on a PDF', { dataset: 'orders', format: 'pdf', bom: true }, 'bom', /only for format csv/],
+    [
+      'gzip on Parquet',
+      { dataset: 'orders', format: 'parquet', compression: 'gzip' },
+      'compression',
+      /gzip only for format csv or ndjson/,
+    ],
+    [
+      'title on Parquet',
+      { dataset: 'orders', format: 'parquet', title: 'x' },
+      'title',
+      /only for format pdf/,
+    ],
     ['over the row limit', { dataset: 'orders', format: 'csv' }, 'filters', /limit of 2800 rows/],
   ];
   it.each(cases)('%s → 422 naming the field', async (_name, body, field, reason) => {

@@ -242,6 +242,25 @@ async function expectedCsv(tenant: string): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
+interface ParquetBack {
+  columns: { name: string; type: string; nullable: boolean }[];
+  rowGroups: number;
+  rows: (string | boolean | null)[][];
+}
+
+/** The tenant's rows of the view as pyarrow reads a Parquet export's values (strings, bools, nulls). */
+async function expectedParquetRows(tenant: string): Promise<(string | boolean | null)[][]> {
+  const rows = await admin.unsafe<
+    { order_id: string; account: string; total: string; paid: boolean; t: string; note: string | null }[]
+  >(
+    `select order_id::text, account_name as account, round(total, 2)::text as total, paid,
+            to_char(placed_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as t, note
+       from shop.order_lines where tenant = $1 order by order_lines.order_id`,
+    [tenant],
+  );
+  return rows.map((r) => [r.order_id, r.account, r.total, r.paid, r.t, r.note]);
+}
+
 const tenantIds = async (tenant: string) =>
   (
     await admin<
@@ -288,6 +307,25 @@ describe('a user-declared dataset on a source of its own', () => {
     const xlsxRows = sheets.flatMap((s) => s.rows.slice(1));
     expect(xlsxRows.map((r) => r[0])).toEqual(idsA);
     expect(xlsxRows.every((r) => r[3] === 'True' || r[3] === 'False')).toBe(true);
+
+    for (const [key, tenant] of [
+      [keyA, tenantA],
+      [keyB, tenantB],
+    ] as const) {
+      const parquet = await runExport(key, { dataset: 'shop_orders', format: 'parquet' });
+      const back = (await readBack('parquet', parquet.file)) as ParquetBack;
+      expect(back.columns).toEqual([
+        { name: 'order_id', type: 'int64', nullable: false },
+        { name: 'account', type: 'string', nullable: false },
+        { name: 'total', type: 'decimal128(38, 2)', nullable: false },
+        { name: 'paid', type: 'bool', nullable: false },
+        { name: 'placed_at', type: 'timestamp[us, tz=UTC]', nullable: false },
+        { name: 'note', type: 'string', nullable: true },
+      ]);
+      expect(back.rows).toEqual(await expectedParquetRows(tenant));
+      expect(back.rows.some((r) => r[5] === null)).toBe(true);
+      expect(parquet.job.result?.rows).toBe(ROWS_PER_TENANT);
+    }
 
     const pdf = await runExport(keyA, {
       dataset: 'shop_orders',
@@ -462,6 +500,13 @@ describe('a user-declared dataset on a source of its own', () => {
       columns: ['order_id', 'account', 'total'],
     });
     expect(await fs.readFile(fromStandby.file, 'utf8')).toBe(await fs.readFile(fromPrimary.file, 'utf8'));
+    // A decimal column without `decimals` is DECIMAL(38, 9) in Parquet, its values exact.
+    const parquet = await runExport(keyA, { dataset: 'replica_orders', format: 'parquet' });
+    const back = (await readBack('parquet', parquet.file)) as ParquetBack;
+    expect(back.columns.map((c) => c.type)).toEqual(['int64', 'string', 'decimal128(38, 9)']);
+    expect(back.rows).toEqual(
+      (await expectedParquetRows(tenantA)).map((r) => [r[0], r[1], `${String(r[2])}0000000`]),
+    );
   }, 120_000);
 
   it('reads in read-only transactions named after the job, which the SELECT-only role cannot write from', async () => {

@@ -8,6 +8,7 @@ import path from 'node:path';
 import type { Sql } from '../../src/db/client.js';
 import { copyOut } from '../../src/db/copy-out.js';
 import { seedCustomers, seedOrders } from '../../src/db/seed.js';
+import { requirePyarrowPython } from '../../tools/pyarrow.js';
 
 export async function seedTenant(sql: Sql, rows: number): Promise<string> {
   const tenant = `t-${randomUUID().slice(0, 8)}`;
@@ -54,12 +55,18 @@ export async function seedCustomerTenant(sql: Sql, rows: number): Promise<string
   return tenant;
 }
 
-/** Reads an exported file back with Python's csv/json modules or openpyxl (not the code that wrote it). */
+/** Reads an exported file back with Python's csv/json modules, openpyxl or pyarrow (not the code that wrote it). */
 const execFileAsync = promisify(execFile);
 
-export async function readBack(kind: 'csv' | 'ndjson' | 'xlsx', file: string): Promise<unknown> {
-  // The Debian python3, where setup installs python3-openpyxl (a pyenv python on PATH may lack it).
-  const python = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
+export async function readBack(kind: 'csv' | 'ndjson' | 'xlsx' | 'parquet', file: string): Promise<unknown> {
+  // The Debian python3, where setup installs python3-openpyxl (a pyenv python on PATH may lack it);
+  // for Parquet, the venv setup installs pyarrow into (tools/pyarrow.ts).
+  const python =
+    kind === 'parquet'
+      ? requirePyarrowPython()
+      : existsSync('/usr/bin/python3')
+        ? '/usr/bin/python3'
+        : 'python3';
   // Not execFileSync: the API under test runs in this process, and a blocked event loop stalls it.
   const { stdout } = await execFileAsync(
     python,

@@ -133,7 +133,7 @@ const exportBody = fc
     fc.record(
       {
         dataset: mostly(fc.constant(ds.name), fc.constantFrom('nope', 'toString')),
-        format: mostly(fc.constantFrom('csv', 'ndjson', 'xlsx', 'pdf'), fc.constant('xml')),
+        format: mostly(fc.constantFrom('csv', 'ndjson', 'xlsx', 'pdf', 'parquet'), fc.constant('xml')),
         columns: mostly(
           fc.uniqueArray(fc.constantFrom(...ds.columns.map((c) => c.name)), { minLength: 1, maxLength: 3 }),
           fc.array(fc.constantFrom(...allColumns, 'nope'), { maxLength: 3 }),

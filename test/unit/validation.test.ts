@@ -56,7 +56,7 @@ describe('ExportRequestSchema', () => {
     expect(only(errorsFor({ dataset: 'orders', format: 'xml' }))).toEqual({
       field: 'format',
       in: 'body',
-      reason: 'must be one of: csv, ndjson, xlsx, pdf',
+      reason: 'must be one of: csv, ndjson, xlsx, pdf, parquet',
     });
   });
 
@@ -101,7 +101,7 @@ describe('ExportRequestSchema', () => {
     const errors = errorsFor({ dataset: 'orders', format: 'docx', a: 1, b: 2 });
     expect(errors).toEqual(
       expect.arrayContaining([
-        { field: 'format', in: 'body', reason: 'must be one of: csv, ndjson, xlsx, pdf' },
+        { field: 'format', in: 'body', reason: 'must be one of: csv, ndjson, xlsx, pdf, parquet' },
         { field: 'a', in: 'body', reason: 'unknown field' },
         { field: 'b', in: 'body', reason: 'unknown field' },
       ]),

@@ -3,7 +3,7 @@
  * range per part; each part is rendered by its format's writer straight into storage and the heartbeat
  * carries the checkpoint (parts done, last sort key, writer state). A retry continues after the last
  * checkpoint, and since part boundaries depend only on the data, the published file is the same as an
- * uninterrupted run's (byte for byte for CSV, NDJSON and XLSX; PDF differs only in nothing visible).
+ * uninterrupted run's (byte for byte for CSV, NDJSON, XLSX and Parquet; PDF differs only in nothing visible).
  * The attempt around it (job records, heartbeats, progress, lanes, publish) is ../heavy/attempt.ts.
  */
 import { createHash } from 'node:crypto';
@@ -22,6 +22,7 @@ import type { ActivityDeps } from '../deps.js';
 import { attemptDeps, runHeavyAttempt, type HeavyKind } from '../heavy/attempt.js';
 import { csvWriter, gzipped, ndjsonWriter } from './formats/copy-formats.js';
 import type { ExportSpec, FormatWriter } from './formats/format.js';
+import { parquetWriter } from './formats/parquet.js';
 import { pdfWriter } from './formats/pdf.js';
 import { xlsxWriter } from './formats/xlsx.js';
 import { PartPlanner } from './part-planner.js';
@@ -84,6 +85,8 @@ export function createExportActivities(deps: ActivityDeps, settings: ExportSetti
         return spec.request.compression === 'gzip' ? gzipped(ndjsonWriter(spec)) : ndjsonWriter(spec);
       case 'xlsx':
         return xlsxWriter(spec, settings.xlsxSheetRows);
+      case 'parquet':
+        return parquetWriter(spec);
       case 'pdf':
         return pdfWriter(spec, {
           rowsPerPage: settings.pdfRowsPerPage,

@@ -204,7 +204,7 @@ Exit codes: 0 success, 1 error (unreachable, wrong URL or key, not found, incomp
       .argument('<dataset>', 'dataset name, e.g. orders')
       .addOption(
         new Option('-f, --format <format>', 'file format')
-          .choices(['csv', 'ndjson', 'xlsx', 'pdf'])
+          .choices(['csv', 'ndjson', 'xlsx', 'pdf', 'parquet'])
           .default('csv'),
       )
       .option('--columns <names>', 'comma-separated columns, in output order')

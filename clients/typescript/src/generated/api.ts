@@ -669,7 +669,7 @@ export interface components {
         [key: string]: unknown;
       };
       /** @enum {string} */
-      format: 'csv' | 'ndjson' | 'xlsx' | 'pdf';
+      format: 'csv' | 'ndjson' | 'xlsx' | 'pdf' | 'parquet';
       /** @description Send an e-mail with the download link when the job ends */
       notifyEmail?: string;
       /** @description Temporal priority key, 1 (first) to 5 (last); default 3. Your key may limit the highest. */
@@ -797,7 +797,7 @@ export interface components {
               [key: string]: unknown;
             };
             /** @enum {string} */
-            format: 'csv' | 'ndjson' | 'xlsx' | 'pdf';
+            format: 'csv' | 'ndjson' | 'xlsx' | 'pdf' | 'parquet';
             sort?: {
               column: string;
               /** @enum {string} */
@@ -1020,6 +1020,7 @@ export interface operations {
         content: {
           'application/gzip': string;
           'application/pdf': string;
+          'application/vnd.apache.parquet': string;
           'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet': string;
           'application/x-ndjson': string;
           'audio/mpeg': string;
@@ -1046,6 +1047,7 @@ export interface operations {
         content: {
           'application/gzip': string;
           'application/pdf': string;
+          'application/vnd.apache.parquet': string;
           'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet': string;
           'application/x-ndjson': string;
           'audio/mpeg': string;
@@ -2196,6 +2198,7 @@ export interface operations {
         content: {
           'application/gzip': string;
           'application/pdf': string;
+          'application/vnd.apache.parquet': string;
           'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet': string;
           'application/x-ndjson': string;
           'audio/mpeg': string;
@@ -2226,6 +2229,7 @@ export interface operations {
         content: {
           'application/gzip': string;
           'application/pdf': string;
+          'application/vnd.apache.parquet': string;
           'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet': string;
           'application/x-ndjson': string;
           'audio/mpeg': string;

@@ -8,9 +8,9 @@ import type { Readable } from 'node:stream';
 import type { ColumnDef, DatasetDef } from '../../../datasets/registry.js';
 import type { ExportQuery } from '../../../datasets/query.js';
 import type { Sql } from '../../../db/client.js';
-import type { ExportRequest, PdfState, XlsxState } from '../../../shared/jobs.js';
+import type { ExportRequest, ParquetState, PdfState, XlsxState } from '../../../shared/jobs.js';
 
-export type RenderState = XlsxState | PdfState | undefined;
+export type RenderState = XlsxState | PdfState | ParquetState | undefined;
 
 export interface ExportSpec {
   ds: DatasetDef;
