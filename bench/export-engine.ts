@@ -1,12 +1,13 @@
 /**
  * Export engine benchmark: end-to-end offload exports (POST → downloaded file) of N `orders` rows in
  * every format against the baselines in the same run — `psql` COPY for CSV, the bare libraries
- * (bench/export-bare.ts) for XLSX, PDF and NDJSON — with the export worker's peak RSS and event-loop
+ * (bench/export-bare.ts) for XLSX, PDF and NDJSON, pyarrow for Parquet (`psql` COPY piped into
+ * pyarrow's CSV reader and Parquet writer, one process) — with the export worker's peak RSS and event-loop
  * delay; then the time a failover costs (the worker killed at 50 %).
  * Starts its own embedded PostgreSQL (the state database), a second one that is the source the rows are
  * read from (SOURCE_DATABASE_URL, as a deployment reads its own database or replica; psql and the bare
  * baselines read the same server) and a Temporal dev server; results go to stdout as a Markdown table.
- * Usage: tsx bench/export-engine.ts [--rows 1000000] [--formats csv,ndjson,xlsx,pdf] [--csv-runs 3] [--failover xlsx|none] [--worker-log FILE]
+ * Usage: tsx bench/export-engine.ts [--rows 1000000] [--formats csv,ndjson,xlsx,pdf,parquet] [--csv-runs 3] [--failover xlsx|none] [--worker-log FILE]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -24,6 +25,7 @@ import { migrateDatabase } from '../src/db/migrate.js';
 import { startEmbeddedPostgres } from '../tools/postgres.js';
 import { createApiKey, ensureUser } from '../src/db/users-repo.js';
 import { which } from '../tools/binaries.js';
+import { requirePyarrowPython } from '../tools/pyarrow.js';
 import { WORKER_NODE_FLAGS } from '../src/worker/node-flags.js';
 import { startBenchStack } from './harness.js';
 
@@ -193,6 +195,58 @@ async function psqlCopy(): Promise<{ ms: number; bytes: number }> {
   return { ms, bytes: size };
 }
 
+/**
+ * Parquet's bare tool: `psql` COPY of the same rows as CSV into pyarrow (read_csv with the columns'
+ * types, then write_table with offload's row-group size and GZIP), timed and measured (peak RSS of the
+ * Python process) as one pipeline.
+ */
+async function pyarrowParquet(): Promise<{ ms: number; rows: number; bytes: number; rss: number }> {
+  const file = path.join(scratch, 'bare.parquet');
+  const script = [
+    'import sys, pyarrow as pa, pyarrow.csv as pc, pyarrow.parquet as pq',
+    "names = ['id','customer','email','country','status','currency','amount','item_count','created_at']",
+    "types = {'id': pa.int64(), 'customer': pa.string(), 'email': pa.string(), 'country': pa.string(),",
+    "  'status': pa.string(), 'currency': pa.string(), 'amount': pa.decimal128(38, 2),",
+    "  'item_count': pa.int64(), 'created_at': pa.timestamp('us', tz='UTC')}",
+    'table = pc.read_csv(sys.stdin.buffer, read_options=pc.ReadOptions(column_names=names),',
+    '  convert_options=pc.ConvertOptions(column_types=types))',
+    "pq.write_table(table, sys.argv[1], row_group_size=50000, compression='gzip')",
+    'print(table.num_rows)',
+  ].join('\n');
+  const copy = `COPY (SELECT ${COLS} FROM orders WHERE tenant_id = '${TENANT}' ORDER BY id) TO STDOUT WITH CSV`;
+  const started = performance.now();
+  const child = spawn(
+    'bash',
+    [
+      '-o',
+      'pipefail',
+      '-c',
+      `psql "$0" -X -q -c "$1" | /usr/bin/time -f RSS=%M "$2" -c "$3" "$4"`,
+      SOURCE_URL,
+      copy,
+      requirePyarrowPython(),
+      script,
+      file,
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+  child.stderr.on('data', (c: Buffer) => (err += c.toString()));
+  const [code] = (await once(child, 'exit')) as [number];
+  const ms = performance.now() - started;
+  if (code !== 0) throw new Error(`pyarrow baseline failed: ${err}`);
+  const { size } = await fs.stat(file);
+  await fs.rm(file);
+  return {
+    ms,
+    rows: Number(out.trim()),
+    bytes: size,
+    rss: Math.round(Number(/RSS=(\d+)/.exec(err)?.[1] ?? NaN) / 1024),
+  };
+}
+
 async function bare(format: string): Promise<{ ms: number; rows: number; bytes: number; rss: number }> {
   const file = path.join(scratch, `bare.${format}`);
   const child = spawn(
@@ -241,10 +295,12 @@ for (const format of FORMATS) {
     const baseline =
       format === 'csv'
         ? { name: 'psql COPY → file', ...(await psqlCopy()), rows: ROWS, rss: NaN }
-        : {
-            name: format === 'xlsx' ? 'exceljs stream' : format === 'pdf' ? 'pdfkit' : 'JSON.stringify',
-            ...(await bare(format)),
-          };
+        : format === 'parquet'
+          ? { name: 'psql COPY → pyarrow', ...(await pyarrowParquet()) }
+          : {
+              name: format === 'xlsx' ? 'exceljs stream' : format === 'pdf' ? 'pdfkit' : 'JSON.stringify',
+              ...(await bare(format)),
+            };
     const nodeCopy = format === 'csv' ? await bare('csv') : undefined;
     resetWorker(worker);
     const ours = await runExport(format);

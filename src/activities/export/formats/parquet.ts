@@ -2,8 +2,8 @@
  * Parquet without a library: the file is `PAR1`, one row group per part, then the footer (FileMetaData
  * in Thrift's compact protocol, its length, `PAR1`), written at publish time from the checkpoint. A
  * part's rows are read as values (every cell as text, like the PDF writer, over the part's own
- * connection) and written column by column: one data page (v1, PLAIN values, definition levels of
- * nullable columns as RLE runs) per column chunk, GZIP-compressed. A row group's bytes depend on its
+ * connection) and written column by column: data pages (v1, PLAIN values, definition levels of
+ * nullable columns as RLE runs) of PAGE_ROWS rows each, GZIP-compressed as each fills. A row group's bytes depend on its
  * rows alone; the checkpoint carries each row group's row count and chunk sizes, from which the footer
  * computes every chunk's offset, so a resumed export writes exactly the bytes an uninterrupted one would.
  *
@@ -36,6 +36,8 @@ const DECIMAL_PRECISION = 38;
 const DECIMAL_BYTES = 16;
 const FETCH_ROWS = 2000;
 const GZIP_LEVEL = 6;
+/** Rows per data page: a column holds one page uncompressed at a time. */
+const PAGE_ROWS = 8192;
 
 // parquet.thrift enums.
 const Type = { BOOLEAN: 0, INT64: 2, BYTE_ARRAY: 6, FIXED_LEN_BYTE_ARRAY: 7 } as const;
@@ -150,7 +152,11 @@ export function decimalBytes(text: string, scale: number): Buffer {
   return b;
 }
 
-/** One column's values of a row group, PLAIN-encoded as they arrive, and its definition levels. */
+/**
+ * One column's chunk of a row group: values PLAIN-encoded as they arrive, with their definition levels,
+ * cut into data pages of PAGE_ROWS rows that are compressed as soon as they are full, so a row group
+ * holds at most one uncompressed page per column in memory.
+ */
 class ColumnBuilder {
   private chunks: Buffer[] = [];
   private buf = Buffer.alloc(64 * 1024);
@@ -158,7 +164,10 @@ class ColumnBuilder {
   private levels: number[] = [];
   private bits = 0;
   private bitCount = 0;
-  values = 0;
+  private pageRows = 0;
+  private pages: Buffer[] = [];
+  private uncompressed = 0;
+  private compressed = 0;
 
   constructor(readonly col: ColumnDef) {}
 
@@ -170,13 +179,17 @@ class ColumnBuilder {
   }
 
   add(text: string | null): void {
+    this.value(text);
+    if (++this.pageRows === PAGE_ROWS) this.flushPage();
+  }
+
+  private value(text: string | null): void {
     if (text === null) {
       if (!this.col.nullable) throw new Error(`null in column ${this.col.name}, declared not nullable`);
       this.levels.push(0);
       return;
     }
     if (this.col.nullable) this.levels.push(1);
-    this.values++;
     switch (this.col.type) {
       case 'integer':
       case 'timestamp':
@@ -213,8 +226,9 @@ class ColumnBuilder {
     this.bitCount = 0;
   }
 
-  /** The column chunk: its page header and compressed page, and its sizes. */
-  finish(rows: number): { bytes: Buffer; uncompressed: number; compressed: number } {
+  /** The rows since the last page as one data page: its header and compressed bytes. */
+  private flushPage(): void {
+    if (this.pageRows === 0) return;
     if (this.bitCount > 0) this.flushBits();
     const parts = [...this.chunks, this.buf.subarray(0, this.at)];
     if (this.col.nullable) parts.unshift(definitionLevels(Uint8Array.from(this.levels)));
@@ -225,13 +239,33 @@ class ColumnBuilder {
         [1, i32(DATA_PAGE)],
         [2, i32(page.length)],
         [3, i32(compressed.length)],
-        [5, struct([1, i32(rows)], [2, i32(Encoding.PLAIN)], [3, i32(Encoding.RLE)], [4, i32(Encoding.RLE)])],
+        [
+          5,
+          struct(
+            [1, i32(this.pageRows)],
+            [2, i32(Encoding.PLAIN)],
+            [3, i32(Encoding.RLE)],
+            [4, i32(Encoding.RLE)],
+          ),
+        ],
       ),
     );
+    this.pages.push(header, compressed);
+    this.uncompressed += header.length + page.length;
+    this.compressed += header.length + compressed.length;
+    this.chunks = [];
+    this.at = 0;
+    this.levels = [];
+    this.pageRows = 0;
+  }
+
+  /** The column chunk: its pages, and its sizes. */
+  finish(): { bytes: Buffer; uncompressed: number; compressed: number } {
+    this.flushPage();
     return {
-      bytes: Buffer.concat([header, compressed]),
-      uncompressed: header.length + page.length,
-      compressed: header.length + compressed.length,
+      bytes: Buffer.concat(this.pages),
+      uncompressed: this.uncompressed,
+      compressed: this.compressed,
     };
   }
 }
@@ -315,7 +349,7 @@ function finishGroup(
   const out: Buffer[] = [];
   const sizes: number[] = [];
   for (const b of builders) {
-    const chunk = b.finish(rows);
+    const chunk = b.finish();
     out.push(chunk.bytes);
     sizes.push(chunk.uncompressed, chunk.compressed);
   }
