@@ -45,6 +45,42 @@ const COLS: ColumnDef[] = [
 
 type Row = (string | null)[];
 
+/**
+ * Rows as PostgreSQL's binary COPY sends them (what the writer reads): int8 big-endian for integers and
+ * timestamps, the UTF-8 text of decimals and text, one byte for booleans; cut into chunks of `cut` bytes.
+ */
+function binaryCopy(rows: Row[], cut = 4093): Buffer[] {
+  const out: Buffer[] = [Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1'), Buffer.alloc(8)];
+  for (const r of rows) {
+    const count = Buffer.alloc(2);
+    count.writeInt16BE(COLS.length);
+    out.push(count);
+    COLS.forEach((c, i) => {
+      const v = r[i] ?? null;
+      let field: Buffer;
+      if (v === null) field = Buffer.alloc(0);
+      else if (c.type === 'integer' || c.type === 'timestamp') {
+        field = Buffer.alloc(8);
+        field.writeBigInt64BE(BigInt(v));
+      } else if (c.type === 'boolean') field = Buffer.from([v === 'true' ? 1 : 0]);
+      else field = Buffer.from(v, 'utf8');
+      const len = Buffer.alloc(4);
+      len.writeInt32BE(v === null ? -1 : field.length);
+      out.push(len, field);
+    });
+  }
+  out.push(Buffer.from([0xff, 0xff]));
+  const all = Buffer.concat(out);
+  const chunks: Buffer[] = [];
+  for (let at = 0; at < all.length; at += cut) chunks.push(all.subarray(at, at + cut));
+  return chunks;
+}
+
+/** A row group of these rows, read from their binary COPY stream. */
+function groupOf(rows: Row[], cut?: number) {
+  return rowGroup(COLS, binaryCopy(rows, cut));
+}
+
 function rows(from: number, n: number): Row[] {
   return [...Array(n).keys()].map((k) => {
     const i = from + k;
@@ -64,7 +100,7 @@ function fileOf(groups: Row[][]): { bytes: Buffer; state: ParquetState } {
   let state: ParquetState = { kind: 'parquet', bytes: MAGIC.length, rowGroups: [] };
   const out: Buffer[] = [MAGIC];
   for (const g of groups) {
-    const part = rowGroup(COLS, g);
+    const part = groupOf(g);
     out.push(part.bytes);
     // Through JSON, as the checkpoint travels in heartbeat details.
     state = JSON.parse(
@@ -135,12 +171,27 @@ describe('parquet encodings', () => {
   });
 
   it('refuses a null in a column not declared nullable', () => {
-    expect(() => rowGroup(COLS, [[null, '1.00', null, '0', null, null]])).toThrow(/not nullable/);
+    expect(() => groupOf([[null, '1.00', null, '0', null, null]])).toThrow(/not nullable/);
+  });
+
+  it('reads the binary COPY stream however it is cut, and refuses one that is cut short or of another width', () => {
+    const whole = groupOf(rows(0, 300), Number.MAX_SAFE_INTEGER);
+    for (const cut of [1, 2, 7, 19, 64])
+      expect(groupOf(rows(0, 300), cut).bytes.equals(whole.bytes), `chunks of ${cut} bytes`).toBe(true);
+    expect(whole.rows).toBe(300);
+    // A text field longer than many chunks (gathered, then joined once).
+    const long: Row = ['1', '1.00', null, '0', 'é'.repeat(100_000), 'true'];
+    expect(groupOf([long], 1000).rows).toBe(1);
+    const chunks = binaryCopy(rows(0, 10), Number.MAX_SAFE_INTEGER);
+    const truncated = chunks[0]!.subarray(0, chunks[0]!.length - 5);
+    expect(() => rowGroup(COLS, [truncated])).toThrow(/without its trailer/);
+    expect(() => rowGroup(COLS.slice(1), chunks)).toThrow(/a row of 6 fields, expected 5/);
+    expect(() => rowGroup(COLS, [Buffer.from('id,amount\n1,2\n'.repeat(3))])).toThrow(/not a binary COPY/);
   });
 
   it('gives a row group the same bytes wherever it stands, and the footer checks the carried sizes', () => {
-    const a = rowGroup(COLS, rows(0, 50));
-    const b = rowGroup(COLS, rows(0, 50));
+    const a = groupOf(rows(0, 50));
+    const b = groupOf(rows(0, 50));
     expect(a.bytes.equals(b.bytes)).toBe(true);
     const { state } = fileOf([rows(0, 50)]);
     expect(() => parquetFooter(COLS, { ...state, bytes: state.bytes + 1 })).toThrow(/add up/);
