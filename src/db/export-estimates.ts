@@ -1,10 +1,15 @@
 /**
  * The facts an export estimate is made of: how many rows a request matches (exact under a cap, else
- * the planner's estimate) on its source, and what recent finished exports of the same dataset and
+ * the planner's estimate; the same count tells whether it is over the row limit) on its source, and what recent finished exports of the same dataset and
  * format wrote and how fast, from the state database.
  */
 import type { Sql } from './client.js';
-import type { RowSource } from './dataset-rows.js';
+
+/** The table and condition of a dataset query, as SQL text built by `ExportQuery` (src/datasets). */
+export interface RowSource {
+  from: string;
+  where: string;
+}
 
 /** The exact count when it is at most `cap`, else undefined (counting stops at cap + 1). */
 export async function countUpTo(sql: Sql, source: RowSource, cap: number): Promise<number | undefined> {

@@ -5,13 +5,12 @@
  */
 import { z } from '@hono/zod-openapi';
 import type { Sql } from '../db/client.js';
-import { matchesMoreThan } from '../db/dataset-rows.js';
 import { countUpTo, exportHistory, plannedRows } from '../db/export-estimates.js';
 import { EXACT_COUNT_CAP, estimateExport } from '../datasets/estimate.js';
 import { readOnly } from '../db/sources.js';
 import { DEFAULT_SOURCE } from '../datasets/file.js';
 import { checkExportRequest, ExportQuery } from '../datasets/query.js';
-import { datasets, getDataset, selectColumns } from '../datasets/registry.js';
+import { datasets, getDataset, selectColumns, type DatasetDef } from '../datasets/registry.js';
 import { exportRequestSchema } from '../datasets/schema.js';
 import type { AppDeps } from '../server/deps.js';
 import type { Principal } from '../db/users-repo.js';
@@ -102,10 +101,50 @@ export function datasetFor(request: ExportRequest, principal: Principal) {
   return ds;
 }
 
+/** At most how many rows one export of `ds` may match (EXPORT_MAX_ROWS, or the dataset's maxRows); none when 0. */
+function rowLimit(deps: AppDeps, ds: DatasetDef): number | undefined {
+  const limit = Math.min(deps.config.EXPORT_MAX_ROWS || Infinity, ds.maxRows ?? Infinity);
+  return Number.isFinite(limit) ? limit : undefined;
+}
+
 /**
- * Rows, bytes and seconds a valid request is expected to take (POST /v1/exports/estimate, and the
- * 202's `request.estimate`): rows on the source in a read-only transaction, the history from the state
- * database. A source that is down throws a connection error, which the API answers with 503.
+ * The request's rows on the source, in one read-only transaction: counted, exactly up to
+ * EXACT_COUNT_CAP (above it the planner's estimate), and whether they are more than `limit` (counted up
+ * to it). A source that is down throws a connection error, which the API answers with 503.
+ */
+async function sourceRows(
+  deps: AppDeps,
+  ds: DatasetDef,
+  query: ExportQuery,
+  limit?: number,
+): Promise<{ over: true } | { over: false; rows: ExportEstimate['rows'] }> {
+  return readOnly(sourceSql(deps, ds.source), 'offload-api estimate', async (tx) => {
+    const counted = await countUpTo(tx, query, Math.max(EXACT_COUNT_CAP, limit ?? 0));
+    if (limit !== undefined && (counted === undefined || counted > limit)) return { over: true as const };
+    if (counted !== undefined && counted <= EXACT_COUNT_CAP)
+      return { over: false as const, rows: { value: counted, method: 'exact' as const } };
+    return {
+      over: false as const,
+      rows: { value: await plannedRows(tx, query), method: 'planner' as const },
+    };
+  });
+}
+
+/** The estimate of a request whose rows are known: bytes and seconds from the history of its dataset and format. */
+async function estimateOf(
+  deps: AppDeps,
+  ds: DatasetDef,
+  request: ExportRequest,
+  rows: ExportEstimate['rows'],
+): Promise<ExportEstimate> {
+  const compression = request.compression === 'gzip' ? 'gzip' : null;
+  const history = await exportHistory(deps.database.sql, ds.name, request.format, compression);
+  return estimateExport({ format: request.format, cols: selectColumns(ds, request.columns), rows, history });
+}
+
+/**
+ * Rows, bytes and seconds a valid request is expected to take (POST /v1/exports/estimate; the 202's
+ * `request.estimate` is made the same way): rows on the source, the history from the state database.
  */
 export async function estimateRequest(
   deps: AppDeps,
@@ -113,17 +152,17 @@ export async function estimateRequest(
   principal: Principal,
 ): Promise<ExportEstimate> {
   const ds = datasetFor(request, principal);
-  const query = new ExportQuery(ds, principal.tenantId, request);
-  const rows = await readOnly(sourceSql(deps, ds.source), 'offload-api estimate', async (tx) => {
-    const exact = await countUpTo(tx, query, EXACT_COUNT_CAP);
-    return exact !== undefined
-      ? { value: exact, method: 'exact' as const }
-      : { value: await plannedRows(tx, query), method: 'planner' as const };
-  });
-  const compression = request.compression === 'gzip' ? 'gzip' : null;
-  const history = await exportHistory(deps.database.sql, ds.name, request.format, compression);
-  return estimateExport({ format: request.format, cols: selectColumns(ds, request.columns), rows, history });
+  const counted = await sourceRows(deps, ds, new ExportQuery(ds, principal.tenantId, request));
+  if (counted.over) throw new Error('rows over a limit that was not given');
+  return estimateOf(deps, ds, request, counted.rows);
 }
+
+const acceptedWithout =
+  (deps: AppDeps, ds: DatasetDef) =>
+  (err: unknown): undefined => {
+    deps.log.warn({ err, dataset: ds.name }, 'export accepted without an estimate');
+    return undefined;
+  };
 
 export const exportKind = defineJobKind<ExportBody, ExportRequest>({
   name: 'export',
@@ -162,30 +201,24 @@ export const exportKind = defineJobKind<ExportBody, ExportRequest>({
     async prepare(body, principal) {
       const request = asRequest(body);
       const ds = datasetFor(request, principal);
-      const limit = Math.min(
-        deps.config.EXPORT_MAX_ROWS || Number.MAX_SAFE_INTEGER,
-        ds?.maxRows ?? Number.MAX_SAFE_INTEGER,
-      );
-      if (limit < Number.MAX_SAFE_INTEGER) {
-        const query = new ExportQuery(ds, principal.tenantId, request);
-        const over = await readOnly(sourceSql(deps, ds.source), 'offload-api', (tx) =>
-          matchesMoreThan(tx, query, limit),
-        );
-        if (over) {
-          throw problems.validation([
-            {
-              field: 'filters',
-              in: 'body',
-              reason: `matches more than the limit of ${limit} rows per export; narrow the filters`,
-            },
-          ]);
-        }
+      const limit = rowLimit(deps, ds);
+      // One transaction on the source answers both the row limit and the estimate's rows.
+      const counted = sourceRows(deps, ds, new ExportQuery(ds, principal.tenantId, request), limit);
+      // Without a limit the estimate is a courtesy: when it cannot be made the export is still accepted.
+      const known = await (limit !== undefined ? counted : counted.catch(acceptedWithout(deps, ds)));
+      if (known?.over) {
+        throw problems.validation([
+          {
+            field: 'filters',
+            in: 'body',
+            reason: `matches more than the limit of ${limit} rows per export; narrow the filters`,
+          },
+        ]);
       }
-      // The estimate is a courtesy: when it cannot be made the export is still accepted, without one.
-      const estimate = await estimateRequest(deps, request, principal).catch((err: unknown) => {
-        deps.log.warn({ err, dataset: ds.name }, 'export accepted without an estimate');
-        return undefined;
-      });
+      const estimate =
+        known?.over === false
+          ? await estimateOf(deps, ds, request, known.rows).catch(acceptedWithout(deps, ds))
+          : undefined;
       return estimate ? { ...request, estimate } : request;
     },
   }),
