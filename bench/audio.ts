@@ -3,7 +3,7 @@
  *
  *   npx tsx bench/audio.ts [--chars 200000] [--rounds 3] [--scale-jobs 4] [--scale-chars 50000]
  *                          [--parallelism 2]   (AUDIO_PARALLELISM of the workers: segments per job at once)
- *                          [--engine espeak-ng|piper]
+ *                          [--engine espeak-ng|piper] [--cache-chars N]   (Piper's sentence-cache round)
  *
  * With `--engine piper` (the neural voice en_US-joe-medium; needs `npm run setup -- --for test`) the bare
  * command is piper-tts 1.8.0's own `piper -m <voice>.onnx -f out.wav` on the whole text, offload makes WAV
@@ -38,6 +38,7 @@ const { values } = parseArgs({
     'scale-chars': { type: 'string', default: '50000' },
     parallelism: { type: 'string', default: '2' },
     engine: { type: 'string', default: 'espeak-ng' },
+    'cache-chars': { type: 'string' },
   },
 });
 const PIPER = values.engine === 'piper';
@@ -50,6 +51,8 @@ const CHARS = Number(values.chars);
 const ROUNDS = Number(values.rounds);
 const SCALE_JOBS = Number(values['scale-jobs']);
 const SCALE_CHARS = Number(values['scale-chars']);
+/** Piper's sentence-cache round: the text's length (default `--chars`). */
+const CACHE_CHARS = Number(values['cache-chars'] ?? CHARS);
 
 const stack = await startBenchStack({
   name: 'audio',
@@ -276,7 +279,7 @@ async function batch(workers: number): Promise<{ wall: number; audio: number; p9
 if (PIPER) {
   // The sentence cache: a job, then the same text with 5 % of its sentences changed (the activity's time).
   const sentences = [
-    ...new Intl.Segmenter('en', { granularity: 'sentence' }).segment(speechText(CHARS, 4242)),
+    ...new Intl.Segmenter('en', { granularity: 'sentence' }).segment(speechText(CACHE_CHARS, 4242)),
   ].map((x) => x.segment);
   const first = await viaOffload(sentences.join(''));
   const step = Math.round(1 / 0.05);
