@@ -7,7 +7,7 @@
  * Starts its own embedded PostgreSQL (the state database), a second one that is the source the rows are
  * read from (SOURCE_DATABASE_URL, as a deployment reads its own database or replica; psql and the bare
  * baselines read the same server) and a Temporal dev server; results go to stdout as a Markdown table.
- * Usage: tsx bench/export-engine.ts [--rows 1000000] [--formats csv,ndjson,xlsx,pdf,parquet] [--csv-runs 3] [--failover xlsx|none] [--worker-log FILE]
+ * Usage: tsx bench/export-engine.ts [--rows 1000000] [--formats csv,ndjson,xlsx,pdf,parquet] [--csv-runs 3] [--failover xlsx|none] [--worker-log FILE] [--lanes N]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -36,6 +36,7 @@ const { values } = parseArgs({
     'csv-runs': { type: 'string', default: '3' },
     failover: { type: 'string', default: 'xlsx' },
     'worker-log': { type: 'string' },
+    lanes: { type: 'string' },
   },
 });
 const ROWS = Number(values.rows);
@@ -67,6 +68,7 @@ const stack = await startBenchStack({
     EXPORT_MAX_ROWS: '0',
     // One user polls its jobs in a tight loop here: no per-user rate limit.
     RATE_LIMIT_PER_SEC: '0',
+    ...(values.lanes ? { EXPORT_READ_LANES: values.lanes } : {}),
   },
 });
 const { scratch, env, config, database, base } = stack;
