@@ -131,12 +131,15 @@ export function createExportActivities(deps: ActivityDeps, settings: ExportSetti
         (before) => writer.partRows(before, settings.partRows),
         { index: cp.partsDone, cursor: cp.cursor, rowsBefore: cp.rowsDone },
       );
-      // The count only feeds progress (percent, ETA): it runs beside the first part instead of before it.
-      const counted = previous
-        ? Promise.resolve(cp.total)
-        : readOnly(source, appName, (tx) => countRows(tx, query)).then(
-            (n) => (cp = { ...cp, total: Math.max(n, cp.rowsDone) }).total,
-          );
+      // The count only feeds progress (percent, ETA): it runs beside the first part instead of before it,
+      // and not at all when the API's estimate already counted the rows exactly.
+      let readAll = false;
+      const counted =
+        previous || input.request.estimate?.rows.method === 'exact'
+          ? Promise.resolve(cp.total)
+          : readOnly(source, appName, (tx) => countRows(tx, query)).then((n) =>
+              readAll ? cp.total : (cp = { ...cp, total: Math.max(n, cp.rowsDone) }).total,
+            );
       counted.catch(() => {});
       let rowsRead = 0;
 
@@ -238,6 +241,11 @@ export function createExportActivities(deps: ActivityDeps, settings: ExportSetti
               }
             },
           });
+          // Every row is read: the total is what was read, whatever the estimate or the count said.
+          readAll = true;
+          cp = { ...cp, total: cp.rowsDone };
+          const final = cp;
+          attempt.background(async () => attempt.report(final.rowsDone, final.total, true));
         },
 
         async publish(key) {
