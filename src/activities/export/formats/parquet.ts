@@ -4,8 +4,9 @@
  * part's rows are read with a binary COPY over the part's own connection (no row objects: each cell's
  * bytes go straight into its column) and written column by column: data pages (v1, PLAIN values,
  * definition levels of nullable columns as RLE runs) of PAGE_ROWS rows each, GZIP-compressed as each
- * fills. A row group's bytes depend on its rows alone; the checkpoint carries each row group's row count and chunk sizes, from which the footer
- * computes every chunk's offset, so a resumed export writes exactly the bytes an uninterrupted one would.
+ * fills. A row group's bytes depend on its rows alone; the checkpoint carries each row group's row
+ * count and chunk sizes, from which the footer computes every chunk's offset, so a resumed export
+ * writes exactly the bytes an uninterrupted one would.
  *
  * Types: integer → INT64; decimal → FIXED_LEN_BYTE_ARRAY(16) DECIMAL(38, decimals, or 9 where the
  * datasets file gives none), rounded by PostgreSQL, exact; timestamp → INT64 TIMESTAMP(MICROS, UTC);
