@@ -827,8 +827,20 @@ function oneBadParamArbitrary(target: Target, keys: Record<string, string>): fc.
 }
 
 /**
- * The fast-check examples every run starts with: each GET route with path parameters, once for each
- * combination of the jobs and values that reach its handler (`good <name>`), with the user's key and
+ * Which known values reach a route's handler: `good <name>` for the GET routes (a job with a file), and
+ * for the two job actions the jobs they act on (`queued id`: the one job still active, which a first
+ * cancel answers 202; `failed id`: the jobs a redrive takes). Other routes have none.
+ */
+function handlerKnowns(t: Target): string | undefined {
+  if (t.method === 'GET') return 'good';
+  if (t.method === 'POST' && t.path.endsWith('/cancel')) return 'queued';
+  if (t.method === 'POST' && t.path.endsWith('/retry')) return 'failed';
+  return undefined;
+}
+
+/**
+ * The fast-check examples every run starts with: each route with path parameters that has known values
+ * reaching its handler (handlerKnowns), once for each combination of them, with the user's key and
  * nothing corrupted. The random requests around them may or may not draw such a combination; these
  * make sure every such route is driven into its handler in every run, not by luck.
  */
@@ -836,11 +848,12 @@ function handlerExamples(targets: Target[], key: string): FuzzRequest[] {
   const out: FuzzRequest[] = [];
   for (const t of targets) {
     const names = [...t.path.matchAll(/\{(\w+)\}/g)].map((m) => m[1]!);
-    if (t.method !== 'GET' || !names.length || names.some((n) => !known.has(`good ${n}`))) continue;
+    const prefix = handlerKnowns(t);
+    if (!prefix || !names.length || names.some((n) => !known.has(`${prefix} ${n}`))) continue;
     let paths = [t.path];
     for (const n of names)
       paths = paths.flatMap((p) =>
-        knownFor(`good ${n}`).map((v) => p.replace(`{${n}}`, encodeURIComponent(String(v)))),
+        knownFor(`${prefix} ${n}`).map((v) => p.replace(`{${n}}`, encodeURIComponent(String(v)))),
       );
     for (const url of paths)
       out.push({ target: t.name, method: t.method, url, headers: { authorization: `Bearer ${key}` } });
@@ -1016,6 +1029,8 @@ beforeAll(async () => {
   known.set('id', jobIds);
   known.set('index', ['0', '0', '1']);
   known.set('good id', [succeeded!, spoken]);
+  known.set('queued id', [String(made[3]!.id)]);
+  known.set('failed id', [failed!, failed2!]);
   known.set('good index', ['0']);
   known.set('expires', [link.searchParams.get('expires')!]);
   known.set('signature', [link.searchParams.get('signature')!]);
