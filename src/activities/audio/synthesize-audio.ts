@@ -139,7 +139,12 @@ export function createAudioActivities(deps: ActivityDeps, audio: AudioDeps) {
       );
       if (chunks.length === 0)
         throw ApplicationFailure.nonRetryable('the text is empty', ErrorType.InvalidInput);
-      const segments = segmentChunks(chunks, spec.segmentable ? input.segmentChars : Infinity);
+      // With an encoder a segment is one encoder process and one stored part (AUDIO_SEGMENT_CHARS). Without
+      // one (WAV) it is only a unit of parallel work: one chunk each, so a short text keeps every lane busy.
+      const segments = segmentChunks(
+        chunks,
+        !spec.encoder ? 0 : spec.segmentable ? input.segmentChars : Infinity,
+      );
       const total = request.text.length;
 
       const parts = new Map<number, number>(); // part index -> bytes
