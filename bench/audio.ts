@@ -7,7 +7,7 @@
  *
  * With `--engine piper` (the neural voice en_US-joe-medium; needs `npm run setup -- --for test`) the bare
  * command is piper-tts 1.8.0's own `piper -m <voice>.onnx -f out.wav` on the whole text, offload makes WAV
- * with PIPER_THREADS = --parallelism, each round on a text of its own (so the sentence cache never
+ * with PIPER_THREADS = the machine's cores (split between the --parallelism sentences at once), each round on a text of its own (so the sentence cache never
  * helps); then a sentence-cache round (a job, then the same text with 5 % of its sentences changed) and
  * the audio worker's peak RSS, and whether progress and the ETA moved while the long job ran.
  *
@@ -61,7 +61,7 @@ const stack = await startBenchStack({
     AUDIO_MAX_TEXT_CHARS: String(Math.max(CHARS, SCALE_CHARS)),
     AUDIO_CONCURRENCY: '1',
     AUDIO_PARALLELISM: values.parallelism,
-    PIPER_THREADS: values.parallelism,
+    PIPER_THREADS: String(os.availableParallelism()),
   },
 });
 const { scratch, env, database, base } = stack;

@@ -145,7 +145,7 @@ export const envSchema = z.object({
   PIPER_PHONEMIZER_DIR: z.string().min(1).optional(),
   /** The Python 3 (3.9+) that runs Piper's phonemizer. */
   PIPER_PYTHON: z.string().min(1).default('python3'),
-  /** Piper inference threads per audio worker process (one ONNX session and one core each). */
+  /** Cores Piper inference uses per audio worker process (split between the sentences that can run at once). */
   PIPER_THREADS: int(2, 1),
   /** How long a synthesised sentence is reused by the same tenant's later jobs (same voice, model, settings); 0: off. */
   AUDIO_SENTENCE_CACHE_TTL_MS: int(7 * 24 * 60 * 60 * 1000, 0),

@@ -10,7 +10,7 @@ import { EngineRejectedError, type Voice } from '../../src/audio/engine.js';
 import { preferredVoiceForLanguage, SpeechEngines } from '../../src/audio/engines.js';
 import { EspeakNgEngine } from '../../src/audio/espeak-ng.js';
 import { PiperEngine } from '../../src/audio/piper/engine.js';
-import { InferencePool } from '../../src/audio/piper/inference.js';
+import { InferencePool, inferenceLayout } from '../../src/audio/piper/inference.js';
 import { toPcm16 } from '../../src/audio/piper/inference-thread.js';
 import { phonemizerDir, voicesDir } from '../../tools/piper.js';
 
@@ -20,7 +20,7 @@ const engine = new PiperEngine({
   voicesDir: voicesDir(),
   phonemizer: { dir: phonemizerDir(), python: 'python3' },
   pool: () => {
-    const pool = new InferencePool(2);
+    const pool = new InferencePool({ threads: 2, intraOpThreads: 1 });
     pools.push(pool);
     return pool;
   },
@@ -98,6 +98,33 @@ describe('PiperEngine', () => {
       32767, -16383, 0,
     ]);
     expect(Array.from(new Int16Array(toPcm16(Float32Array.from([0, 0])).buffer))).toEqual([0, 0]);
+  });
+});
+
+describe('inferenceLayout', () => {
+  it('gives each sentence that can run a thread, up to one per core, and shares the cores left over', () => {
+    expect(inferenceLayout(2, 1)).toEqual({ threads: 1, intraOpThreads: 2 });
+    expect(inferenceLayout(2, 2)).toEqual({ threads: 2, intraOpThreads: 1 });
+    expect(inferenceLayout(2, 4)).toEqual({ threads: 2, intraOpThreads: 1 });
+    expect(inferenceLayout(8, 3)).toEqual({ threads: 3, intraOpThreads: 2 });
+    expect(inferenceLayout(1, 1)).toEqual({ threads: 1, intraOpThreads: 1 });
+  });
+
+  it('runs one sentence on a thread of two intra-op threads as on two threads of one', async () => {
+    const pool = new InferencePool(inferenceLayout(2, 1));
+    pools.push(pool);
+    const wide = new PiperEngine({
+      voicesDir: voicesDir(),
+      phonemizer: { dir: phonemizerDir(), python: 'python3' },
+      pool: () => pool,
+    });
+    try {
+      const pcm = await wide.synthesize('One sentence, two cores.', { voice: JOE, rate: 1, pitch: 50 });
+      expect(pcm.sampleRate).toBe(22_050);
+      expect(seconds(pcm)).toBeGreaterThan(0.8);
+    } finally {
+      await wide.close();
+    }
   });
 });
 

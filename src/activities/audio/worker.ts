@@ -6,7 +6,7 @@
 import { speechEngines } from '../../audio/catalog.js';
 import type { SpeechEngine } from '../../audio/engine.js';
 import { checkBinary } from '../../audio/formats.js';
-import { InferencePool } from '../../audio/piper/inference.js';
+import { InferencePool, inferenceLayout } from '../../audio/piper/inference.js';
 import { ConfigError } from '../../config/env.js';
 import type { KindWorker } from '../../kinds/kind.js';
 import { createAudioActivities } from './synthesize-audio.js';
@@ -34,7 +34,13 @@ async function checkAudioTools(engines: Record<string, SpeechEngine>): Promise<v
 
 export const audioWorker: KindWorker = {
   async create({ config, deps, log }) {
-    const engines = speechEngines(config, () => new InferencePool(config.PIPER_THREADS));
+    const engines = speechEngines(
+      config,
+      () =>
+        new InferencePool(
+          inferenceLayout(config.PIPER_THREADS, config.AUDIO_CONCURRENCY * config.AUDIO_PARALLELISM),
+        ),
+    );
     await checkAudioTools({ piper: engines.piper, 'espeak-ng': engines.espeak });
     const piperVoices = (await engines.piper.voices()).map((v) => v.id);
     log.info({ engine: engines.all.id, piperVoices, voicesDir: config.voicesDir }, 'audio engines ready');

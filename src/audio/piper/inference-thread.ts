@@ -1,10 +1,10 @@
 /**
  * One Piper inference thread (started by ./inference.ts): ONNX sessions, one per model and reused for
- * every sentence, each with one intra-op thread, so N threads use N cores. A message asks for one
+ * every sentence, each with the intra-op threads the pool gives (`workerData.intraOpThreads`). A message asks for one
  * sentence's phoneme ids with its scales; the answer is the sentence's samples as 16-bit PCM, scaled the
  * way piper-tts does (peak-normalised, then × 32767, clipped, truncated).
  */
-import { parentPort } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
 import ort from 'onnxruntime-node';
 
 export interface InferenceTask {
@@ -19,13 +19,22 @@ export interface InferenceTask {
 export type InferenceReply =
   { id: number; ok: true; pcm: Uint8Array } | { id: number; ok: false; message: string };
 
+export interface InferenceThreadData {
+  intraOpThreads: number;
+}
+
+const intraOpNumThreads = Math.max(
+  1,
+  Number((workerData as InferenceThreadData | null)?.intraOpThreads) || 1,
+);
+
 const sessions = new Map<string, Promise<ort.InferenceSession>>();
 
 function session(modelPath: string): Promise<ort.InferenceSession> {
   let s = sessions.get(modelPath);
   if (!s) {
     s = ort.InferenceSession.create(modelPath, {
-      intraOpNumThreads: 1,
+      intraOpNumThreads,
       interOpNumThreads: 1,
       executionMode: 'sequential',
       graphOptimizationLevel: 'all',

@@ -1,22 +1,41 @@
 /**
  * A pool of Piper inference threads (./inference-thread.ts). Each thread runs one sentence at a time
- * with one intra-op thread, so `size` threads keep `size` cores busy and the worker's event loop only
- * passes messages. Sessions live in the threads and are reused; a thread that dies fails its sentence
- * and is replaced on the next one.
+ * on `intraOpThreads` ONNX Runtime threads, so `size × intraOpThreads` cores are kept busy and the
+ * worker's event loop only passes messages. Sessions live in the threads and are reused; a thread that
+ * dies fails its sentence and is replaced on the next one. `inferenceLayout` splits the cores given to
+ * Piper between the sentences that can run at once.
  */
 import { Worker } from 'node:worker_threads';
 import { runsFromSource, siblingModule } from '../../lib/module-file.js';
-import type { InferenceReply, InferenceTask } from './inference-thread.js';
+import type { InferenceReply, InferenceTask, InferenceThreadData } from './inference-thread.js';
 
 const FROM_SOURCE = runsFromSource(import.meta.url);
 const THREAD_URL = siblingModule(import.meta.url, './inference-thread');
 
-function startThread(): Worker {
-  if (!FROM_SOURCE) return new Worker(THREAD_URL);
+function startThread(workerData: InferenceThreadData): Worker {
+  if (!FROM_SOURCE) return new Worker(THREAD_URL, { workerData });
   const boot =
     `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(THREAD_URL.href)}); })` +
     `.catch((err) => { console.error(err); process.exit(1); });`;
-  return new Worker(boot, { eval: true });
+  return new Worker(boot, { eval: true, workerData });
+}
+
+export interface InferenceLayout {
+  /** Sentences inferred at once: threads of the pool. */
+  threads: number;
+  /** ONNX Runtime intra-op threads of each thread's sessions. */
+  intraOpThreads: number;
+}
+
+/**
+ * How `cores` cores serve at most `sentencesAtOnce` sentences at a time (a process's audio jobs × the
+ * segments each works on): one thread per sentence that can run, up to one per core, and the cores
+ * left over shared among them as intra-op threads. One sentence at a time then uses every core, as the
+ * bare `piper` command does; two on two cores use one each, which makes more audio per CPU second.
+ */
+export function inferenceLayout(cores: number, sentencesAtOnce: number): InferenceLayout {
+  const threads = Math.max(1, Math.min(cores, sentencesAtOnce));
+  return { threads, intraOpThreads: Math.max(1, Math.floor(cores / threads)) };
 }
 
 export type SentenceRequest = Omit<InferenceTask, 'id'>;
@@ -38,8 +57,14 @@ export class InferencePool {
   private nextId = 1;
   private closed = false;
 
-  constructor(readonly size: number) {
-    if (size < 1) throw new RangeError('an inference pool needs at least one thread');
+  readonly size: number;
+  readonly intraOpThreads: number;
+
+  constructor(layout: InferenceLayout) {
+    if (layout.threads < 1 || layout.intraOpThreads < 1)
+      throw new RangeError('an inference pool needs at least one thread');
+    this.size = layout.threads;
+    this.intraOpThreads = layout.intraOpThreads;
   }
 
   /** One sentence's samples (s16le mono at the voice's rate). */
@@ -83,7 +108,7 @@ export class InferencePool {
   }
 
   private spawn(): Slot {
-    const worker = startThread();
+    const worker = startThread({ intraOpThreads: this.intraOpThreads });
     const slot: Slot = { worker, job: undefined };
     worker.on('message', (reply: InferenceReply) => {
       const job = slot.job;
