@@ -1,7 +1,8 @@
 /**
  * The heavy audio activity. The text is cut into sentence chunks, the chunks into encoding segments.
  * Each chunk is synthesised by the engine (espeak-ng: a child process; Piper: inference threads) and
- * stored as a PCM part; each segment's
+ * stored as a PCM part (written behind the synthesis: the engine speaks the next chunk while it is
+ * stored; ../heavy/write-behind.ts); each segment's
  * chunks are streamed, in order, into one encoder process (lame for MP3) whose output is stored as a
  * part too. Several segments are worked on at once (AUDIO_PARALLELISM), each with its own engine and
  * encoder processes, so a job uses every core. The stored parts are the checkpoint: a retry lists them,
@@ -29,6 +30,7 @@ import { ErrorType } from '../../shared/errors.js';
 import { CAPTIONS_CONTENT_TYPE, type AudioActivityInput, type AudioResult } from '../../shared/jobs.js';
 import type { ActivityDeps } from '../deps.js';
 import { attemptDeps, runHeavyAttempt, type HeavyKind } from '../heavy/attempt.js';
+import { writeBehind } from '../heavy/write-behind.js';
 
 export interface AudioDeps {
   engine: SpeechEngine;
@@ -90,6 +92,8 @@ export function audioFileName(input: AudioActivityInput): string {
 const FEED_QUEUE_BYTES = 16 * 1024 * 1024;
 /** Chunks a lane synthesises ahead of the one its encoder is taking. */
 const LOOK_AHEAD_CHUNKS = 3;
+/** Chunk writes (part, cache copy, record) in flight behind the synthesis, per job. */
+const WRITES_IN_FLIGHT = 8;
 
 /** Queue samples for an encoder, waiting while too much is queued; fails if the encoder dies meanwhile. */
 async function feed(encoder: EncoderProcess, data: Buffer, signal: AbortSignal): Promise<void> {
@@ -183,6 +187,15 @@ export function createAudioActivities(deps: ActivityDeps, audio: AudioDeps) {
       let synthesized = 0;
       let charsSynthesized = 0;
 
+      // A chunk's part, its cache copy and its record are written behind the synthesis: the engine
+      // speaks the next chunk meanwhile. work() drains them before the publish.
+      const writes = writeBehind(WRITES_IN_FLIGHT);
+      const storeChunk = (chunk: TextChunk, samples: Buffer) =>
+        writes.add(async () => {
+          await storage.writePart(input.jobId, chunk.index, Readable.from([samples]));
+          parts.set(chunk.index, samples.length);
+        });
+
       /** A chunk's samples: from storage, or synthesised now and stored. `null`: stored, not needed. */
       async function chunkSamples(chunk: TextChunk, needed: boolean): Promise<Buffer | null> {
         if (chunkStored(chunk)) {
@@ -192,16 +205,14 @@ export function createAudioActivities(deps: ActivityDeps, audio: AudioDeps) {
         // A chunk without a letter or digit (a line break between paragraphs, a lone dash) says nothing:
         // no samples, and no engine call (Piper would refuse it as nothing to say).
         if (!WORD_CHAR.test(chunk.text)) {
-          await storage.writePart(input.jobId, chunk.index, Readable.from([Buffer.alloc(0)]));
-          parts.set(chunk.index, 0);
+          await storeChunk(chunk, Buffer.alloc(0));
           return Buffer.alloc(0);
         }
         const cacheKey =
           tenantId !== undefined ? sentenceCacheKey(tenantId, identity, request, chunk.text) : undefined;
         const hit = cacheKey ? await fromCache(cacheKey) : undefined;
         if (hit) {
-          await storage.writePart(input.jobId, chunk.index, Readable.from([hit]));
-          parts.set(chunk.index, hit.length);
+          await storeChunk(chunk, hit);
           cached++;
           return hit;
         }
@@ -214,19 +225,20 @@ export function createAudioActivities(deps: ActivityDeps, audio: AudioDeps) {
         if (pcm.sampleRate !== rate) {
           throw new Error(`the engine spoke chunk ${chunk.index} at ${pcm.sampleRate} Hz, not ${rate} Hz`);
         }
-        await storage.writePart(input.jobId, chunk.index, Readable.from([pcm.samples]));
-        parts.set(chunk.index, pcm.samples.length);
-        if (cacheKey) await storage.writeObject(cacheKey, Readable.from([pcm.samples]));
+        await storeChunk(chunk, pcm.samples);
+        if (cacheKey) await writes.add(() => storage.writeObject(cacheKey, Readable.from([pcm.samples])));
         synthesized++;
         charsSynthesized += chunk.text.length;
-        await repo.recordAudioChunk(database.db, {
-          jobId: input.jobId,
-          chunkIndex: chunk.index,
-          attempt,
-          worker: deps.workerName,
-          characters: chunk.text.length,
-          samples: pcm.samples.length / 2,
-        });
+        await writes.add(() =>
+          repo.recordAudioChunk(database.db, {
+            jobId: input.jobId,
+            chunkIndex: chunk.index,
+            attempt,
+            worker: deps.workerName,
+            characters: chunk.text.length,
+            samples: pcm.samples.length / 2,
+          }),
+        );
         return pcm.samples;
       }
 
@@ -305,11 +317,17 @@ export function createAudioActivities(deps: ActivityDeps, audio: AudioDeps) {
 
           // `parallelism` lanes take the segments in text order.
           let nextSegment = 0;
-          await scope.lanes({
-            count: Math.min(audio.parallelism, segments.length),
-            next: () => segments[nextSegment++],
-            run: runSegment,
-          });
+          try {
+            await scope.lanes({
+              count: Math.min(audio.parallelism, segments.length),
+              next: () => segments[nextSegment++],
+              run: runSegment,
+            });
+          } catch (err) {
+            await writes.settle(); // what was synthesised before the failure stays stored for the retry
+            throw err;
+          }
+          await writes.drain();
         },
 
         async publish(key) {
