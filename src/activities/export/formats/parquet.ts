@@ -349,7 +349,7 @@ export function parquetFooter(cols: ColumnDef[], state: ParquetState): Buffer {
  * problem (a value the encoder refuses) is kept and thrown by `finish`, so the stream is still read to
  * its end and its connection stays usable.
  */
-export class RowGroupBuilder {
+class RowGroupBuilder {
   private readonly builders: ColumnBuilder[];
   private readonly parser: BinaryCopyParser;
   private rows = 0;
