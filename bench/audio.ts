@@ -7,8 +7,8 @@
  *
  * With `--engine piper` (the neural voice en_US-joe-medium; needs `npm run setup -- --for test`) the bare
  * command is piper-tts 1.8.0's own `piper -m <voice>.onnx -f out.wav` on the whole text, offload makes WAV
- * with PIPER_THREADS = the machine's cores (split between the --parallelism sentences at once), each round on a text of its own (so the sentence cache never
- * helps); then a sentence-cache round (a job, then the same text with 5 % of its sentences changed) and
+ * with PIPER_THREADS = the machine's cores (split between the --parallelism sentences at once), each
+ * round on a text of its own (so the sentence cache never helps); then a sentence-cache round (a job, then the same text with 5 % of its sentences changed) and
  * the audio worker's peak RSS, and whether progress and the ETA moved while the long job ran.
  *
  * Starts its own embedded PostgreSQL, Temporal dev server, API (in this process) and worker processes.

@@ -14,7 +14,6 @@ import { closeSync, openSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
 import { parseArgs } from 'node:util';
 import { createDatabase } from '../src/db/client.js';
 import { copyOut } from '../src/db/copy-out.js';
@@ -46,42 +45,45 @@ const copyOf = (where = '') =>
   `copy (select ${COLS} from orders where tenant_id = 'bench'${where} order by id) to stdout with (format csv)`;
 const halves = [copyOf(` and id < ${mid!.id}`), copyOf(` and id >= ${mid!.id}`)];
 
-type Reader = (statements: string[], out: string) => Promise<void>;
+/** Reads the statements side by side; resolves with the bytes they gave. */
+type Reader = (statements: string[]) => Promise<number>;
 
-// Each read lands as an export part does: LocalStorage.writePart (coalesced writes to a file).
+// postgres.js's reads land as an export part does: LocalStorage.writePart (coalesced writes to a file).
 const storage = new LocalStorage(path.join(dir, 'storage'));
 let nextPart = 0;
-const written = new Map<string, number>();
-async function toFile(body: Readable, file: string): Promise<void> {
-  written.set(file, (await storage.writePart('bench', nextPart++, body)).bytes);
-}
 
 const readers: Record<string, Reader> = {
-  async psql(statements, out) {
+  async psql(statements) {
     const psql = which('psql');
     if (!psql) throw new Error('psql not found');
-    await Promise.all(
+    const sizes = await Promise.all(
       statements.map(async (s, i) => {
-        const fd = openSync(`${out}.${i}`, 'w');
-        written.set(`${out}.${i}`, NaN);
+        const file = path.join(dir, `psql.${i}.csv`);
+        const fd = openSync(file, 'w');
         const child = spawn(psql, [pg.url, '-X', '-q', '-c', s], { stdio: ['ignore', fd, 'inherit'] });
         const [code] = (await once(child, 'exit')) as [number];
         closeSync(fd);
         if (code !== 0) throw new Error(`psql exited ${code}`);
+        const { size } = await fs.stat(file);
+        await fs.rm(file);
+        return size;
       }),
     );
+    return sizes.reduce((a, b) => a + b, 0);
   },
-  async 'postgres.js'(statements, out) {
-    await Promise.all(
-      statements.map(async (s, i) => {
+  async 'postgres.js'(statements) {
+    const sizes = await Promise.all(
+      statements.map(async (s) => {
         const lane = await reserveConnection(db.sql);
         try {
-          await toFile(await copyOut(lane.sql, s), `${out}.${i}`);
+          return (await storage.writePart('bench', nextPart++, await copyOut(lane.sql, s))).bytes;
         } finally {
           lane.release();
         }
       }),
     );
+    await fs.rm(path.join(dir, 'storage'), { recursive: true, force: true });
+    return sizes.reduce((a, b) => a + b, 0);
   },
 };
 
@@ -92,19 +94,11 @@ for (let round = 1; round <= Number(values.rounds); round++) {
     [2, halves],
   ] as const) {
     for (const [name, read] of Object.entries(readers)) {
-      const out = path.join(dir, `${name}.csv`);
       const cpu = process.cpuUsage();
       const started = performance.now();
-      await read([...statements], out);
+      const bytes = await read([...statements]);
       const ms = performance.now() - started;
       const used = process.cpuUsage(cpu);
-      let bytes = 0;
-      for (let i = 0; i < statements.length; i++) {
-        const file = `${out}.${i}`;
-        bytes += Number.isNaN(written.get(file)) ? (await fs.stat(file)).size : (written.get(file) ?? NaN);
-        await fs.rm(file, { force: true });
-      }
-      await fs.rm(path.join(dir, 'storage'), { recursive: true, force: true });
       const line = `| ${round} | ${lanes} | ${name} | ${(ms / 1000).toFixed(2)} s | ${Math.round((ROWS / ms) * 1000).toLocaleString('en-US')} | ${name === 'psql' ? '(own process)' : `${((used.user + used.system) / 1e6).toFixed(2)} s`} | ${(bytes / 1e6).toFixed(1)} |`;
       log(line);
       results.push(line);
