@@ -9,16 +9,29 @@ import type {
   JobResult,
   JobState,
 } from '../shared/jobs.js';
+import type { TransactionSql } from 'postgres';
 import type { Db } from './client.js';
 import { preparedPerDb } from './prepared.js';
 import { audioChunks, jobAttempts, jobEvents, jobs } from './schema.js';
 
 export type JobRow = typeof jobs.$inferSelect;
 
-/** The database handle or an open transaction on it. */
 /** An open transaction. */
 export type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
+/** The database handle or an open transaction on it. */
 export type DbOrTx = Db | Tx;
+
+/**
+ * The postgres.js connection under a drizzle transaction, for statements drizzle would send unprepared
+ * (postgres.js describes an unprepared statement with parameters in a round trip of its own before
+ * running it) or one at a time. Its tagged queries are prepared and pipelined: queries issued together
+ * go out in one write and run in the order issued.
+ */
+export function txSql(tx: Tx): TransactionSql {
+  const client = (tx as unknown as { session?: { client?: TransactionSql } }).session?.client;
+  if (typeof client?.unsafe !== 'function') throw new Error('not a postgres.js drizzle transaction');
+  return client;
+}
 
 export interface NewJob {
   id: string;
@@ -37,15 +50,30 @@ export interface NewJob {
   traceContext?: string | null;
 }
 
-export async function insertJob(db: DbOrTx, job: NewJob): Promise<JobRow> {
-  return db.transaction(async (tx) => {
-    const [row] = await tx
+export async function insertJob(db: Db, job: NewJob): Promise<JobRow> {
+  return db.transaction((tx) => insertJobIn(tx, job));
+}
+
+/**
+ * `insertJob` inside the caller's transaction: the row and its `queued` event, prepared (after a
+ * connection's first use, one Bind/Execute each instead of a Parse/Describe round trip first) and sent
+ * together, so both cost one round trip. They run in the order sent: the event's job exists.
+ */
+export async function insertJobIn(tx: Tx, job: NewJob): Promise<JobRow> {
+  const [[row]] = await Promise.all([
+    tx
       .insert(jobs)
       .values({ ...job, state: 'queued' })
-      .returning();
-    await tx.insert(jobEvents).values({ jobId: job.id, state: 'queued' });
-    return row!;
-  });
+      .returning()
+      .prepare('offload_insert_job')
+      .execute(),
+    tx
+      .insert(jobEvents)
+      .values({ jobId: job.id, state: 'queued' })
+      .prepare('offload_insert_job_event')
+      .execute(),
+  ]);
+  return row!;
 }
 
 /** The reads every status request makes. */

@@ -6,7 +6,7 @@
 import { and, eq, inArray, sql } from 'drizzle-orm';
 import type { JobKind } from '../shared/jobs.js';
 import type { Db } from './client.js';
-import { insertJob, type JobRow, type NewJob, type Tx } from './jobs-repo.js';
+import { insertJobIn, txSql, type JobRow, type NewJob, type Tx } from './jobs-repo.js';
 import { heavySlots, jobs, users } from './schema.js';
 import type { OwnLimits } from './users-repo.js';
 
@@ -42,12 +42,13 @@ const TAKE_TOKEN = `
  */
 export async function takeToken(db: Db, key: string, bucket: TokenBucket): Promise<TakeResult> {
   const { capacity, refillPerSec } = bucket;
-  // A fixed statement text (not built per request): the busiest query of the API.
-  const rows = await db.$client.unsafe<{ tokens: number; allowed: boolean }[]>(TAKE_TOKEN, [
-    key,
-    capacity,
-    refillPerSec,
-  ]);
+  // A fixed statement text (not built per request): the busiest query of the API. Prepared: unprepared,
+  // postgres.js would spend a round trip describing it before each run.
+  const rows = await db.$client.unsafe<{ tokens: number; allowed: boolean }[]>(
+    TAKE_TOKEN,
+    [key, capacity, refillPerSec],
+    { prepare: true },
+  );
   const row = rows[0]!;
   return { allowed: row.allowed, remaining: Number(row.tokens) };
 }
@@ -108,17 +109,22 @@ export async function admitJob(
   job: NewJob,
   limits: { maxActiveJobs: number; heavyBacklogMax: number },
 ): Promise<Admission> {
-  await tx.execute(sql`select pg_advisory_xact_lock(hashtextextended(${`active:${job.userId}`}, 0))`);
-  const [counts] = await tx.execute<{ backlog: number; active: number }>(sql`
-    select
-      (select count(*)::int from (
-        select 1 from ${jobs} where ${jobs.state} = 'queued' limit ${limits.heavyBacklogMax}
-      ) b) as backlog,
-      (select count(*)::int from (
-        select 1 from ${jobs}
-        where ${jobs.userId} = ${job.userId} and ${jobs.state} in ('queued', 'running')
-        limit ${limits.maxActiveJobs}
-      ) a) as active`);
+  // The lock and the counts in one round trip: the server runs them in order, so the counts' snapshot
+  // is taken once the lock is held.
+  const client = txSql(tx);
+  const [, [counts]] = await Promise.all([
+    client`select pg_advisory_xact_lock(hashtextextended(${`active:${job.userId}`}, 0))`,
+    client<{ backlog: number; active: number }[]>`
+      select
+        (select count(*)::int from (
+          select 1 from jobs where state = 'queued' limit ${limits.heavyBacklogMax}
+        ) b) as backlog,
+        (select count(*)::int from (
+          select 1 from jobs
+          where user_id = ${job.userId} and state in ('queued', 'running')
+          limit ${limits.maxActiveJobs}
+        ) a) as active`,
+  ]);
   const backlog = counts?.backlog ?? 0;
   const active = counts?.active ?? 0;
   if (backlog >= limits.heavyBacklogMax) {
@@ -127,7 +133,7 @@ export async function admitJob(
   if (active >= limits.maxActiveJobs) {
     return { admitted: false, reason: 'user-active-cap', active, limit: limits.maxActiveJobs };
   }
-  return { admitted: true, job: await insertJob(tx, job) };
+  return { admitted: true, job: await insertJobIn(tx, job) };
 }
 
 /**
