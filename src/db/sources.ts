@@ -70,11 +70,15 @@ export function jobAppName(kind: string, jobId: string): string {
   return `offload ${kind} ${jobId}`.slice(0, 63);
 }
 
-/** `fn` in one read-only transaction named `appName` (both settings local to the transaction). */
+/**
+ * `fn` in one read-only transaction named `appName` (both settings local to the transaction). The
+ * naming goes out with `fn`'s first statement, in one round trip, and runs before it.
+ */
 export async function readOnly<T>(sql: Sql, appName: string, fn: (tx: Sql) => Promise<T>): Promise<T> {
   return (await sql.begin('read only', async (tx) => {
-    await tx`select set_config('application_name', ${appName}, true)`;
-    return fn(tx as unknown as Sql);
+    const named = tx`select set_config('application_name', ${appName}, true)`.execute();
+    const [, result] = await Promise.all([named, fn(tx as unknown as Sql)]);
+    return result;
   })) as T;
 }
 

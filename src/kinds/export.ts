@@ -5,9 +5,8 @@
  */
 import { z } from '@hono/zod-openapi';
 import type { Sql } from '../db/client.js';
-import { countUpTo, exportHistory, plannedRows } from '../db/export-estimates.js';
+import { countUpTo, exportHistory, plannedRows, type ExportHistory } from '../db/export-estimates.js';
 import { EXACT_COUNT_CAP, estimateExport } from '../datasets/estimate.js';
-import { readOnly } from '../db/sources.js';
 import { DEFAULT_SOURCE } from '../datasets/file.js';
 import { checkExportRequest, ExportQuery } from '../datasets/query.js';
 import { datasets, getDataset, selectColumns, type DatasetDef } from '../datasets/registry.js';
@@ -108,9 +107,11 @@ function rowLimit(deps: AppDeps, ds: DatasetDef): number | undefined {
 }
 
 /**
- * The request's rows on the source, in one read-only transaction: counted, exactly up to
- * EXACT_COUNT_CAP (above it the planner's estimate), and whether they are more than `limit` (counted up
- * to it). A source that is down throws a connection error, which the API answers with 503.
+ * The request's rows on the source: counted, exactly up to EXACT_COUNT_CAP (above it the planner's
+ * estimate), and whether they are more than `limit` (counted up to it). One statement on the API's
+ * source pool, whose connections are read-only (`sourceSettings`), in one round trip: a count under
+ * the cap needs no second one. A source that is down throws a connection error, which the API answers
+ * with 503.
  */
 type SourceRows = { over: false; rows: ExportEstimate['rows'] };
 async function sourceRows(deps: AppDeps, ds: DatasetDef, query: ExportQuery): Promise<SourceRows>;
@@ -126,27 +127,27 @@ async function sourceRows(
   query: ExportQuery,
   limit?: number,
 ): Promise<{ over: true } | SourceRows> {
-  return readOnly(sourceSql(deps, ds.source), 'offload-api estimate', async (tx) => {
-    const counted = await countUpTo(tx, query, Math.max(EXACT_COUNT_CAP, limit ?? 0));
-    if (limit !== undefined && (counted === undefined || counted > limit)) return { over: true as const };
-    if (counted !== undefined && counted <= EXACT_COUNT_CAP)
-      return { over: false as const, rows: { value: counted, method: 'exact' as const } };
-    return {
-      over: false as const,
-      rows: { value: await plannedRows(tx, query), method: 'planner' as const },
-    };
-  });
+  const sql = sourceSql(deps, ds.source);
+  const counted = await countUpTo(sql, query, Math.max(EXACT_COUNT_CAP, limit ?? 0));
+  if (limit !== undefined && (counted === undefined || counted > limit)) return { over: true as const };
+  if (counted !== undefined && counted <= EXACT_COUNT_CAP)
+    return { over: false as const, rows: { value: counted, method: 'exact' as const } };
+  return { over: false as const, rows: { value: await plannedRows(sql, query), method: 'planner' as const } };
+}
+
+/** What recent exports of the request's dataset and format (with its compression) wrote. */
+function historyOf(deps: AppDeps, ds: DatasetDef, request: ExportRequest) {
+  const compression = request.compression === 'gzip' ? 'gzip' : null;
+  return exportHistory(deps.database.sql, ds.name, request.format, compression);
 }
 
 /** The estimate of a request whose rows are known: bytes and seconds from the history of its dataset and format. */
-async function estimateOf(
-  deps: AppDeps,
+function estimateOf(
   ds: DatasetDef,
   request: ExportRequest,
   rows: ExportEstimate['rows'],
-): Promise<ExportEstimate> {
-  const compression = request.compression === 'gzip' ? 'gzip' : null;
-  const history = await exportHistory(deps.database.sql, ds.name, request.format, compression);
+  history: ExportHistory,
+): ExportEstimate {
   return estimateExport({ format: request.format, cols: selectColumns(ds, request.columns), rows, history });
 }
 
@@ -160,8 +161,12 @@ export async function estimateRequest(
   principal: Principal,
 ): Promise<ExportEstimate> {
   const ds = datasetFor(request, principal);
-  const counted = await sourceRows(deps, ds, new ExportQuery(ds, principal.tenantId, request));
-  return estimateOf(deps, ds, request, counted.rows);
+  // The source and the state database are asked at once.
+  const [counted, history] = await Promise.all([
+    sourceRows(deps, ds, new ExportQuery(ds, principal.tenantId, request)),
+    historyOf(deps, ds, request),
+  ]);
+  return estimateOf(ds, request, counted.rows, history);
 }
 
 const acceptedWithout =
@@ -209,8 +214,10 @@ export const exportKind = defineJobKind<ExportBody, ExportRequest>({
       const request = asRequest(body);
       const ds = datasetFor(request, principal);
       const limit = rowLimit(deps, ds);
-      // One transaction on the source answers both the row limit and the estimate's rows.
+      // One count on the source answers both the row limit and the estimate's rows; the history it
+      // needs from the state database is read at the same time.
       const counted = sourceRows(deps, ds, new ExportQuery(ds, principal.tenantId, request), limit);
+      const history = historyOf(deps, ds, request).catch(acceptedWithout(deps, ds));
       // Without a limit the estimate is a courtesy: when it cannot be made the export is still accepted.
       const known = await (limit !== undefined ? counted : counted.catch(acceptedWithout(deps, ds)));
       if (known?.over) {
@@ -222,10 +229,8 @@ export const exportKind = defineJobKind<ExportBody, ExportRequest>({
           },
         ]);
       }
-      const estimate =
-        known?.over === false
-          ? await estimateOf(deps, ds, request, known.rows).catch(acceptedWithout(deps, ds))
-          : undefined;
+      const seen = await history;
+      const estimate = known?.over === false && seen ? estimateOf(ds, request, known.rows, seen) : undefined;
       return estimate ? { ...request, estimate } : request;
     },
   }),
