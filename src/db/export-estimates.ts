@@ -56,7 +56,7 @@ export async function exportHistory(
         and request->>'format' = ${format}
         and coalesce(request->>'compression', 'none') = ${compression ?? 'none'}
         and (result->>'rows')::float8 > 0 and started_at is not null and finished_at is not null
-      order by finished_at desc
+      order by finished_at desc nulls last
       limit 20
     ) recent`;
   return row ?? { jobs: 0, rows: 0, bytes: 0, seconds: 0 };

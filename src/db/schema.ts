@@ -118,6 +118,16 @@ export const jobs = pgTable(
     index('jobs_unstarted_idx')
       .on(t.createdAt)
       .where(sql`${t.workflowStartedAt} is null and ${t.state} = 'queued'`),
+    // An export estimate's history (src/db/export-estimates.ts): the latest succeeded exports of one
+    // dataset, format and compression, read newest first without visiting the others.
+    index('jobs_export_history_idx')
+      .on(
+        sql`(${t.request} ->> 'dataset')`,
+        sql`(${t.request} ->> 'format')`,
+        sql`(coalesce(${t.request} ->> 'compression', 'none'))`,
+        t.finishedAt.desc(),
+      )
+      .where(sql`${t.kind} = 'export' and ${t.state} = 'succeeded'`),
   ],
 );
 

@@ -1,0 +1,1 @@
+CREATE INDEX "jobs_export_history_idx" ON "jobs" USING btree (("request" ->> 'dataset'),("request" ->> 'format'),(coalesce("request" ->> 'compression', 'none')),"finished_at" DESC NULLS LAST) WHERE "jobs"."kind" = 'export' and "jobs"."state" = 'succeeded';
