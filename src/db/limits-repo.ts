@@ -100,9 +100,8 @@ const ACTIVE_STATES = ['queued', 'running'] as const;
 /**
  * Record a new job if the global heavy backlog and the user's active-job cap allow it, inside the
  * caller's transaction: a per-user advisory lock (held until that transaction ends) keeps concurrent
- * submissions of one user from overshooting. Both counts come from one statement and stop at their
- * limit, so a submission reads at most `heavyBacklogMax + maxActiveJobs` index entries however many
- * jobs wait (the reported count is then the limit).
+ * submissions of one user from overshooting. The counts are the ones triggers keep (`job_backlog`,
+ * `user_active_jobs`): 17 rows read however many jobs wait or run.
  */
 export async function admitJob(
   tx: Tx,
@@ -110,20 +109,14 @@ export async function admitJob(
   limits: { maxActiveJobs: number; heavyBacklogMax: number },
 ): Promise<Admission> {
   // The lock and the counts in one round trip: the server runs them in order, so the counts' snapshot
-  // is taken once the lock is held.
+  // is taken once the lock is held (and sees the jobs of this user that committed before it).
   const client = txSql(tx);
   const [, [counts]] = await Promise.all([
     client`select pg_advisory_xact_lock(hashtextextended(${`active:${job.userId}`}, 0))`,
     client<{ backlog: number; active: number }[]>`
       select
-        (select count(*)::int from (
-          select 1 from jobs where state = 'queued' limit ${limits.heavyBacklogMax}
-        ) b) as backlog,
-        (select count(*)::int from (
-          select 1 from jobs
-          where user_id = ${job.userId} and state in ('queued', 'running')
-          limit ${limits.maxActiveJobs}
-        ) a) as active`,
+        (select coalesce(sum(queued), 0)::int from job_backlog) as backlog,
+        coalesce((select active from user_active_jobs where user_id = ${job.userId}), 0) as active`,
   ]);
   const backlog = counts?.backlog ?? 0;
   const active = counts?.active ?? 0;

@@ -142,6 +142,22 @@ export const rateLimitBuckets = pgTable('rate_limit_buckets', {
   allowed: boolean().notNull(),
 });
 
+/**
+ * Admission's counts, kept by triggers on `jobs` (drizzle/0007_admission_counts.sql) so that admitting
+ * a job reads a few rows however many jobs wait: the queued jobs of all users, in 16 shards by a hash
+ * of the job id (concurrent inserts and starts rarely wait on one row; readers sum the shards), and
+ * each user's jobs queued or running (a user without a row has none).
+ */
+export const jobBacklog = pgTable('job_backlog', {
+  shard: integer().primaryKey(),
+  queued: integer().notNull().default(0),
+});
+
+export const userActiveJobs = pgTable('user_active_jobs', {
+  userId: text().primaryKey(),
+  active: integer().notNull().default(0),
+});
+
 /** Heavy-activity slots held by running jobs: a user's rows are capped by their maxRunningHeavy. */
 export const heavySlots = pgTable(
   'heavy_slots',
