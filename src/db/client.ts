@@ -51,3 +51,23 @@ export function createDatabase(url: string, opts: DatabaseOptions = {}): Databas
 export async function pingDatabase(sql: Sql): Promise<void> {
   await sql`select 1`;
 }
+
+/**
+ * A transaction in one round trip: its begin, the statements `issue` sends, and its commit go out
+ * together, so a lock it takes is held only while the server runs them (never across a round trip to
+ * this process). `issue` must send every statement before it returns (postgres.js runs them in the order
+ * sent; `.execute()` sends a query at once), and decide nothing between them: the commit is already on
+ * its way. When a statement fails, the later ones fail with it and the commit rolls back.
+ */
+export async function inOneTransaction<T>(sql: Sql, issue: (tx: Sql) => Promise<T>): Promise<T> {
+  const reserved = await sql.reserve();
+  try {
+    const begin = reserved`begin`.execute();
+    const result = issue(reserved);
+    const commit = reserved`commit`.execute();
+    const [, value] = await Promise.all([begin, result, commit]);
+    return value;
+  } finally {
+    reserved.release();
+  }
+}

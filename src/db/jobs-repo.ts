@@ -50,30 +50,19 @@ export interface NewJob {
   traceContext?: string | null;
 }
 
-export async function insertJob(db: Db, job: NewJob): Promise<JobRow> {
-  return db.transaction((tx) => insertJobIn(tx, job));
-}
-
 /**
- * `insertJob` inside the caller's transaction: the row and its `queued` event, prepared (after a
- * connection's first use, one Bind/Execute each instead of a Parse/Describe round trip first) and sent
- * together, so both cost one round trip. They run in the order sent: the event's job exists.
+ * Record a queued job and its event without admission: for seeding jobs (tests). A submission's job is
+ * recorded by `admitJob` (limits-repo.ts), which counts and inserts in one statement.
  */
-export async function insertJobIn(tx: Tx, job: NewJob): Promise<JobRow> {
-  const [[row]] = await Promise.all([
-    tx
+export async function insertJob(db: Db, job: NewJob): Promise<JobRow> {
+  return db.transaction(async (tx) => {
+    const [row] = await tx
       .insert(jobs)
       .values({ ...job, state: 'queued' })
-      .returning()
-      .prepare('offload_insert_job')
-      .execute(),
-    tx
-      .insert(jobEvents)
-      .values({ jobId: job.id, state: 'queued' })
-      .prepare('offload_insert_job_event')
-      .execute(),
-  ]);
-  return row!;
+      .returning();
+    await tx.insert(jobEvents).values({ jobId: job.id, state: 'queued' });
+    return row!;
+  });
 }
 
 /** The reads every status request makes. */

@@ -5,8 +5,9 @@
  */
 import { and, eq, inArray, sql } from 'drizzle-orm';
 import type { JobKind } from '../shared/jobs.js';
-import type { Db } from './client.js';
-import { insertJobIn, txSql, type JobRow, type NewJob, type Tx } from './jobs-repo.js';
+import type { Db, Sql } from './client.js';
+import type { TransactionSql } from 'postgres';
+import type { JobRow, NewJob } from './jobs-repo.js';
 import { heavySlots, jobs, users } from './schema.js';
 import type { OwnLimits } from './users-repo.js';
 
@@ -97,36 +98,87 @@ export type Admission =
 
 const ACTIVE_STATES = ['queued', 'running'] as const;
 
+/** A new job as admission records it: with its priority key. */
+export type AdmittedJob = NewJob & { priority: number };
+
 /**
- * Record a new job if the global heavy backlog and the user's active-job cap allow it, inside the
- * caller's transaction: a per-user advisory lock (held until that transaction ends) keeps concurrent
- * submissions of one user from overshooting. The counts are the ones triggers keep (`job_backlog`,
- * `user_active_jobs`): 17 rows read however many jobs wait or run.
+ * Record a new job if the global heavy backlog and the user's active-job cap allow it, inside a
+ * transaction the caller has begun on `sql`: a per-user advisory lock (held until that transaction
+ * ends) keeps concurrent submissions of one user from overshooting. The counts are the ones triggers
+ * keep (`job_backlog`, `user_active_jobs`): 17 rows read however many jobs wait or run.
+ *
+ * Both statements are sent before this returns (so `inOneTransaction` can send the commit after them):
+ * the lock, then one statement that reads the counts, inserts the job and its `queued` event when they
+ * allow it, and returns the counts. The server runs them in order, so the counts are read once the lock
+ * is held and see every job of this user committed before it.
  */
-export async function admitJob(
-  tx: Tx,
-  job: NewJob,
+export function admitJob(
+  sql: Sql | TransactionSql,
+  job: AdmittedJob,
   limits: { maxActiveJobs: number; heavyBacklogMax: number },
 ): Promise<Admission> {
-  // The lock and the counts in one round trip: the server runs them in order, so the counts' snapshot
-  // is taken once the lock is held (and sees the jobs of this user that committed before it).
-  const client = txSql(tx);
-  const [, [counts]] = await Promise.all([
-    client`select pg_advisory_xact_lock(hashtextextended(${`active:${job.userId}`}, 0))`,
-    client<{ backlog: number; active: number }[]>`
-      select
-        (select coalesce(sum(queued), 0)::int from job_backlog) as backlog,
-        coalesce((select active from user_active_jobs where user_id = ${job.userId}), 0) as active`,
-  ]);
-  const backlog = counts?.backlog ?? 0;
-  const active = counts?.active ?? 0;
-  if (backlog >= limits.heavyBacklogMax) {
-    return { admitted: false, reason: 'heavy-backlog', backlog, limit: limits.heavyBacklogMax };
-  }
-  if (active >= limits.maxActiveJobs) {
+  const json = (value: unknown) => (value === null || value === undefined ? null : JSON.stringify(value));
+  const lock = sql`select pg_advisory_xact_lock(hashtextextended(${`active:${job.userId}`}, 0))`.execute();
+  const admit = sql<AdmitRow[]>`
+    with c as (
+      select (select coalesce(sum(queued), 0)::int from job_backlog) as backlog,
+             coalesce((select active from user_active_jobs where user_id = ${job.userId}::text), 0) as active
+    ), j as (
+      insert into jobs (id, user_id, tenant_id, kind, state, priority, request, workflow_id, notify,
+                        retry_of, parts_id, checkpoint, trace_context)
+      select ${job.id}::text, ${job.userId}::text, ${job.tenantId}::text, ${job.kind}::text, 'queued',
+             ${job.priority}::int, ${json(job.request)}::jsonb, ${job.workflowId}::text,
+             ${json(job.notify)}::jsonb, ${job.retryOf ?? null}::text, ${job.partsId ?? null}::text,
+             ${json(job.checkpoint)}::jsonb, ${job.traceContext ?? null}::text
+      from c where c.backlog < ${limits.heavyBacklogMax}::int and c.active < ${limits.maxActiveJobs}::int
+      returning id, created_at, updated_at
+    ), e as (
+      insert into job_events (job_id, state) select id, 'queued' from j
+    )
+    select c.backlog, c.active, j.created_at, j.updated_at from c left join j on true`.execute();
+  return Promise.all([lock, admit]).then(([, [row]]): Admission => {
+    const { backlog, active } = row!;
+    if (row!.created_at !== null && row!.updated_at !== null)
+      return { admitted: true, job: insertedRow(job, row!.created_at, row!.updated_at) };
+    if (backlog >= limits.heavyBacklogMax)
+      return { admitted: false, reason: 'heavy-backlog', backlog, limit: limits.heavyBacklogMax };
     return { admitted: false, reason: 'user-active-cap', active, limit: limits.maxActiveJobs };
-  }
-  return { admitted: true, job: await insertJobIn(tx, job) };
+  });
+}
+
+interface AdmitRow {
+  backlog: number;
+  active: number;
+  /** The inserted job's timestamps (as the driver hands them over, text); null when refused. */
+  created_at: string | null;
+  updated_at: string | null;
+}
+
+/** The row `admitJob` inserted: what it was given, the columns' defaults, the server's timestamps. */
+function insertedRow(job: AdmittedJob, createdAt: string, updatedAt: string): JobRow {
+  return {
+    id: job.id,
+    userId: job.userId,
+    tenantId: job.tenantId,
+    kind: job.kind,
+    state: 'queued',
+    priority: job.priority,
+    request: job.request,
+    workflowId: job.workflowId,
+    workflowStartedAt: null,
+    attempts: 0,
+    result: null,
+    error: null,
+    notify: job.notify ?? null,
+    checkpoint: job.checkpoint ?? null,
+    partsId: job.partsId ?? null,
+    retryOf: job.retryOf ?? null,
+    traceContext: job.traceContext ?? null,
+    createdAt: new Date(createdAt),
+    startedAt: null,
+    finishedAt: null,
+    updatedAt: new Date(updatedAt),
+  };
 }
 
 /**

@@ -2,7 +2,9 @@
  * Admission's counts (`job_backlog`, `user_active_jobs`, kept by triggers on `jobs`) on databases of
  * their own on the run's PostgreSQL server: after every kind of change they equal the counts over
  * `jobs` that admission made before they existed, so does their backfill when the migration runs on a
- * database that already has jobs, and concurrent submissions of one user never pass the user's cap.
+ * database that already has jobs, and concurrent submissions of one user never pass the user's cap,
+ * whether admission runs in one round trip (`inOneTransaction`) or in a drizzle transaction; a failed
+ * statement of the one round trip leaves nothing behind.
  */
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs/promises';
@@ -12,8 +14,8 @@ import { drizzle } from 'drizzle-orm/postgres-js';
 import { migrate } from 'drizzle-orm/postgres-js/migrator';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
-import { createDatabase, type Database, type Sql } from '../../src/db/client.js';
-import { insertJob, type NewJob } from '../../src/db/jobs-repo.js';
+import { createDatabase, inOneTransaction, type Database, type Sql } from '../../src/db/client.js';
+import { getJob, insertJob, txSql, type NewJob } from '../../src/db/jobs-repo.js';
 import { admitJob } from '../../src/db/limits-repo.js';
 import { MIGRATIONS_DIR, migrateDatabase } from '../../src/db/migrate.js';
 
@@ -164,8 +166,14 @@ describe('admission counts', () => {
     await migrateDatabase(url);
     const { sql, db } = open(url);
     await addUsers(sql, ['c1', 'c2']);
+    // Both ways createJob runs admission: in one round trip, and inside a drizzle transaction (the
+    // Idempotency-Key path), alternately.
+    const limits = { maxActiveJobs: 5, heavyBacklogMax: 8 };
+    let n = 0;
     const submit = (id: string, userId: string) =>
-      db.transaction((tx) => admitJob(tx, job(id, userId), { maxActiveJobs: 5, heavyBacklogMax: 8 }));
+      n++ % 2 === 0
+        ? inOneTransaction(sql, (tx) => admitJob(tx, { ...job(id, userId), priority: 3 }, limits))
+        : db.transaction((tx) => admitJob(txSql(tx), { ...job(id, userId), priority: 3 }, limits));
     const first = await Promise.all(Array.from({ length: 12 }, (_, i) => submit(`c1_${i}`, 'c1')));
     expect(first.filter((o) => o.admitted)).toHaveLength(5);
     const refused = first.find((o) => !o.admitted);
@@ -181,5 +189,34 @@ describe('admission counts', () => {
     });
     const { kept, scanned } = await counts(sql);
     expect(kept).toEqual(scanned);
+    // The row admission hands back is the row stored, and its queued event is there.
+    const admitted = first.find((o) => o.admitted);
+    expect(admitted?.admitted && admitted.job).toEqual(
+      await getJob(db, admitted!.admitted ? admitted!.job.id : ''),
+    );
+    const [events] = await sql<{ n: number }[]>`
+      select count(*)::int as n from job_events where state = 'queued' and job_id like 'c%'`;
+    expect(events!.n).toBe(8);
+  });
+
+  it('leave nothing behind when a statement of the one round trip fails', async () => {
+    const url = await createOwnDatabase();
+    await migrateDatabase(url);
+    const { sql } = open(url);
+    await addUsers(sql, ['f1']);
+    // A job whose user does not exist: the insert fails its foreign key after the lock was taken.
+    const bad = { ...job('f_bad', 'nobody'), priority: 3 };
+    await expect(
+      inOneTransaction(sql, (tx) => admitJob(tx, bad, { maxActiveJobs: 5, heavyBacklogMax: 8 })),
+    ).rejects.toThrow(/foreign key/);
+    const { kept, scanned } = await counts(sql);
+    expect(kept).toEqual({ backlog: 0, active: {} });
+    expect(scanned).toEqual(kept);
+    // The connection went back to the pool out of any transaction: the next one works.
+    const good = await inOneTransaction(sql, (tx) =>
+      admitJob(tx, { ...job('f_good', 'f1'), priority: 3 }, { maxActiveJobs: 5, heavyBacklogMax: 8 }),
+    );
+    expect(good.admitted).toBe(true);
+    expect((await counts(sql)).kept).toEqual({ backlog: 1, active: { f1: 1 } });
   });
 });

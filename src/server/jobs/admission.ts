@@ -4,8 +4,10 @@
  * redrives included.
  */
 import type { Config } from '../../config/env.js';
-import { admitJob, type UserLimits } from '../../db/limits-repo.js';
-import type { JobRow, NewJob, Tx } from '../../db/jobs-repo.js';
+import type { TransactionSql } from 'postgres';
+import type { Sql } from '../../db/client.js';
+import type { JobRow } from '../../db/jobs-repo.js';
+import { admitJob, type AdmittedJob, type UserLimits } from '../../db/limits-repo.js';
 import { PRIORITY_KEYS } from '../../shared/jobs.js';
 import { HttpProblem, problems } from '../http/problem.js';
 
@@ -38,15 +40,16 @@ export function resolvePriority(requested: number | undefined, limits: UserLimit
 /**
  * Record a new heavy job if the limits allow it, else throw the problem to answer: 503 + Retry-After
  * when the queued backlog of all users is full, 429 with the count when the job's owner has too many
- * jobs queued or running. Runs inside the caller's transaction: the job is recorded when that commits.
+ * jobs queued or running. Runs in the caller's transaction on `sql` (admitJob: its statements are sent
+ * before this returns); the job is recorded when that commits.
  */
 export async function admitHeavyJob(
-  db: Tx,
+  sql: Sql | TransactionSql,
   config: Config,
   limits: UserLimits,
-  job: NewJob,
+  job: AdmittedJob,
 ): Promise<JobRow> {
-  const outcome = await admitJob(db, job, {
+  const outcome = await admitJob(sql, job, {
     maxActiveJobs: limits.maxActiveJobs,
     heavyBacklogMax: config.HEAVY_BACKLOG_MAX,
   });

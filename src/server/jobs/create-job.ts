@@ -7,7 +7,10 @@
  * workflow at once, off the API's request path and CPU.
  */
 import type { Context } from 'hono';
-import { getJob, type JobRow } from '../../db/jobs-repo.js';
+import type { TransactionSql } from 'postgres';
+import { inOneTransaction, type Sql } from '../../db/client.js';
+import { getJob, txSql, type JobRow } from '../../db/jobs-repo.js';
+import type { AdmittedJob } from '../../db/limits-repo.js';
 import { limitsWithDefaults, userLimits } from '../../db/limits-repo.js';
 import type { Principal } from '../../db/users-repo.js';
 import { newJobId } from '../../lib/ids.js';
@@ -67,32 +70,35 @@ export async function createJob(
   // A failed job kept its parts and checkpoint; a cancelled one deleted them and starts over.
   const resume = retryOf?.state === 'failed' && retryOf.checkpoint ? retryOf : undefined;
 
-  const recorded = await db.transaction(async (tx): Promise<{ job: JobRow } | { earlier: string }> => {
-    if (key !== undefined) {
-      const earlier = await claimKey(tx, owner.userId, { ...submission.idempotency!, key }, id);
-      if (earlier) return { earlier: earlier.jobId };
-    }
-    // A redrive runs at the priority its job was admitted with; a new job's is checked against the user's.
-    const priority = retryOf
-      ? (submission.priority ?? retryOf.priority)
-      : resolvePriority(submission.priority, limits);
-    const job = await admitHeavyJob(tx, deps.config, limits, {
-      id,
-      userId: owner.userId,
-      tenantId: owner.tenantId,
-      kind: submission.kind,
-      request: submission.request,
-      notify: submission.notify,
-      priority,
-      workflowId: workflowIdForJob(id),
-      retryOf: retryOf?.id ?? null,
-      partsId: resume ? (resume.partsId ?? resume.id) : null,
-      checkpoint: resume ? resume.checkpoint : null,
-      // The request's trace, continued by the relay when it starts the workflow.
-      traceContext: currentTraceparent() ?? null,
-    });
-    return { job };
-  });
+  // A redrive runs at the priority its job was admitted with; a new job's is checked against the user's.
+  const priority = retryOf
+    ? (submission.priority ?? retryOf.priority)
+    : resolvePriority(submission.priority, limits);
+  const job: AdmittedJob = {
+    id,
+    userId: owner.userId,
+    tenantId: owner.tenantId,
+    kind: submission.kind,
+    request: submission.request,
+    notify: submission.notify,
+    priority,
+    workflowId: workflowIdForJob(id),
+    retryOf: retryOf?.id ?? null,
+    partsId: resume ? (resume.partsId ?? resume.id) : null,
+    checkpoint: resume ? resume.checkpoint : null,
+    // The request's trace, continued by the relay when it starts the workflow.
+    traceContext: currentTraceparent() ?? null,
+  };
+  const admit = (sql: Sql | TransactionSql) => admitHeavyJob(sql, deps.config, limits, job);
+  // Without a key, admission and the insert are one round trip, begin to commit; with one, the claim
+  // comes first in the same transaction (a duplicate waits for it, then finds the job).
+  const recorded: { job: JobRow } | { earlier: string } =
+    key === undefined
+      ? { job: await inOneTransaction(deps.database.sql, admit) }
+      : await db.transaction(async (tx) => {
+          const earlier = await claimKey(tx, owner.userId, { ...submission.idempotency!, key }, id);
+          return earlier ? { earlier: earlier.jobId } : { job: await admit(txSql(tx)) };
+        });
 
   if ('earlier' in recorded) {
     // The claim committed with its job, so the job is there (see claimInProgress for the exception).
@@ -102,16 +108,16 @@ export async function createJob(
     c.header('idempotent-replayed', 'true');
     return { job, replayed: true };
   }
-  const { job } = recorded;
+  const created = recorded.job;
   const log = deps.log.child({
-    jobId: job.id,
-    workflowId: job.workflowId,
-    userId: job.userId,
+    jobId: created.id,
+    workflowId: created.workflowId,
+    userId: created.userId,
     ...(retryOf ? { retryOf: retryOf.id } : {}),
   });
-  log.info(acceptedDetail(job), retryOf ? 'redrive accepted' : `${job.kind} accepted`);
-  c.header('location', `/v1/jobs/${job.id}`);
-  return { job, replayed: false };
+  log.info(acceptedDetail(created), retryOf ? 'redrive accepted' : `${created.kind} accepted`);
+  c.header('location', `/v1/jobs/${created.id}`);
+  return { job: created, replayed: false };
 }
 
 /** What the log says about an accepted job: what its kind tells (an audio job's text only by its length). */
