@@ -4,15 +4,18 @@ CREATE TABLE "job_backlog" (
 );
 --> statement-breakpoint
 CREATE TABLE "user_active_jobs" (
-	"user_id" text PRIMARY KEY NOT NULL,
-	"active" integer DEFAULT 0 NOT NULL
+	"user_id" text NOT NULL,
+	"shard" integer NOT NULL,
+	"active" integer DEFAULT 0 NOT NULL,
+	CONSTRAINT "user_active_jobs_user_id_shard_pk" PRIMARY KEY("user_id","shard")
 );
+
 --> statement-breakpoint
 INSERT INTO "job_backlog" ("shard") SELECT s FROM generate_series(0, 15) AS s;
 --> statement-breakpoint
 -- Moves a job's contribution when it is inserted, changes state or is deleted: +1/-1 on the backlog
--- shard of its id while it is queued, on its user's row while it is queued or running. A job's id and
--- user never change, so an update only moves between states.
+-- shard of its id while it is queued, on its user's row of that shard while it is queued or running. A
+-- job's id and user never change, so an update only moves between states.
 CREATE FUNCTION job_counts_track() RETURNS trigger
   LANGUAGE plpgsql
   AS $$
@@ -37,8 +40,9 @@ CREATE FUNCTION job_counts_track() RETURNS trigger
       UPDATE job_backlog SET queued = queued + is_queued - was_queued WHERE shard = hashtext(j.id) & 15;
     END IF;
     IF is_active <> was_active THEN
-      INSERT INTO user_active_jobs AS u (user_id, active) VALUES (j.user_id, is_active - was_active)
-        ON CONFLICT (user_id) DO UPDATE SET active = u.active + is_active - was_active;
+      INSERT INTO user_active_jobs AS u (user_id, shard, active)
+        VALUES (j.user_id, hashtext(j.id) & 15, is_active - was_active)
+        ON CONFLICT (user_id, shard) DO UPDATE SET active = u.active + is_active - was_active;
     END IF;
     RETURN NULL;
   END
@@ -63,5 +67,6 @@ UPDATE job_backlog AS b SET queued = c.n
   FROM (SELECT hashtext(id) & 15 AS shard, count(*)::integer AS n FROM jobs WHERE state = 'queued' GROUP BY 1) AS c
   WHERE b.shard = c.shard;
 --> statement-breakpoint
-INSERT INTO user_active_jobs (user_id, active)
-  SELECT user_id, count(*)::integer FROM jobs WHERE state IN ('queued', 'running') GROUP BY user_id;
+INSERT INTO user_active_jobs (user_id, shard, active)
+  SELECT user_id, hashtext(id) & 15, count(*)::integer FROM jobs WHERE state IN ('queued', 'running')
+  GROUP BY 1, 2;

@@ -105,7 +105,7 @@ export type AdmittedJob = NewJob & { priority: number };
  * Record a new job if the global heavy backlog and the user's active-job cap allow it, inside a
  * transaction the caller has begun on `sql`: a per-user advisory lock (held until that transaction
  * ends) keeps concurrent submissions of one user from overshooting. The counts are the ones triggers
- * keep (`job_backlog`, `user_active_jobs`): 17 rows read however many jobs wait or run.
+ * keep (`job_backlog`, `user_active_jobs`): at most 32 rows read however many jobs wait or run.
  *
  * Both statements are sent before this returns (so `inOneTransaction` can send the commit after them):
  * the lock, then one statement that reads the counts, inserts the job and its `queued` event when they
@@ -122,7 +122,7 @@ export function admitJob(
   const admit = sql<AdmitRow[]>`
     with c as (
       select (select coalesce(sum(queued), 0)::int from job_backlog) as backlog,
-             coalesce((select active from user_active_jobs where user_id = ${job.userId}::text), 0) as active
+             (select coalesce(sum(active), 0)::int from user_active_jobs where user_id = ${job.userId}::text) as active
     ), j as (
       insert into jobs (id, user_id, tenant_id, kind, state, priority, request, workflow_id, notify,
                         retry_of, parts_id, checkpoint, trace_context)

@@ -144,19 +144,25 @@ export const rateLimitBuckets = pgTable('rate_limit_buckets', {
 
 /**
  * Admission's counts, kept by triggers on `jobs` (drizzle/0007_admission_counts.sql) so that admitting
- * a job reads a few rows however many jobs wait: the queued jobs of all users, in 16 shards by a hash
- * of the job id (concurrent inserts and starts rarely wait on one row; readers sum the shards), and
- * each user's jobs queued or running (a user without a row has none).
+ * a job reads a few rows however many jobs wait: the queued jobs of all users and each user's jobs
+ * queued or running (a user without rows has none), both in 16 shards by a hash of the job id, so that
+ * a submission rarely waits on a row a worker's transaction holds for a job it starts or ends (readers
+ * sum the shards).
  */
 export const jobBacklog = pgTable('job_backlog', {
   shard: integer().primaryKey(),
   queued: integer().notNull().default(0),
 });
 
-export const userActiveJobs = pgTable('user_active_jobs', {
-  userId: text().primaryKey(),
-  active: integer().notNull().default(0),
-});
+export const userActiveJobs = pgTable(
+  'user_active_jobs',
+  {
+    userId: text().notNull(),
+    shard: integer().notNull(),
+    active: integer().notNull().default(0),
+  },
+  (t) => [primaryKey({ columns: [t.userId, t.shard] })],
+);
 
 /** Heavy-activity slots held by running jobs: a user's rows are capped by their maxRunningHeavy. */
 export const heavySlots = pgTable(

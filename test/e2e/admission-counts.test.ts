@@ -57,7 +57,9 @@ afterAll(async () => {
 async function counts(sql: Sql) {
   const [kept] = await sql<{ backlog: number; active: Record<string, number> | null }[]>`
     select (select coalesce(sum(queued), 0)::int from job_backlog) as backlog,
-           (select json_object_agg(user_id, active) from user_active_jobs where active <> 0) as active`;
+           (select json_object_agg(user_id, n) from (
+              select user_id, sum(active)::int as n from user_active_jobs group by user_id
+            ) u where n <> 0) as active`;
   const [scanned] = await sql<{ backlog: number; active: Record<string, number> | null }[]>`
     select (select count(*)::int from jobs where state = 'queued') as backlog,
            (select json_object_agg(user_id, n) from (
