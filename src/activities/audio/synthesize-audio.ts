@@ -188,12 +188,15 @@ export function createAudioActivities(deps: ActivityDeps, audio: AudioDeps) {
       let charsSynthesized = 0;
 
       // A chunk's part, its cache copy and its record are written behind the synthesis: the engine
-      // speaks the next chunk meanwhile. work() drains them before the publish.
+      // speaks the next chunk meanwhile. work() drains them before the publish. A synthesised chunk's
+      // record (which attempt spoke it) follows its part in the same write, never before it: a retry
+      // that finds the part missing speaks the chunk again, and must not find it recorded already.
       const writes = writeBehind(WRITES_IN_FLIGHT);
-      const storeChunk = (chunk: TextChunk, samples: Buffer) =>
+      const storeChunk = (chunk: TextChunk, samples: Buffer, record?: () => Promise<void>) =>
         writes.add(async () => {
           await storage.writePart(input.jobId, chunk.index, Readable.from([samples]));
           parts.set(chunk.index, samples.length);
+          await record?.();
         });
 
       /** A chunk's samples: from storage, or synthesised now and stored. `null`: stored, not needed. */
@@ -225,11 +228,7 @@ export function createAudioActivities(deps: ActivityDeps, audio: AudioDeps) {
         if (pcm.sampleRate !== rate) {
           throw new Error(`the engine spoke chunk ${chunk.index} at ${pcm.sampleRate} Hz, not ${rate} Hz`);
         }
-        await storeChunk(chunk, pcm.samples);
-        if (cacheKey) await writes.add(() => storage.writeObject(cacheKey, Readable.from([pcm.samples])));
-        synthesized++;
-        charsSynthesized += chunk.text.length;
-        await writes.add(() =>
+        await storeChunk(chunk, pcm.samples, () =>
           repo.recordAudioChunk(database.db, {
             jobId: input.jobId,
             chunkIndex: chunk.index,
@@ -239,6 +238,9 @@ export function createAudioActivities(deps: ActivityDeps, audio: AudioDeps) {
             samples: pcm.samples.length / 2,
           }),
         );
+        if (cacheKey) await writes.add(() => storage.writeObject(cacheKey, Readable.from([pcm.samples])));
+        synthesized++;
+        charsSynthesized += chunk.text.length;
         return pcm.samples;
       }
 
