@@ -82,7 +82,10 @@ const asRequest = (body: ExportBody): ExportRequest => ({
   filters: body.filters as ExportFilters | undefined,
 });
 
-/** The connections of a dataset's source in the API process. */
+/**
+ * The connections of a dataset's source in the API process: its read-only source pool, or, in an app
+ * built without a datasets handle (some tests), the state database's pool for the demo source.
+ */
 export function sourceSql(deps: AppDeps, source: string): Sql {
   if (deps.datasets) return deps.datasets.sources.get(source).sql;
   if (source === DEFAULT_SOURCE) return deps.database.sql;
