@@ -7,17 +7,13 @@
  * statement of the one round trip leaves nothing behind.
  */
 import { randomUUID } from 'node:crypto';
-import fs from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
-import { drizzle } from 'drizzle-orm/postgres-js';
-import { migrate } from 'drizzle-orm/postgres-js/migrator';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
 import { createDatabase, inOneTransaction, type Database, type Sql } from '../../src/db/client.js';
 import { getJob, insertJob, txSql, type NewJob } from '../../src/db/jobs-repo.js';
 import { admitJob } from '../../src/db/limits-repo.js';
-import { MIGRATIONS_DIR, migrateDatabase } from '../../src/db/migrate.js';
+import { migrateDatabase } from '../../src/db/migrate.js';
+import { migrateBefore } from '../helpers/migrations.js';
 
 let admin: Sql;
 const databases: string[] = [];
@@ -125,29 +121,17 @@ describe('admission counts', () => {
 
   it('are backfilled from the jobs already there when the migration runs on an existing database', async () => {
     const url = await createOwnDatabase();
-    const earlier = await fs.mkdtemp(path.join(os.tmpdir(), 'offload-migrations-'));
+    // The schema before the counts, with jobs in every state.
+    await migrateBefore(url, '0007_admission_counts');
+    const raw = postgres(url, { max: 1, onnotice: () => {} });
     try {
-      // The schema before the counts: drizzle/ with a journal that ends before them.
-      await fs.cp(MIGRATIONS_DIR, earlier, { recursive: true });
-      const journalFile = path.join(earlier, 'meta', '_journal.json');
-      const journal = JSON.parse(await fs.readFile(journalFile, 'utf8')) as { entries: { tag: string }[] };
-      const at = journal.entries.findIndex((e) => e.tag === '0007_admission_counts');
-      expect(at).toBeGreaterThan(0);
-      journal.entries = journal.entries.slice(0, at);
-      await fs.writeFile(journalFile, JSON.stringify(journal));
-      const raw = postgres(url, { max: 1, onnotice: () => {} });
-      try {
-        await migrate(drizzle(raw), { migrationsFolder: earlier });
-        await addUsers(raw, ['a', 'b']);
-        await raw`insert into jobs (id, user_id, tenant_id, kind, state, request, workflow_id)
-          select 'old_' || i, case when i % 4 = 0 then 'a' else 'b' end, 't', 'export',
-                 (array['queued', 'running', 'succeeded', 'failed', 'queued'])[1 + i % 5]::job_state, '{}', 'wf-' || i
-          from generate_series(1, 100) as i`;
-      } finally {
-        await raw.end();
-      }
+      await addUsers(raw, ['a', 'b']);
+      await raw`insert into jobs (id, user_id, tenant_id, kind, state, request, workflow_id)
+        select 'old_' || i, case when i % 4 = 0 then 'a' else 'b' end, 't', 'export',
+               (array['queued', 'running', 'succeeded', 'failed', 'queued'])[1 + i % 5]::job_state, '{}', 'wf-' || i
+        from generate_series(1, 100) as i`;
     } finally {
-      await fs.rm(earlier, { recursive: true, force: true });
+      await raw.end();
     }
     await migrateDatabase(url);
     const { sql, db } = open(url);

@@ -8,16 +8,12 @@
  * measure can tell the difference).
  */
 import { randomUUID } from 'node:crypto';
-import fs from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
-import { drizzle } from 'drizzle-orm/postgres-js';
-import { migrate } from 'drizzle-orm/postgres-js/migrator';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
 import { createDatabase, type Database, type Sql } from '../../src/db/client.js';
 import { JOB_STATS_SQL, readJobStats, type JobStatsRow } from '../../src/db/job-stats-repo.js';
-import { MIGRATIONS_DIR, migrateDatabase } from '../../src/db/migrate.js';
+import { migrateDatabase } from '../../src/db/migrate.js';
+import { migrateBefore } from '../helpers/migrations.js';
 import { createApiMetrics, formatJobStats } from '../../src/server/http/metrics.js';
 
 /** The histogram bounds /metrics had before job_stats (its JOB_BUCKETS constant). */
@@ -232,25 +228,8 @@ describe('the job statistics of /metrics', () => {
 
   it('are backfilled from the jobs already there when the migration runs on an existing database', async () => {
     const existing = await createOwnDatabase();
-    // The schema before job_stats: the migrations up to it, from a copy of drizzle/ whose journal ends there.
-    const earlier = await fs.mkdtemp(path.join(os.tmpdir(), 'offload-migrations-'));
-    try {
-      await fs.cp(MIGRATIONS_DIR, earlier, { recursive: true });
-      const journalFile = path.join(earlier, 'meta', '_journal.json');
-      const journal = JSON.parse(await fs.readFile(journalFile, 'utf8')) as { entries: { tag: string }[] };
-      const at = journal.entries.findIndex((e) => e.tag === '0003_job_stats');
-      expect(at).toBeGreaterThan(0);
-      journal.entries = journal.entries.slice(0, at);
-      await fs.writeFile(journalFile, JSON.stringify(journal));
-      const raw = postgres(existing, { max: 1, onnotice: () => {} });
-      try {
-        await migrate(drizzle(raw), { migrationsFolder: earlier });
-      } finally {
-        await raw.end();
-      }
-    } finally {
-      await fs.rm(earlier, { recursive: true, force: true });
-    }
+    // The schema before job_stats: the migrations up to it.
+    await migrateBefore(existing, '0003_job_stats');
 
     const db = createDatabase(existing, { max: 2 });
     try {
