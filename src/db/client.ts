@@ -71,7 +71,9 @@ export async function inOneTransaction<T>(sql: Sql, issue: (tx: Sql) => Promise<
   const reserved = await sql.reserve();
   try {
     const begin = reserved`begin`.execute();
-    const result = issue(reserved);
+    // Called at once (the executor runs now); a throw before it sent anything becomes a rejection, and
+    // the commit below still ends the transaction begun above.
+    const result = new Promise<T>((resolve) => resolve(issue(reserved)));
     const commit = reserved`commit`.execute();
     const [, value] = await Promise.all([begin, result, commit]);
     return value;

@@ -70,18 +70,13 @@ export async function createJob(
   // A failed job kept its parts and checkpoint; a cancelled one deleted them and starts over.
   const resume = retryOf?.state === 'failed' && retryOf.checkpoint ? retryOf : undefined;
 
-  // A redrive runs at the priority its job was admitted with; a new job's is checked against the user's.
-  const priority = retryOf
-    ? (submission.priority ?? retryOf.priority)
-    : resolvePriority(submission.priority, limits);
-  const job: AdmittedJob = {
+  const job: Omit<AdmittedJob, 'priority'> = {
     id,
     userId: owner.userId,
     tenantId: owner.tenantId,
     kind: submission.kind,
     request: submission.request,
     notify: submission.notify,
-    priority,
     workflowId: workflowIdForJob(id),
     retryOf: retryOf?.id ?? null,
     partsId: resume ? (resume.partsId ?? resume.id) : null,
@@ -89,7 +84,14 @@ export async function createJob(
     // The request's trace, continued by the relay when it starts the workflow.
     traceContext: currentTraceparent() ?? null,
   };
-  const admit = (sql: Sql | TransactionSql) => admitHeavyJob(sql, deps.config, limits, job);
+  // A redrive runs at the priority its job was admitted with; a new job's is checked against the user's
+  // (after the key's claim, as before: a replay answers with its job).
+  const admit = async (sql: Sql | TransactionSql) => {
+    const priority = retryOf
+      ? (submission.priority ?? retryOf.priority)
+      : resolvePriority(submission.priority, limits);
+    return admitHeavyJob(sql, deps.config, limits, { ...job, priority });
+  };
   // Without a key, admission and the insert are one round trip, begin to commit; with one, the claim
   // comes first in the same transaction (a duplicate waits for it, then finds the job).
   const recorded: { job: JobRow } | { earlier: string } =
