@@ -47,14 +47,6 @@ export function createDatabase(url: string, opts: DatabaseOptions = {}): Databas
   return { sql, db: createDrizzle(sql), poolMax, close: () => sql.end({ timeout: 5 }) };
 }
 
-/**
- * Open every connection of the pool now, `max` round trips at once: a fresh process's first requests
- * then find them open instead of each waiting for a connection's set-up (TCP, SCRAM authentication).
- */
-export async function openPool(database: Database): Promise<void> {
-  await Promise.all(Array.from({ length: database.poolMax }, () => database.sql`select 1`));
-}
-
 /** One round trip to the server (the readiness check). */
 export async function pingDatabase(sql: Sql): Promise<void> {
   await sql`select 1`;

@@ -2,7 +2,6 @@
 import type { Server } from 'node:http';
 import { serve } from '@hono/node-server';
 import { ConfigError, loadConfig } from '../config/env.js';
-import { openPool } from '../db/client.js';
 import { purgeExpiredIdempotencyKeys } from '../db/idempotency-repo.js';
 import { migrateDatabase } from '../db/migrate.js';
 import { DatasetsFileError } from '../datasets/file.js';
@@ -29,13 +28,6 @@ async function main(): Promise<void> {
     appName: 'offload-api',
     statementTimeoutMs: config.API_STATEMENT_TIMEOUT_MS,
   });
-  // The pools the request path uses, opened before the first request rather than by it.
-  const datasetSources = new Set(Object.values(datasets.catalog.datasets).map((d) => d.source));
-  await Promise.all([
-    openPool(database),
-    openPool(rateLimitDatabase),
-    ...[...datasetSources].map((name) => openPool(datasets.sources.get(name))),
-  ]);
   const temporal = await connectTemporal(config.temporal);
   const { app, attachServer } = createApp({
     datasets,
