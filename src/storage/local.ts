@@ -1,11 +1,17 @@
-/** Storage in a local (or shared network) directory. Atomic by writing to a temporary name and renaming. */
-import { randomBytes } from 'node:crypto';
+/**
+ * Storage in a local (or shared network) directory. Atomic by writing to a temporary name and renaming.
+ * An object written from a stream (`writeObject`) is a file. A published object is a directory made like
+ * an S3 multipart upload's object: hard links to the parts (the same bytes, never copied: a published
+ * export takes no more disk than its parts), the prefix and suffix, and `manifest.json` with the order,
+ * the sizes and the SHA-256 of the whole; `stat` and `read` (ranges included) see one object.
+ */
+import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { digesting, joinedParts } from './assemble.js';
+import { digesting } from './assemble.js';
 import { byteLength, coalesce } from './coalesce.js';
 import type { ObjectInfo, PublishResult, Storage } from './storage.js';
 
@@ -18,6 +24,56 @@ async function writeAll(file: fs.FileHandle, buffers: Buffer[]): Promise<number>
     for (let off = 0; off < rest.length;) off += (await file.write(rest, off)).bytesWritten;
   }
   return total;
+}
+
+/** The manifest of a published object (a directory): its files in order and what they make. */
+interface Manifest {
+  version: 1;
+  bytes: number;
+  sha256: string;
+  files: { name: string; bytes: number }[];
+}
+const MANIFEST = 'manifest.json';
+
+/** Hard-links `from` as `to` (the same inode: no bytes copied), or copies it where links cannot be made. */
+async function linkOrCopy(from: string, to: string): Promise<void> {
+  try {
+    await fs.link(from, to);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'EXDEV' && code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EMLINK') throw err;
+    await fs.copyFile(from, to);
+  }
+}
+
+/** Feeds the bytes of `file` to `hash` (read in large blocks, no stream); resolves with its size. */
+async function hashFile(file: string, hash: ReturnType<typeof createHash>, block: Buffer): Promise<number> {
+  const handle = await fs.open(file, 'r');
+  try {
+    let bytes = 0;
+    for (;;) {
+      const { bytesRead } = await handle.read(block, 0, block.length, null);
+      if (bytesRead === 0) return bytes;
+      hash.update(block.subarray(0, bytesRead));
+      bytes += bytesRead;
+    }
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Moves `tmp` to `target`, replacing a file or directory already there (an earlier publish of the key). */
+async function replaceWith(tmp: string, target: string): Promise<void> {
+  try {
+    await fs.rename(tmp, target);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'ENOTEMPTY' && code !== 'EEXIST' && code !== 'EISDIR' && code !== 'ENOTDIR') throw err;
+    const old = `${target}.tmp-${randomBytes(6).toString('hex')}`;
+    await fs.rename(target, old);
+    await fs.rename(tmp, target);
+    await fs.rm(old, { recursive: true, force: true });
+  }
 }
 
 const SAFE_SEGMENT = /^[A-Za-z0-9._-]+$/;
@@ -60,7 +116,7 @@ export class LocalStorage implements Storage {
     await Promise.all(
       names
         .filter((n) => n.startsWith(prefix))
-        .map((n) => fs.rm(path.join(path.dirname(target), n), { force: true })),
+        .map((n) => fs.rm(path.join(path.dirname(target), n), { recursive: true, force: true })),
     );
   }
 
@@ -92,26 +148,54 @@ export class LocalStorage implements Storage {
     const target = this.objectPath(key);
     await fs.mkdir(path.dirname(target), { recursive: true });
     const tmp = LocalStorage.tmpName(target);
-    const digest = digesting();
-    const parts = joinedParts(
-      partCount,
-      (i) => createReadStream(this.partPath(jobId, i), { highWaterMark: 1024 * 1024 }),
-      prefix,
-      suffix,
-    );
+    const hash = createHash('sha256');
+    const block = Buffer.allocUnsafe(1024 * 1024);
+    const files: Manifest['files'] = [];
+    let bytes = 0;
+    const inline = async (name: string, content: Buffer | undefined) => {
+      if (!content || content.length === 0) return;
+      await fs.writeFile(path.join(tmp, name), content);
+      hash.update(content);
+      files.push({ name, bytes: content.length });
+      bytes += content.length;
+    };
     try {
-      await pipeline(
-        Readable.from(parts),
-        digest.through,
-        createWriteStream(tmp, { highWaterMark: 1024 * 1024 }),
-      );
-      await fs.rename(tmp, target);
+      await fs.mkdir(tmp);
+      await inline('prefix', prefix);
+      for (let i = 0; i < partCount; i++) {
+        const name = path.basename(this.partPath(jobId, i));
+        await linkOrCopy(this.partPath(jobId, i), path.join(tmp, name));
+        // Hashed from the link: the bytes published are the bytes hashed, whatever replaces the part later.
+        const size = await hashFile(path.join(tmp, name), hash, block);
+        files.push({ name, bytes: size });
+        bytes += size;
+      }
+      await inline('suffix', suffix);
+      const manifest: Manifest = { version: 1, bytes, sha256: hash.digest('hex'), files };
+      await fs.writeFile(path.join(tmp, MANIFEST), JSON.stringify(manifest));
+      await replaceWith(tmp, target);
+      await LocalStorage.removeStaleTemporaries(target);
+      return { bytes, sha256: manifest.sha256 };
     } catch (err) {
-      await fs.rm(tmp, { force: true });
+      await fs.rm(tmp, { recursive: true, force: true });
       throw err;
     }
-    await LocalStorage.removeStaleTemporaries(target);
-    return digest.result();
+  }
+
+  /** The manifest of a published object, or undefined for an object that is a plain file. */
+  private static async manifestOf(target: string): Promise<Manifest | undefined> {
+    let text: string;
+    try {
+      text = await fs.readFile(path.join(target, MANIFEST), 'utf8');
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOTDIR') return undefined;
+      throw err;
+    }
+    const manifest = JSON.parse(text) as Manifest;
+    if (manifest.version !== 1)
+      throw new Error(`${target}: unknown manifest version ${String(manifest.version)}`);
+    return manifest;
   }
 
   async listParts(jobId: string): Promise<{ index: number; bytes: number }[]> {
@@ -157,9 +241,12 @@ export class LocalStorage implements Storage {
   }
 
   async stat(key: string): Promise<ObjectInfo | undefined> {
+    const target = this.objectPath(key);
     try {
-      const s = await fs.stat(this.objectPath(key));
-      return { size: s.size, modifiedAt: s.mtime };
+      const s = await fs.stat(target);
+      if (!s.isDirectory()) return { size: s.size, modifiedAt: s.mtime };
+      const manifest = await LocalStorage.manifestOf(target);
+      return { size: manifest?.bytes ?? 0, modifiedAt: s.mtime };
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw err;
@@ -167,10 +254,39 @@ export class LocalStorage implements Storage {
   }
 
   read(key: string, range?: { start: number; end: number }): Readable {
-    return createReadStream(this.objectPath(key), range);
+    const target = this.objectPath(key);
+    return Readable.from(LocalStorage.bytesOf(target, range), { objectMode: false });
+  }
+
+  /** The bytes of an object, a file or a published one (its files in order), optionally a range. */
+  private static async *bytesOf(
+    target: string,
+    range?: { start: number; end: number },
+  ): AsyncGenerator<Buffer> {
+    const manifest = await LocalStorage.manifestOf(target);
+    if (!manifest) {
+      yield* createReadStream(target, range) as AsyncIterable<Buffer>;
+      return;
+    }
+    const start = range?.start ?? 0;
+    const end = range ? range.end : manifest.bytes - 1;
+    let at = 0;
+    for (const file of manifest.files) {
+      const from = Math.max(start - at, 0);
+      const to = Math.min(end - at, file.bytes - 1);
+      if (from <= to) {
+        yield* createReadStream(path.join(target, file.name), {
+          start: from,
+          end: to,
+          highWaterMark: 256 * 1024,
+        }) as AsyncIterable<Buffer>;
+      }
+      at += file.bytes;
+      if (at > end) return;
+    }
   }
 
   async delete(key: string): Promise<void> {
-    await fs.rm(this.objectPath(key), { force: true });
+    await fs.rm(this.objectPath(key), { recursive: true, force: true });
   }
 }
