@@ -1,8 +1,8 @@
 /**
- * Reads a byte stream as batches of about `target` bytes. `COPY … TO STDOUT` hands over one small
- * chunk per row; writing each on its own through a stream pipeline costs more CPU than PostgreSQL
- * spends producing it, while copying them from 'data' events into a slab and writing whole slabs
- * costs almost nothing per row. Copying (rather than keeping the chunks) lets every chunk die young:
+ * Reads a byte stream as batches of about `target` bytes. Streams hand over chunks of any size (a
+ * `COPY … TO STDOUT` a socket read's rows at a time, see patches/apply.mjs; an encoder a few KB):
+ * writing each on its own costs a system call per chunk, while copying them from 'data' events into a
+ * slab and writing whole slabs costs almost nothing per chunk. Copying (rather than keeping the chunks) lets every chunk die young:
  * chunks held across a write would be promoted to the old generation and grow the process.
  * The stream is paused while a batch is being consumed.
  */

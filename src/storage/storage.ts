@@ -17,13 +17,18 @@ export interface PublishResult {
 export interface Storage {
   /** Store part `index` of a job, replacing any earlier copy. */
   writePart(jobId: string, index: number, body: Readable): Promise<{ bytes: number }>;
-  /** Concatenate `prefix`, parts 0..partCount-1 and `suffix` into the object `key`, atomically. Parts stay. */
+  /**
+   * Concatenate `prefix`, parts 0..partCount-1 and `suffix` into the object `key`, atomically. Parts stay.
+   * `known`: the size and SHA-256 of those bytes as the caller hashed them while writing the parts; a
+   * driver that would otherwise read every part back only to hash it may take them instead.
+   */
   publish(
     jobId: string,
     key: string,
     partCount: number,
     prefix?: Buffer,
     suffix?: Buffer,
+    known?: PublishResult,
   ): Promise<PublishResult>;
   /** Parts of a job that are stored (whole), by index, with their sizes. */
   listParts(jobId: string): Promise<{ index: number; bytes: number }[]>;

@@ -3,6 +3,7 @@
  * json modules, openpyxl, pyarrow, poppler's pdftotext), with filters, sort, column choice and a
  * second dataset; and the 422 answers for requests that cannot be served.
  */
+import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,7 +13,7 @@ import { pdfPages, readBack, seedCustomerTenant, seedTenant } from '../helpers/d
 interface JobBody {
   id: string;
   state: string;
-  result: { rows: number; bytes: number; contentType: string } | null;
+  result: { rows: number; bytes: number; contentType: string; sha256: string } | null;
   error: { message: string } | null;
   links: { self: string; download: string };
 }
@@ -67,7 +68,13 @@ async function runExport(body: Record<string, unknown>): Promise<{ job: JobBody;
   const download = await call(job.links.download);
   expect(download.status).toBe(200);
   const file = path.join(stack.storageDir, `read-${job.id}.${String(body.format)}`);
-  await fs.writeFile(file, Buffer.from(await download.arrayBuffer()));
+  const bytes = Buffer.from(await download.arrayBuffer());
+  // The size and SHA-256 the job reports (hashed as the parts were written) are the downloaded file's.
+  expect([bytes.length, createHash('sha256').update(bytes).digest('hex')]).toEqual([
+    job.result!.bytes,
+    job.result!.sha256,
+  ]);
+  await fs.writeFile(file, bytes);
   return { job, file };
 }
 

@@ -93,6 +93,20 @@ describe('LocalStorage', () => {
     await expect(text(storage.read('job_p/p.csv'))).rejects.toThrow(/ENOENT/);
   });
 
+  it("takes the digest the caller hashed while writing, and refuses one whose size is not the parts'", async () => {
+    await storage.writePart('job_k', 0, Readable.from([Buffer.from('abc\n')]));
+    const known = { bytes: 'h\nabc\n'.length, sha256: sha256('h\nabc\n') };
+    expect(await storage.publish('job_k', 'job_k/k.csv', 1, Buffer.from('h\n'), undefined, known)).toEqual(
+      known,
+    );
+    expect(await storage.stat('job_k/k.csv')).toMatchObject({ size: known.bytes });
+    await expect(
+      storage.publish('job_k', 'job_k/k2.csv', 1, undefined, undefined, { bytes: 99, sha256: known.sha256 }),
+    ).rejects.toThrow(/4 bytes, not the 99/);
+    expect(await storage.stat('job_k/k2.csv')).toBeUndefined();
+    expect(await fs.readdir(path.join(dir, 'objects', 'job_k'))).toEqual(['k.csv']);
+  });
+
   it('publishes over an object an earlier release stored as a plain file', async () => {
     const objectDir = path.join(dir, 'objects', 'job_o');
     await fs.mkdir(objectDir, { recursive: true });

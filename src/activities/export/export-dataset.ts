@@ -7,7 +7,7 @@
  * The attempt around it (job records, heartbeats, progress, lanes, publish) is ../heavy/attempt.ts.
  */
 import { createHash } from 'node:crypto';
-import { Readable } from 'node:stream';
+import { pipeline, Transform } from 'node:stream';
 import { ApplicationFailure } from '@temporalio/activity';
 import { checkExportRequest, ExportQuery } from '../../datasets/query.js';
 import { getDataset, selectColumns, type ColumnDef, type DatasetDef } from '../../datasets/registry.js';
@@ -17,7 +17,6 @@ import { reserveConnection } from '../../db/reserve.js';
 import { jobAppName, nameSession, readOnly, sourceSettings, type SourcePools } from '../../db/sources.js';
 import { ErrorType } from '../../shared/errors.js';
 import type { ExportActivityInput, ExportCheckpoint, ExportResult, PartRecord } from '../../shared/jobs.js';
-import { coalesce } from '../../storage/coalesce.js';
 import type { ActivityDeps } from '../deps.js';
 import { attemptDeps, runHeavyAttempt, type HeavyKind } from '../heavy/attempt.js';
 import { csvWriter, gzipped, ndjsonWriter } from './formats/copy-formats.js';
@@ -25,6 +24,7 @@ import type { ExportSpec, FormatWriter } from './formats/format.js';
 import { parquetWriter } from './formats/parquet.js';
 import { pdfWriter } from './formats/pdf.js';
 import { xlsxWriter } from './formats/xlsx.js';
+import { OrderedDigest } from './ordered-digest.js';
 import { PartPlanner } from './part-planner.js';
 
 export function resultFileName(input: ExportActivityInput): string {
@@ -124,7 +124,11 @@ export function createExportActivities(deps: ActivityDeps, settings: ExportSetti
         render: writer.initialState(),
         ...(writer.independentParts ? { parts: [], partsPrefix: writer.prefix().toString('base64') } : {}),
       };
-      const prefix = writer.independentParts ? writer.prefix() : undefined;
+      // The file's first bytes; part 0's listed record counts them when parts are listed.
+      const filePrefix = writer.prefix();
+      const prefix = writer.independentParts ? filePrefix : undefined;
+      // The whole file's SHA-256 as the parts are written, when this attempt writes every part.
+      const digest = cp.partsDone === 0 ? new OrderedDigest(filePrefix, MAX_HELD_FOR_DIGEST) : undefined;
       const planner = new PartPlanner(
         (fn) => readOnly(source, appName, fn),
         query,
@@ -207,24 +211,23 @@ export function createExportActivities(deps: ActivityDeps, settings: ExportSetti
             run: async (plan, { lane }) => {
               const part = await writer.part({ conn: lane.sql, ...plan, state: cp.render });
               // The listed part's sha256 and size: part 0 counts the prefix (see ExportCheckpoint.parts).
-              const hash = createHash('sha256');
+              const hash = prefix ? createHash('sha256') : undefined;
               const lead = plan.index === 0 && prefix ? prefix : Buffer.alloc(0);
-              hash.update(lead);
-              // Hashed a slab at a time (coalesce), not per COPY row: a Transform per row costs more CPU than the read.
-              const hashed = prefix
-                ? Readable.from(
-                    (async function* () {
-                      for await (const batch of coalesce(part.body))
-                        for (const slab of batch) {
-                          hash.update(slab);
-                          yield slab;
-                        }
-                    })(),
-                    { objectMode: false },
-                  )
-                : part.body;
+              hash?.update(lead);
+              // A COPY hands over a socket read's rows at a time (patches/apply.mjs), so a Transform is cheap.
+              const hashed = new Transform({
+                transform(chunk: Buffer, _encoding, done) {
+                  hash?.update(chunk);
+                  digest?.add(plan.index, chunk);
+                  done(null, chunk);
+                },
+              });
+              pipeline(part.body, hashed, () => {
+                // A failure is the stream's own (pipeline destroys `hashed` with it): writePart sees it.
+              });
               const written = await storage.writePart(partsId, plan.index, hashed);
-              const record = prefix
+              digest?.finish(plan.index);
+              const record = hash
                 ? { rows: plan.rows, bytes: lead.length + written.bytes, sha256: hash.digest('hex') }
                 : undefined;
               rowsRead += plan.rows;
@@ -249,12 +252,14 @@ export function createExportActivities(deps: ActivityDeps, settings: ExportSetti
         },
 
         async publish(key) {
+          const suffix = writer.suffix(cp.render, cp.rowsDone);
           const published = await storage.publish(
             partsId,
             key,
             cp.partsDone,
-            writer.prefix(),
-            writer.suffix(cp.render, cp.rowsDone),
+            filePrefix,
+            suffix,
+            digest?.result(cp.partsDone, suffix),
           );
           return {
             result: {
@@ -285,5 +290,8 @@ async function countRows(sql: Sql, query: ExportQuery): Promise<number> {
   const [row] = await sql.unsafe<{ n: string }[]>(query.count());
   return Number(row?.n ?? 0);
 }
+
+/** Bytes of parts read ahead of the next one in file order that the whole-file digest may keep. */
+const MAX_HELD_FOR_DIGEST = 32 * 1024 * 1024;
 
 export type ExportActivities = ReturnType<typeof createExportActivities>;
