@@ -7,7 +7,9 @@
  * Starts its own embedded PostgreSQL (the state database), a second one that is the source the rows are
  * read from (SOURCE_DATABASE_URL, as a deployment reads its own database or replica; psql and the bare
  * baselines read the same server) and a Temporal dev server; results go to stdout as a Markdown table.
- * Usage: tsx bench/export-engine.ts [--rows 1000000] [--formats csv,ndjson,xlsx,pdf,parquet] [--csv-runs 3] [--failover xlsx|none] [--worker-log FILE] [--lanes N]
+ * `--compiled`: the workers run the production build (`npm run build`, into dist/) with plain Node, as
+ * the image and `npm run worker` do, instead of the sources through tsx.
+ * Usage: tsx bench/export-engine.ts [--rows 1000000] [--formats csv,ndjson,xlsx,pdf,parquet] [--csv-runs 3] [--failover xlsx|none] [--worker-log FILE] [--lanes N] [--compiled]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -37,6 +39,7 @@ const { values } = parseArgs({
     failover: { type: 'string', default: 'xlsx' },
     'worker-log': { type: 'string' },
     lanes: { type: 'string' },
+    compiled: { type: 'boolean', default: false },
   },
 });
 const ROWS = Number(values.rows);
@@ -82,28 +85,18 @@ interface WorkerHandle {
 }
 async function startWorker(queues: string): Promise<WorkerHandle> {
   const probe = path.join(scratch, `probe-${Date.now()}-${Math.random().toString(36).slice(2)}.json`);
-  const child = spawn(
-    process.execPath,
-    [
-      ...WORKER_NODE_FLAGS,
-      '--import',
-      'tsx',
-      '--import',
-      './bench/worker-probe.mjs',
-      'src/worker/index.ts',
-      '--queues',
-      queues,
-    ],
-    {
-      cwd: ROOT,
-      env: {
-        ...env,
-        LOG_LEVEL: 'info',
-        OFFLOAD_PROBE_FILE: probe,
-      },
-      stdio: ['ignore', 'pipe', 'inherit'],
+  const entry = values.compiled
+    ? ['--enable-source-maps', '--import', './bench/worker-probe.mjs', 'dist/worker/index.js']
+    : ['--import', 'tsx', '--import', './bench/worker-probe.mjs', 'src/worker/index.ts'];
+  const child = spawn(process.execPath, [...WORKER_NODE_FLAGS, ...entry, '--queues', queues], {
+    cwd: ROOT,
+    env: {
+      ...env,
+      LOG_LEVEL: 'info',
+      OFFLOAD_PROBE_FILE: probe,
     },
-  );
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   let out = '';
   await new Promise<void>((resolve, reject) => {
     child.stdout.on('data', (c: Buffer) => {
@@ -267,8 +260,19 @@ const lines: string[] = [
   `| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |`,
 ];
 
+if (values.compiled) {
+  log('building dist/ (npm run build)');
+  const build = spawn(process.execPath, ['--import', 'tsx', 'scripts/build.ts'], {
+    cwd: ROOT,
+    stdio: 'inherit',
+  });
+  const [code] = (await once(build, 'exit')) as [number | null];
+  if (code !== 0) throw new Error(`npm run build exited with ${code}`);
+}
 // The measured export worker serves only `exports`; workflows and record-keeping run on a `jobs` worker.
-log('starting a jobs worker and an exports worker');
+log(
+  `starting a jobs worker and an exports worker (${values.compiled ? 'dist/, plain Node' : 'src/ through tsx'})`,
+);
 const jobsWorker = await startWorker('jobs');
 const worker = await startWorker('exports');
 // One warm-up export: bundling, connections, caches.
@@ -339,7 +343,7 @@ if (values.failover !== 'none') {
 }
 
 console.log(
-  `\nRows: ${ROWS.toLocaleString('en-US')} orders of one tenant; ${os.cpus().length} cores; Node ${process.version}.\n`,
+  `\nRows: ${ROWS.toLocaleString('en-US')} orders of one tenant; ${os.cpus().length} cores; Node ${process.version}; workers from ${values.compiled ? 'dist/ (compiled)' : 'src/ through tsx'}.\n`,
 );
 console.log(lines.join('\n'));
 if (failoverLine) console.log(`\n${failoverLine}`);
