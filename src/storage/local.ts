@@ -62,7 +62,11 @@ async function hashFile(file: string, hash: ReturnType<typeof createHash>, block
   }
 }
 
-/** Moves `tmp` to `target`, replacing a file or directory already there (an earlier publish of the key). */
+/**
+ * Moves `tmp` to `target`, replacing a file or directory already there (an earlier publish of the key:
+ * a retried attempt of a job that has not succeeded yet, so nobody reads it in the moment between the
+ * two renames when the key holds nothing).
+ */
 async function replaceWith(tmp: string, target: string): Promise<void> {
   try {
     await fs.rename(tmp, target);
