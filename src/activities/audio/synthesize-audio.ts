@@ -172,6 +172,30 @@ export function createAudioActivities(deps: ActivityDeps, audio: AudioDeps) {
       // The sentence cache: for engines cut by sentence (Piper), per tenant, when a TTL is set.
       const cacheTtl = identity.sentenceChunks ? (audio.sentenceCacheTtlMs ?? 0) : 0;
       const tenantId = cacheTtl > 0 ? (await repo.getJob(database.db, input.jobId))?.tenantId : undefined;
+      // A worker killed between storing a chunk and recording it (the record follows the part) left a
+      // stored chunk without its record: the attempt before this one spoke it, and is recorded for it
+      // now, so every spoken chunk keeps its record. Not with the sentence cache on: a chunk taken from
+      // the cache is stored without a record too, and nothing tells afterwards which one it was.
+      if (attempt > 1 && cacheTtl === 0 && storedAtStart.size > 0) {
+        const recorded = new Set(
+          (await repo.listAudioChunks(database.db, input.jobId)).map((r) => r.chunkIndex),
+        );
+        const before = (await repo.listAttempts(database.db, input.jobId)).find(
+          (a) => a.attempt === attempt - 1,
+        );
+        for (const chunk of chunks) {
+          if (!storedAtStart.has(chunk.index) || recorded.has(chunk.index) || !WORD_CHAR.test(chunk.text))
+            continue;
+          await repo.recordAudioChunk(database.db, {
+            jobId: input.jobId,
+            chunkIndex: chunk.index,
+            attempt: attempt - 1,
+            worker: before?.worker ?? 'unknown',
+            characters: chunk.text.length,
+            samples: (parts.get(chunk.index) ?? 0) / 2,
+          });
+        }
+      }
       let cached = 0;
       /** A cached sentence's samples, unless missing, expired or unreadable (then it is made again). */
       async function fromCache(key: string): Promise<Buffer | undefined> {
