@@ -2,8 +2,9 @@
  * Reads a byte stream as batches of about `target` bytes. Streams hand over chunks of any size (a
  * `COPY … TO STDOUT` a socket read's rows at a time, see patches/apply.mjs; an encoder a few KB):
  * writing each on its own costs a system call per chunk, while copying them from 'data' events into a
- * slab and writing whole slabs costs almost nothing per chunk. Copying (rather than keeping the chunks) lets every chunk die young:
- * chunks held across a write would be promoted to the old generation and grow the process.
+ * slab and writing whole slabs costs almost nothing per chunk. Copying (rather than keeping the
+ * chunks) lets every chunk die young: chunks held across a write would be promoted to the old
+ * generation and grow the process.
  * The stream is paused while a batch is being consumed.
  */
 import type { Readable } from 'node:stream';

@@ -62,6 +62,11 @@ async function hashFile(file: string, hash: ReturnType<typeof createHash>, block
   }
 }
 
+/** A temporary name beside `target`, the shape `removeStaleTemporaries` looks for. */
+function tmpName(target: string): string {
+  return `${target}.tmp-${randomBytes(6).toString('hex')}`;
+}
+
 /**
  * Moves `tmp` to `target`, replacing a file or directory already there (an earlier publish of the key:
  * a retried attempt of a job that has not succeeded yet, so nobody reads it in the moment between the
@@ -73,7 +78,7 @@ async function replaceWith(tmp: string, target: string): Promise<void> {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code !== 'ENOTEMPTY' && code !== 'EEXIST' && code !== 'EISDIR' && code !== 'ENOTDIR') throw err;
-    const old = `${target}.tmp-${randomBytes(6).toString('hex')}`;
+    const old = tmpName(target);
     await fs.rename(target, old);
     await fs.rename(tmp, target);
     await fs.rm(old, { recursive: true, force: true });
@@ -106,10 +111,6 @@ export class LocalStorage implements Storage {
     return path.join(this.partsDir(jobId), `${String(index).padStart(6, '0')}.part`);
   }
 
-  private static tmpName(target: string): string {
-    return `${target}.tmp-${randomBytes(6).toString('hex')}`;
-  }
-
   /**
    * Temporaries of `target` left by attempts that died mid-write (a SIGKILLed worker cannot clean up);
    * removed once the object is in place, so a file is never stored twice.
@@ -127,7 +128,7 @@ export class LocalStorage implements Storage {
   async writePart(jobId: string, index: number, body: Readable): Promise<{ bytes: number }> {
     const target = this.partPath(jobId, index);
     await fs.mkdir(path.dirname(target), { recursive: true });
-    const tmp = LocalStorage.tmpName(target);
+    const tmp = tmpName(target);
     const file = await fs.open(tmp, 'w');
     let bytes = 0;
     try {
@@ -152,7 +153,7 @@ export class LocalStorage implements Storage {
   ): Promise<PublishResult> {
     const target = this.objectPath(key);
     await fs.mkdir(path.dirname(target), { recursive: true });
-    const tmp = LocalStorage.tmpName(target);
+    const tmp = tmpName(target);
     // Hashed here unless the caller hashed the bytes as it wrote them.
     const hash = createHash('sha256');
     const block = Buffer.allocUnsafe(known ? 0 : 1024 * 1024);
@@ -240,7 +241,7 @@ export class LocalStorage implements Storage {
   async writeObject(key: string, body: Readable): Promise<PublishResult> {
     const target = this.objectPath(key);
     await fs.mkdir(path.dirname(target), { recursive: true });
-    const tmp = LocalStorage.tmpName(target);
+    const tmp = tmpName(target);
     const digest = digesting();
     try {
       await pipeline(body, digest.through, createWriteStream(tmp));

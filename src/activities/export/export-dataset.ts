@@ -114,6 +114,8 @@ export function createExportActivities(deps: ActivityDeps, settings: ExportSetti
       const appName = jobAppName('export', input.jobId);
       const source = sources.get(ds.source).sql;
       const writer = writerFor(spec, appName);
+      // The file's first bytes; part 0's listed record counts them when parts are listed.
+      const filePrefix = writer.prefix();
       let cp: ExportCheckpoint = previous ?? {
         partsDone: 0,
         cursor: null,
@@ -122,10 +124,8 @@ export function createExportActivities(deps: ActivityDeps, settings: ExportSetti
         total: input.request.estimate?.rows.value ?? 0,
         startedAt,
         render: writer.initialState(),
-        ...(writer.independentParts ? { parts: [], partsPrefix: writer.prefix().toString('base64') } : {}),
+        ...(writer.independentParts ? { parts: [], partsPrefix: filePrefix.toString('base64') } : {}),
       };
-      // The file's first bytes; part 0's listed record counts them when parts are listed.
-      const filePrefix = writer.prefix();
       const prefix = writer.independentParts ? filePrefix : undefined;
       // The whole file's SHA-256 as the parts are written, when this attempt writes every part.
       const digest = cp.partsDone === 0 ? new OrderedDigest(filePrefix, MAX_HELD_FOR_DIGEST) : undefined;
