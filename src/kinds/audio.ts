@@ -38,10 +38,12 @@ const SPEAKABLE_CHAR = new RegExp(`[^${CONTROL}${BLANK}]`);
 /** A letter or a digit: text of punctuation and symbols only has no words to speak. */
 const WORD_CHAR = /[\p{L}\p{N}]/u;
 /**
- * Both checks of `text` as one pattern for the document: no control character, something to say (a
- * lone surrogate is refused too, which a pattern cannot portably say: see safe-text.ts).
+ * The checks of `text` as one pattern for the document (ECMA-262 with the u flag, as JSON Schema
+ * reads it): no control character, and a letter or a digit somewhere, which is also something that
+ * is not blank. A lone surrogate is refused too, which a pattern cannot portably say: see
+ * safe-text.ts.
  */
-const TEXT_PATTERN = `^[^${CONTROL}]*[^${CONTROL}${BLANK}][^${CONTROL}]*$`;
+const TEXT_PATTERN = `^[^${CONTROL}]*[\\p{L}\\p{N}][^${CONTROL}]*$`;
 /** What `language` takes before the engine's catalogue is consulted. */
 export const LANGUAGE_TAG = /^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$/;
 

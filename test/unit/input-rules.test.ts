@@ -416,7 +416,45 @@ describe('the creation schemas', () => {
     expect(text.pattern).toBeDefined();
     const textPattern = new RegExp(text.pattern!, 'u');
     expect(textPattern.test('Hello.\n\tWorld 😀')).toBe(true);
-    for (const bad of ['a\u0000', 'a\u0007', 'a\u0085']) expect(textPattern.test(bad)).toBe(false);
+    for (const bad of ['a\u0000', 'a\u0007', 'a\u0085', '😍', '¿?', ' \t']) {
+      expect(textPattern.test(bad), JSON.stringify(bad)).toBe(false);
+    }
+  });
+
+  it("the audio text's pattern and its schema agree on any string (lone surrogates aside)", () => {
+    const app = new OpenAPIHono();
+    app.openAPIRegistry.register('AudioRequest', AudioRequest);
+    const doc = app.getOpenAPI31Document({ openapi: '3.1.0', info: { title: 't', version: '1' } });
+    const schema = doc.components!.schemas!.AudioRequest as { properties: { text: { pattern: string } } };
+    const pattern = new RegExp(schema.properties.text.pattern, 'u');
+    const unit = fc.oneof(
+      fc.constantFrom(
+        'a',
+        'é',
+        '字',
+        '٣',
+        '😍',
+        '→',
+        '¿',
+        '.',
+        ' ',
+        '\t',
+        '\n',
+        '\u00a0',
+        '\u0007',
+        '\u0085',
+      ),
+      fc.integer({ min: 0, max: 0xffff }).map((c) => String.fromCharCode(c)),
+    );
+    fc.assert(
+      fc.property(fc.oneof(hostileText, fc.string({ unit })), (s) => {
+        const text = s.slice(0, 100);
+        if (/[\ud800-\udfff]/.test(text) && reallyUnsafe(text)) return;
+        const accepted = AudioRequest.safeParse({ text }).success;
+        expect(pattern.test(text), JSON.stringify(text)).toBe(accepted);
+      }),
+      { numRuns: 3000 },
+    );
   });
 });
 
