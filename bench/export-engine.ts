@@ -9,7 +9,7 @@
  * baselines read the same server) and a Temporal dev server; results go to stdout as a Markdown table.
  * `--compiled`: the workers run the production build (`npm run build`, into dist/) with plain Node, as
  * the image and `npm run worker` do, instead of the sources through tsx.
- * Usage: tsx bench/export-engine.ts [--rows 1000000] [--formats csv,ndjson,xlsx,pdf,parquet] [--csv-runs 3] [--failover xlsx|none] [--worker-log FILE] [--lanes N] [--compiled]
+ * Usage: tsx bench/export-engine.ts [--rows 1000000] [--formats csv,ndjson,xlsx,pdf,parquet] [--csv-runs 3] [--failover xlsx|none] [--worker-log FILE] [--lanes N] [--part-rows N] [--compiled]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -39,6 +39,7 @@ const { values } = parseArgs({
     failover: { type: 'string', default: 'xlsx' },
     'worker-log': { type: 'string' },
     lanes: { type: 'string' },
+    'part-rows': { type: 'string' },
     compiled: { type: 'boolean', default: false },
   },
 });
@@ -72,6 +73,7 @@ const stack = await startBenchStack({
     // One user polls its jobs in a tight loop here: no per-user rate limit.
     RATE_LIMIT_PER_SEC: '0',
     ...(values.lanes ? { EXPORT_READ_LANES: values.lanes } : {}),
+    ...(values['part-rows'] ? { EXPORT_PART_ROWS: values['part-rows'] } : {}),
   },
 });
 const { scratch, env, config, database, base } = stack;
@@ -88,7 +90,7 @@ async function startWorker(queues: string): Promise<WorkerHandle> {
   const entry = values.compiled
     ? ['--enable-source-maps', '--import', './bench/worker-probe.mjs', 'dist/worker/index.js']
     : ['--import', 'tsx', '--import', './bench/worker-probe.mjs', 'src/worker/index.ts'];
-  const child = spawn(process.execPath, [...WORKER_NODE_FLAGS, ...entry, '--queues', queues], {
+  const child = spawn(process.execPath, [...WORKER_NODE_FLAGS, ...(process.env.BENCH_WORKER_FLAGS?.split(' ') ?? []), ...entry, '--queues', queues], {
     cwd: ROOT,
     env: {
       ...env,

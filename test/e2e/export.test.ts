@@ -1,5 +1,6 @@
 /** An export through HTTP on the real stack: 202, progress, download, and the file equals the tenant's rows. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EXACT_COUNT_CAP } from '../../src/datasets/estimate.js';
 import { listJobEvents } from '../../src/db/jobs-repo.js';
 import { api, eventually, startStack, type Stack } from '../helpers/stack.js';
 import { parseCsv, seedTenant, tenantRowsAsText } from '../helpers/data.js';
@@ -9,7 +10,8 @@ interface JobBody {
   state: string;
   progress: { done: number; total: number | null; percent: number; state: string };
   result: { rows: number; bytes: number; sha256: string } | null;
-  links: { self: string; events: string; download: string };
+  links: { self: string; events: string; download: string; cancel: string };
+  request: { estimate?: { rows: { value: number; method: string } } };
 }
 
 let stack: Stack;
@@ -94,6 +96,31 @@ describe('POST /v1/exports → download', () => {
 
     const states = (await listJobEvents(stack.database.db, job.id)).map((e) => e.state);
     expect(states).toEqual(['queued', 'running', 'succeeded']);
+  });
+
+  it("shows the exact row count early in a run whose 202 carried the planner's estimate", async () => {
+    // More rows than the API counts exactly before it answers.
+    const rows = EXACT_COUNT_CAP + 5_000;
+    const big = await seedTenant(stack.database.sql, rows);
+    const call = api(stack, (await stack.newUser(big)).key);
+    const res = await call('/v1/exports', {
+      method: 'POST',
+      body: JSON.stringify({ dataset: 'orders', format: 'csv' }),
+    });
+    expect(res.status).toBe(202);
+    const job = (await res.json()) as JobBody;
+    expect(job.request.estimate?.rows.method).toBe('planner');
+    // At 10,000 rows a second the run takes ten seconds; the count is known long before its end.
+    const early = await eventually(
+      async () => {
+        const b = (await (await call(job.links.self)).json()) as JobBody;
+        return b.state === 'running' && b.progress.total === rows ? b : undefined;
+      },
+      30_000,
+      100,
+    );
+    expect(early.progress.done).toBeLessThan(rows / 2);
+    expect((await call(job.links.cancel, { method: 'POST' })).status).toBe(202);
   });
 
   it('exports chosen columns in the requested order under the requested file name', async () => {

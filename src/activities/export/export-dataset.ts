@@ -135,15 +135,16 @@ export function createExportActivities(deps: ActivityDeps, settings: ExportSetti
         (before) => writer.partRows(before, settings.partRows),
         { index: cp.partsDone, cursor: cp.cursor, rowsBefore: cp.rowsDone },
       );
-      // The count only feeds progress (percent, ETA): it runs beside the first part instead of before it,
-      // and not at all when the API's estimate already counted the rows exactly.
+      // The count only feeds progress (percent, ETA). The planner's sum gives it once the last part is
+      // planned, early in the export; a count query runs only for an export too long to plan that far
+      // ahead, and nothing at all when the API's estimate already counted the rows exactly.
       let readAll = false;
       const counted =
         previous || input.request.estimate?.rows.method === 'exact'
           ? Promise.resolve(cp.total)
-          : readOnly(source, appName, (tx) => countRows(tx, query)).then((n) =>
-              readAll ? cp.total : (cp = { ...cp, total: Math.max(n, cp.rowsDone) }).total,
-            );
+          : planner.total
+              .then((n) => n ?? readOnly(source, appName, (tx) => countRows(tx, query)))
+              .then((n) => (readAll ? cp.total : (cp = { ...cp, total: Math.max(n, cp.rowsDone) }).total));
       counted.catch(() => {});
       let rowsRead = 0;
 
@@ -191,59 +192,62 @@ export function createExportActivities(deps: ActivityDeps, settings: ExportSetti
           // Parts that carry no render state from one to the next are read side by side, each lane on its
           // own reserved connection (nothing else is pipelined onto it mid-COPY). reserveConnection, not
           // sql.reserve(): a connection the server closes (a restart) must fail the attempt, not the process.
-          await attempt.lanes({
-            count: writer.independentParts ? settings.readLanes : 1,
-            open: async () => {
-              const lane = await reserveConnection(source);
-              try {
-                return { lane, restore: await nameSession(lane.sql, appName, sources.options.appName) };
-              } catch (err) {
+          // Planning stops with the readers, however they end: no plan query outlives the attempt.
+          await attempt
+            .lanes({
+              count: writer.independentParts ? settings.readLanes : 1,
+              open: async () => {
+                const lane = await reserveConnection(source);
+                try {
+                  return { lane, restore: await nameSession(lane.sql, appName, sources.options.appName) };
+                } catch (err) {
+                  lane.release();
+                  throw err;
+                }
+              },
+              // A connection whose name cannot be restored (it closed) is not handed back named.
+              close: async ({ lane, restore }) => {
+                if (lane.isOpen()) await restore().catch(() => undefined);
                 lane.release();
-                throw err;
-              }
-            },
-            // A connection whose name cannot be restored (it closed) is not handed back named.
-            close: async ({ lane, restore }) => {
-              if (lane.isOpen()) await restore().catch(() => undefined);
-              lane.release();
-            },
-            next: () => planner.next(),
-            run: async (plan, { lane }) => {
-              const part = await writer.part({ conn: lane.sql, ...plan, state: cp.render });
-              // The listed part's sha256 and size: part 0 counts the prefix (see ExportCheckpoint.parts).
-              const hash = prefix ? createHash('sha256') : undefined;
-              const lead = plan.index === 0 && prefix ? prefix : Buffer.alloc(0);
-              hash?.update(lead);
-              // A COPY hands over a socket read's rows at a time (patches/apply.mjs), so a Transform is cheap.
-              const hashed = new Transform({
-                transform(chunk: Buffer, _encoding, done) {
-                  hash?.update(chunk);
-                  digest?.add(plan.index, chunk);
-                  done(null, chunk);
-                },
-              });
-              pipeline(part.body, hashed, () => {
-                // A failure is the stream's own (pipeline destroys `hashed` with it): writePart sees it.
-              });
-              const written = await storage.writePart(partsId, plan.index, hashed);
-              digest?.finish(plan.index);
-              const record = hash
-                ? { rows: plan.rows, bytes: lead.length + written.bytes, sha256: hash.digest('hex') }
-                : undefined;
-              rowsRead += plan.rows;
-              finished.set(plan.index, {
-                rows: plan.rows,
-                upper: plan.upper,
-                render: part.after(),
-                part: record,
-              });
-              advance();
-              if (settings.maxRowsPerSec > 0) {
-                const due = attemptStartedAt + (rowsRead / settings.maxRowsPerSec) * 1000;
-                if (due > Date.now()) await ctx.sleep(due - Date.now());
-              }
-            },
-          });
+              },
+              next: () => planner.next(),
+              run: async (plan, { lane }) => {
+                const part = await writer.part({ conn: lane.sql, ...plan, state: cp.render });
+                // The listed part's sha256 and size: part 0 counts the prefix (see ExportCheckpoint.parts).
+                const hash = prefix ? createHash('sha256') : undefined;
+                const lead = plan.index === 0 && prefix ? prefix : Buffer.alloc(0);
+                hash?.update(lead);
+                // A COPY hands over a socket read's rows at a time (patches/apply.mjs), so a Transform is cheap.
+                const hashed = new Transform({
+                  transform(chunk: Buffer, _encoding, done) {
+                    hash?.update(chunk);
+                    digest?.add(plan.index, chunk);
+                    done(null, chunk);
+                  },
+                });
+                pipeline(part.body, hashed, () => {
+                  // A failure is the stream's own (pipeline destroys `hashed` with it): writePart sees it.
+                });
+                const written = await storage.writePart(partsId, plan.index, hashed);
+                digest?.finish(plan.index);
+                const record = hash
+                  ? { rows: plan.rows, bytes: lead.length + written.bytes, sha256: hash.digest('hex') }
+                  : undefined;
+                rowsRead += plan.rows;
+                finished.set(plan.index, {
+                  rows: plan.rows,
+                  upper: plan.upper,
+                  render: part.after(),
+                  part: record,
+                });
+                advance();
+                if (settings.maxRowsPerSec > 0) {
+                  const due = attemptStartedAt + (rowsRead / settings.maxRowsPerSec) * 1000;
+                  if (due > Date.now()) await ctx.sleep(due - Date.now());
+                }
+              },
+            })
+            .finally(() => planner.close());
           // Every row is read: the total is what was read, whatever the estimate or the count said.
           readAll = true;
           cp = { ...cp, total: cp.rowsDone };

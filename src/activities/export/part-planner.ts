@@ -1,8 +1,9 @@
 /**
  * Plans an export's parts one after another: part k+1 starts after part k's last row, so the
  * boundaries depend only on the data and the part size, never on timing or on how many readers take
- * them. The next part is planned while the current one is read (one plan ahead), on the shared pool
- * rather than on a reader's connection, so planning costs no time on the read path.
+ * them. Planning runs ahead of the readers, on the shared pool rather than on a reader's connection,
+ * so it costs no time on the read path; a plan is one short index walk, so planning reaches the end
+ * early and its sum is the export's row count (`total`), which then needs no count query of its own.
  */
 import { cursorOf, type ExportQuery } from '../../datasets/query.js';
 import type { Sql } from '../../db/client.js';
@@ -22,36 +23,71 @@ export interface PlanStart {
   rowsBefore: number;
 }
 
-/** The range of the part after `cursor`: at most `partRows` rows, or undefined when none remain. */
 /** Runs queries of the source in one read-only transaction (src/db/sources.ts readOnly). */
 export type SourceRead = <T>(fn: (tx: Sql) => Promise<T>) => Promise<T>;
 
+/**
+ * At most this many parts are planned beyond the ones taken: the plans of a 50-million-row export at
+ * the default part size, a few hundred kilobytes.
+ */
+export const MAX_PLANNED_AHEAD = 1000;
+
+/** The range of the part after `from.cursor`: at most `partRows` rows, or undefined when none remain. */
 async function planPart(
   read: SourceRead,
   q: ExportQuery,
   from: PlanStart,
   partRows: number,
 ): Promise<PlannedPart | undefined> {
-  const base = `select ${q.keySelect} from ${q.from} where ${q.where}${q.after(from.cursor)} order by ${q.orderBy}`;
+  const keyAt = q.keyAt(from.cursor);
   const part = (upper: Record<string, string> | undefined, rows: number) =>
     upper && rows > 0
       ? { index: from.index, lower: from.cursor, upper: cursorOf(upper), rowsBefore: from.rowsBefore, rows }
       : undefined;
   return read(async (sql) => {
-    const [full] = await sql.unsafe<Record<string, string>[]>(`${base} offset $1 limit 1`, [partRows - 1]);
+    const [full] = await sql.unsafe<Record<string, string>[]>(keyAt, [partRows - 1]);
     if (full) return part(full, partRows);
-    const [rest] = await sql.unsafe<{ n: number }[]>(
-      `select count(*)::int as n from ${q.from} where ${q.where}${q.after(from.cursor)}`,
-    );
-    const rows = rest?.n ?? 0;
+    const [rest] = await sql.unsafe<{ n: string }[]>(q.countAfter(from.cursor));
+    const rows = Number(rest?.n ?? 0);
     if (rows === 0) return undefined;
-    const [last] = await sql.unsafe<Record<string, string>[]>(`${base} offset $1 limit 1`, [rows - 1]);
+    const [last] = await sql.unsafe<Record<string, string>[]>(keyAt, [rows - 1]);
     return part(last, rows);
   });
 }
 
+interface Slot {
+  plan: Promise<PlannedPart | undefined>;
+  settle: (plan: PlannedPart | undefined | Error) => void;
+}
+
+function slot(): Slot {
+  let settle!: Slot['settle'];
+  const plan = new Promise<PlannedPart | undefined>((resolve, reject) => {
+    settle = (p) => (p instanceof Error ? reject(p) : resolve(p));
+  });
+  // A failed plan is reported to whoever takes it; it must not also surface as unhandled.
+  plan.catch(() => {});
+  return { plan, settle };
+}
+
 export class PartPlanner {
-  #ahead: Promise<PlannedPart | undefined>;
+  readonly #slots: Slot[] = [];
+  /** Slots handed out by next(): the planner stays at most `maxAhead` beyond them. */
+  #taken = 0;
+  #wakeUp: (() => void) | undefined;
+  /** How planning ended (no more parts, or a failed plan): every later slot settles the same way. */
+  #ended: { outcome: undefined | Error } | undefined;
+  #settleTotal!: (total: number | undefined | Error) => void;
+  #closed = false;
+  readonly #planning: Promise<void>;
+  /**
+   * Every row of the export (those before the start included) once the last part is planned, or
+   * undefined as soon as planning has to wait at `maxAhead` (the caller counts instead). Rejects
+   * when a plan fails.
+   */
+  readonly total = new Promise<number | undefined>((resolve, reject) => {
+    this.#settleTotal = (t) => (t instanceof Error ? reject(t) : resolve(t));
+  });
 
   constructor(
     private readonly read: SourceRead,
@@ -59,24 +95,67 @@ export class PartPlanner {
     /** At most how many rows the part starting after `rowsBefore` rows may hold. */
     private readonly partRows: (rowsBefore: number) => number,
     start: PlanStart,
+    private readonly maxAhead = MAX_PLANNED_AHEAD,
   ) {
-    this.#ahead = this.#plan(start);
+    this.total.catch(() => {});
+    this.#planning = this.#planAll(start);
   }
 
-  #plan(from: PlanStart): Promise<PlannedPart | undefined> {
-    const planned = planPart(this.read, this.query, from, this.partRows(from.rowsBefore));
-    // A failed plan is reported to whoever takes it next; it must not also surface as unhandled.
-    planned.catch(() => {});
-    return planned;
+  #slot(i: number): Slot {
+    while (this.#slots.length <= i) {
+      const s = slot();
+      if (this.#ended) s.settle(this.#ended.outcome);
+      this.#slots.push(s);
+    }
+    return this.#slots[i]!;
+  }
+
+  /** Plans every part in order into its slot, staying at most `maxAhead` parts beyond the readers. */
+  async #planAll(start: PlanStart): Promise<void> {
+    let from = start;
+    for (let i = 0; ; i++) {
+      while (i - this.#taken >= this.maxAhead && !this.#closed) {
+        this.#settleTotal(undefined);
+        await new Promise<void>((resolve) => (this.#wakeUp = resolve));
+      }
+      let outcome: PlannedPart | undefined | Error;
+      try {
+        outcome = this.#closed
+          ? new Error('the export stopped planning')
+          : await planPart(this.read, this.query, from, this.partRows(from.rowsBefore));
+      } catch (err) {
+        outcome = err instanceof Error ? err : new Error(String(err));
+      }
+      if (!outcome || outcome instanceof Error) {
+        this.#ended = { outcome };
+        for (const s of this.#slots.slice(i)) s.settle(outcome);
+        this.#settleTotal(outcome ?? from.rowsBefore);
+        return;
+      }
+      this.#slot(i).settle(outcome);
+      from = {
+        index: outcome.index + 1,
+        cursor: outcome.upper,
+        rowsBefore: outcome.rowsBefore + outcome.rows,
+      };
+    }
+  }
+
+  /**
+   * Stops planning (once the readers are done, however they ended): no query of the source is
+   * left running or started after it resolves. Parts not planned yet are refused.
+   */
+  async close(): Promise<void> {
+    this.#closed = true;
+    this.#wakeUp?.();
+    await this.#planning;
   }
 
   /** The next part in order, or undefined once every row is planned. Callers may overlap calls. */
   next(): Promise<PlannedPart | undefined> {
-    const current = this.#ahead;
-    this.#ahead = current.then((p) =>
-      p ? this.#plan({ index: p.index + 1, cursor: p.upper, rowsBefore: p.rowsBefore + p.rows }) : undefined,
-    );
-    this.#ahead.catch(() => {});
-    return current;
+    const { plan } = this.#slot(this.#taken++);
+    this.#wakeUp?.();
+    this.#wakeUp = undefined;
+    return plan;
   }
 }
