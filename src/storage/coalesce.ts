@@ -5,16 +5,23 @@
  * slab and writing whole slabs costs almost nothing per chunk. Copying (rather than keeping the
  * chunks) lets every chunk die young: chunks held across a write would be promoted to the old
  * generation and grow the process.
- * The stream is paused while a batch is being consumed.
+ * The stream is paused while a batch is being consumed. A batch is the consumer's until it asks for
+ * the next one; then its slab is filled again. Reusing slabs keeps the export's new ArrayBuffer
+ * memory to the socket's own reads: V8 answers every few tens of megabytes of new external memory
+ * with a garbage collection, and fresh slabs doubled how often that came.
  */
 import type { Readable } from 'node:stream';
 
 /** Batches of at most `target` bytes, except that a single larger chunk is passed on whole. */
 export async function* coalesce(body: Readable, target = 256 * 1024): AsyncGenerator<Buffer[]> {
-  let slab = Buffer.allocUnsafeSlow(target);
+  // Slabs the consumer has handed back (asked for the next batch since), to be filled again.
+  const spare: Buffer[] = [];
+  const freshSlab = () => spare.pop() ?? Buffer.allocUnsafeSlow(target);
+  let slab = freshSlab();
   let size = 0;
-  // Batches ready for the consumer: normally at most one, since the stream is paused once one is.
-  const ready: Buffer[][] = [];
+  // Batches ready for the consumer, each with the slab it lies in (none for a chunk passed on whole):
+  // normally at most one, since the stream is paused once one is.
+  const ready: { buffers: Buffer[]; slab?: Buffer }[] = [];
   let ended = false;
   let failure: { error: unknown } | undefined;
   let wake: (() => void) | undefined;
@@ -30,18 +37,20 @@ export async function* coalesce(body: Readable, target = 256 * 1024): AsyncGener
     }
     if (size + chunk.length === target) {
       slab.set(chunk, size);
-      ready.push([slab]);
-      slab = Buffer.allocUnsafeSlow(target);
+      ready.push({ buffers: [slab], slab });
+      slab = freshSlab();
       size = 0;
     } else if (chunk.length < target) {
       // The chunk starts the next slab: batches stay within the target.
-      if (size > 0) ready.push([slab.subarray(0, size)]);
-      slab = Buffer.allocUnsafeSlow(target);
+      if (size > 0) ready.push({ buffers: [slab.subarray(0, size)], slab });
+      else spare.push(slab);
+      slab = freshSlab();
       slab.set(chunk, 0);
       size = chunk.length;
     } else {
-      ready.push(size > 0 ? [slab.subarray(0, size), chunk] : [chunk]);
-      slab = Buffer.allocUnsafeSlow(target);
+      ready.push(size > 0 ? { buffers: [slab.subarray(0, size), chunk], slab } : { buffers: [chunk] });
+      if (size === 0) spare.push(slab);
+      slab = freshSlab();
       size = 0;
     }
     body.pause();
@@ -63,7 +72,9 @@ export async function* coalesce(body: Readable, target = 256 * 1024): AsyncGener
       if (failure) throw failure.error;
       const batch = ready.shift();
       if (batch) {
-        yield batch;
+        yield batch.buffers;
+        // The consumer is done with the batch: its slab can take more data.
+        if (batch.slab) spare.push(batch.slab);
         if (ready.length === 0) body.resume();
       } else if (ended) {
         if (size > 0) yield [slab.subarray(0, size)];
