@@ -10,6 +10,7 @@
  * `--compiled`: the workers run the production build (`npm run build`, into dist/) with plain Node, as
  * the image and `npm run worker` do, instead of the sources through tsx.
  * Usage: tsx bench/export-engine.ts [--rows 1000000] [--formats csv,ndjson,xlsx,pdf,parquet] [--csv-runs 3] [--failover xlsx|none] [--worker-log FILE] [--lanes N] [--part-rows N] [--compiled]
+ *        [--worker-node-flags '--trace-gc --perf-basic-prof']
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -40,6 +41,7 @@ const { values } = parseArgs({
     'worker-log': { type: 'string' },
     lanes: { type: 'string' },
     'part-rows': { type: 'string' },
+    'worker-node-flags': { type: 'string' },
     compiled: { type: 'boolean', default: false },
   },
 });
@@ -47,6 +49,8 @@ const ROWS = Number(values.rows);
 const FORMATS = values.formats.split(',');
 const TENANT = 'bench';
 const ROOT = path.resolve(import.meta.dirname, '..');
+/** Extra Node flags for the workers (profiling, GC traces), after the ones they always run with. */
+const workerNodeFlags = values['worker-node-flags']?.split(/\s+/).filter(Boolean) ?? [];
 const COLS = 'id, customer, email, country, status, currency, amount, item_count, created_at';
 
 const log = (s: string) => console.error(`[bench] ${s}`);
@@ -90,15 +94,19 @@ async function startWorker(queues: string): Promise<WorkerHandle> {
   const entry = values.compiled
     ? ['--enable-source-maps', '--import', './bench/worker-probe.mjs', 'dist/worker/index.js']
     : ['--import', 'tsx', '--import', './bench/worker-probe.mjs', 'src/worker/index.ts'];
-  const child = spawn(process.execPath, [...WORKER_NODE_FLAGS, ...(process.env.BENCH_WORKER_FLAGS?.split(' ') ?? []), ...entry, '--queues', queues], {
-    cwd: ROOT,
-    env: {
-      ...env,
-      LOG_LEVEL: 'info',
-      OFFLOAD_PROBE_FILE: probe,
+  const child = spawn(
+    process.execPath,
+    [...WORKER_NODE_FLAGS, ...workerNodeFlags, ...entry, '--queues', queues],
+    {
+      cwd: ROOT,
+      env: {
+        ...env,
+        LOG_LEVEL: 'info',
+        OFFLOAD_PROBE_FILE: probe,
+      },
+      stdio: ['ignore', 'pipe', 'inherit'],
     },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  );
   let out = '';
   await new Promise<void>((resolve, reject) => {
     child.stdout.on('data', (c: Buffer) => {
