@@ -10,7 +10,7 @@
  * `--compiled`: the workers run the production build (`npm run build`, into dist/) with plain Node, as
  * the image and `npm run worker` do, instead of the sources through tsx.
  * Usage: tsx bench/export-engine.ts [--rows 1000000] [--formats csv,ndjson,xlsx,pdf,parquet] [--csv-runs 3] [--failover xlsx|none] [--worker-log FILE] [--lanes N] [--part-rows N] [--compiled]
- *        [--worker-node-flags '--trace-gc --perf-basic-prof']
+ *        [--worker-node-flags='--trace-gc --perf-basic-prof']
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';

@@ -5,11 +5,11 @@ import { OrderedDigest } from '../../src/activities/export/ordered-digest.js';
 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
-/** Parts of random sizes, each split into random slabs. */
-function makeParts(count: number): Buffer[][] {
+/** Parts of random sizes, each split into random slabs of up to `maxSlab` bytes. */
+function makeParts(count: number, maxSlab = 50): Buffer[][] {
   return Array.from({ length: count }, () =>
     Array.from({ length: 1 + Math.floor(Math.random() * 4) }, () =>
-      randomBytes(Math.floor(Math.random() * 50)),
+      randomBytes(Math.floor(Math.random() * maxSlab)),
     ),
   );
 }
@@ -40,6 +40,20 @@ describe('OrderedDigest', () => {
       feed(digest, parts, 1 + Math.floor(Math.random() * 3));
       const file = Buffer.concat([prefix, ...parts.flat(), suffix]);
       expect(digest.result(parts.length, suffix)).toEqual({ bytes: file.length, sha256: sha256(file) });
+    }
+  });
+
+  it('holds parts of many slabs of its own, filled again part after part, without mixing them up', () => {
+    for (let round = 0; round < 20; round++) {
+      // Up to 1.2 MB a part: several of the digest's own 256 KB slabs, which later parts reuse.
+      const parts = makeParts(2 + Math.floor(Math.random() * 6), 300_000);
+      const digest = new OrderedDigest(Buffer.from('h\n'));
+      feed(digest, parts, 2 + Math.floor(Math.random() * 2));
+      const file = Buffer.concat([Buffer.from('h\n'), ...parts.flat()]);
+      expect(digest.result(parts.length, Buffer.alloc(0))).toEqual({
+        bytes: file.length,
+        sha256: sha256(file),
+      });
     }
   });
 

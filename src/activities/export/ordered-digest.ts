@@ -27,6 +27,12 @@ export class OrderedDigest {
   private readonly whole = new Set<number>();
   private heldBytes = 0;
   private gaveUp = false;
+  /**
+   * Slabs whose bytes the hash has taken, filled again by the next part held: fresh ArrayBuffers for
+   * each part held would add to the external memory V8 answers with garbage collections. Never more
+   * than were held at once.
+   */
+  private readonly spare: Buffer[] = [];
 
   constructor(
     prefix: Buffer,
@@ -51,6 +57,7 @@ export class OrderedDigest {
     if (this.heldBytes > this.maxHeld) {
       this.gaveUp = true;
       this.held.clear();
+      this.spare.length = 0;
       return;
     }
     // Copied into slabs of its own: a chunk can be a view of a larger buffer (a socket read's), which
@@ -59,7 +66,7 @@ export class OrderedDigest {
     if (!held) this.held.set(index, (held = { slabs: [], filled: HOLD_SLAB }));
     for (let at = 0; at < slab.length;) {
       if (held.filled === HOLD_SLAB) {
-        held.slabs.push(Buffer.allocUnsafeSlow(HOLD_SLAB));
+        held.slabs.push(this.spare.pop() ?? Buffer.allocUnsafeSlow(HOLD_SLAB));
         held.filled = 0;
       }
       const n = slab.copy(held.slabs.at(-1)!, held.filled, at);
@@ -80,6 +87,7 @@ export class OrderedDigest {
       held.slabs.forEach((slab, i) =>
         this.take(i === held.slabs.length - 1 ? slab.subarray(0, held.filled) : slab),
       );
+      this.spare.push(...held.slabs);
       this.heldBytes -= (held.slabs.length - 1) * HOLD_SLAB + held.filled;
     }
   }
