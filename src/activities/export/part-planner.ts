@@ -58,20 +58,30 @@ async function planPart(
 interface Slot {
   plan: Promise<PlannedPart | undefined>;
   settle: (plan: PlannedPart | undefined | Error) => void;
+  settled: boolean;
 }
 
 function slot(): Slot {
-  let settle!: Slot['settle'];
+  let settle!: (plan: PlannedPart | undefined | Error) => void;
   const plan = new Promise<PlannedPart | undefined>((resolve, reject) => {
     settle = (p) => (p instanceof Error ? reject(p) : resolve(p));
   });
   // A failed plan is reported to whoever takes it; it must not also surface as unhandled.
   plan.catch(() => {});
-  return { plan, settle };
+  const s: Slot = {
+    plan,
+    settle: (p) => {
+      s.settled = true;
+      settle(p);
+    },
+    settled: false,
+  };
+  return s;
 }
 
 export class PartPlanner {
-  readonly #slots: Slot[] = [];
+  /** Plans not both made and taken yet, by position: a plan taken and made is dropped. */
+  readonly #slots = new Map<number, Slot>();
   /** Slots handed out by next(): the planner stays at most `maxAhead` beyond them. */
   #taken = 0;
   #wakeUp: (() => void) | undefined;
@@ -102,12 +112,19 @@ export class PartPlanner {
   }
 
   #slot(i: number): Slot {
-    while (this.#slots.length <= i) {
-      const s = slot();
+    let s = this.#slots.get(i);
+    if (!s) {
+      s = slot();
       if (this.#ended) s.settle(this.#ended.outcome);
-      this.#slots.push(s);
+      this.#slots.set(i, s);
     }
-    return this.#slots[i]!;
+    return s;
+  }
+
+  /** Settles slot `i`; it is dropped once taken too. */
+  #settle(i: number, outcome: PlannedPart | undefined | Error): void {
+    this.#slot(i).settle(outcome);
+    if (i < this.#taken) this.#slots.delete(i);
   }
 
   /** Plans every part in order into its slot, staying at most `maxAhead` parts beyond the readers. */
@@ -128,11 +145,11 @@ export class PartPlanner {
       }
       if (!outcome || outcome instanceof Error) {
         this.#ended = { outcome };
-        for (const s of this.#slots.slice(i)) s.settle(outcome);
+        for (const j of [...this.#slots.keys()]) if (j >= i) this.#settle(j, outcome);
         this.#settleTotal(outcome ?? from.rowsBefore);
         return;
       }
-      this.#slot(i).settle(outcome);
+      this.#settle(i, outcome);
       from = {
         index: outcome.index + 1,
         cursor: outcome.upper,
@@ -153,7 +170,9 @@ export class PartPlanner {
 
   /** The next part in order, or undefined once every row is planned. Callers may overlap calls. */
   next(): Promise<PlannedPart | undefined> {
-    const { plan } = this.#slot(this.#taken++);
+    const i = this.#taken++;
+    const { plan, settled } = this.#slot(i);
+    if (settled) this.#slots.delete(i);
     this.#wakeUp?.();
     this.#wakeUp = undefined;
     return plan;
