@@ -7,8 +7,8 @@
  * generation and grow the process.
  * The stream is paused while a batch is being consumed. A batch is the consumer's until it asks for
  * the next one; then its slab is filled again. Reusing slabs keeps the export's new ArrayBuffer
- * memory to the socket's own reads: V8 answers every few tens of megabytes of new external memory
- * with a garbage collection, and fresh slabs doubled how often that came.
+ * memory to the socket's own reads: V8 answers new external memory with garbage collections, and a
+ * fresh slab per batch added as many bytes again as the reads.
  */
 import type { Readable } from 'node:stream';
 
