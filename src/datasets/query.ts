@@ -202,7 +202,12 @@ export class ExportQuery {
   }
 
   get orderBy(): string {
-    return this.keys.map((k) => `${k.expr}${this.desc ? ' desc' : ''}`).join(', ');
+    return this.orderOn('');
+  }
+
+  /** The order by the key's columns, each prefixed by `qualifier` (a table alias and a dot, or ''). */
+  private orderOn(qualifier: string): string {
+    return this.keys.map((k) => `${qualifier}${k.expr}${this.desc ? ' desc' : ''}`).join(', ');
   }
 
   /**
@@ -212,7 +217,7 @@ export class ExportQuery {
    */
   keyAt(cursor: string | null): string {
     const keys = this.keys.map((k, i) => `${k.expr} as k${i}`).join(', ');
-    const order = this.keys.map((k) => `${KEY_ALIAS}.${k.expr}${this.desc ? ' desc' : ''}`).join(', ');
+    const order = this.orderOn(`${KEY_ALIAS}.`);
     const text = this.keys.map((_, i) => `k${i}::text as k${i}`).join(', ');
     return (
       `select ${text} from (select ${keys} from ${this.from} as ${KEY_ALIAS} where ${this.where}` +
@@ -244,7 +249,7 @@ export class ExportQuery {
   }
 
   count(): string {
-    return `select count(*)::bigint as n from ${this.from} where ${this.where}`;
+    return this.countAfter(null);
   }
 }
 

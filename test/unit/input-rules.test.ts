@@ -400,11 +400,16 @@ describe('the creation schemas', () => {
     );
   });
 
-  it('describe the rules in the OpenAPI document as patterns', () => {
+  /** The OpenAPI document of the two creation schemas. */
+  const documentOf = () => {
     const app = new OpenAPIHono();
     app.openAPIRegistry.register('ExportRequest', ExportRequest);
     app.openAPIRegistry.register('AudioRequest', AudioRequest);
-    const doc = app.getOpenAPI31Document({ openapi: '3.1.0', info: { title: 't', version: '1' } });
+    return app.getOpenAPI31Document({ openapi: '3.1.0', info: { title: 't', version: '1' } });
+  };
+
+  it('describe the rules in the OpenAPI document as patterns', () => {
+    const doc = documentOf();
     type Props = Record<string, { pattern?: string; format?: string; maxLength?: number }>;
     const props = (name: string) => (doc.components!.schemas![name] as { properties: Props }).properties;
     const exp = props('ExportRequest');
@@ -422,10 +427,9 @@ describe('the creation schemas', () => {
   });
 
   it("the audio text's pattern and its schema agree on any string (lone surrogates aside)", () => {
-    const app = new OpenAPIHono();
-    app.openAPIRegistry.register('AudioRequest', AudioRequest);
-    const doc = app.getOpenAPI31Document({ openapi: '3.1.0', info: { title: 't', version: '1' } });
-    const schema = doc.components!.schemas!.AudioRequest as { properties: { text: { pattern: string } } };
+    const schema = documentOf().components!.schemas!.AudioRequest as {
+      properties: { text: { pattern: string } };
+    };
     const pattern = new RegExp(schema.properties.text.pattern, 'u');
     const unit = fc.oneof(
       fc.constantFrom(
